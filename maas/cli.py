@@ -1,0 +1,68 @@
+"""`maas serve` and `maas export-schema`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+import uvicorn
+
+from maas.settings import Settings
+
+log = logging.getLogger("maas")
+
+
+def serve(settings: Settings, workers: int) -> None:
+    """Serve the API; with REDIS_URL unset, run an embedded Redis for as long as we run."""
+    embedded = None
+    if not settings.redis_url:
+        from stores.redis_server import RedisServerProcess
+
+        embedded = RedisServerProcess(settings.data_dir / "redis", persistent=True)
+        url = embedded.start()
+        log.info("embedded Redis at %s, data in %s", url, embedded.data_dir)
+        # Worker processes read their settings from the environment.
+        os.environ["REDIS_URL"] = url
+    try:
+        uvicorn.run(
+            "maas.app:create_app",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=workers,
+            log_level=settings.log_level.lower(),
+            ws_max_size=settings.max_request_bytes,
+            lifespan="on",
+        )
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
+def export_schema(path: Path) -> None:
+    from schema import schema
+
+    path.write_text(schema.as_str() + "\n")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="maas", description="Memory as a Service")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve_cmd = commands.add_parser("serve", help="serve the GraphQL API")
+    serve_cmd.add_argument("--workers", type=int, default=1)
+    export = commands.add_parser("export-schema", help="write the schema's SDL")
+    export.add_argument("path", type=Path, nargs="?", default=Path("schema.graphql"))
+    args = parser.parse_args(argv)
+    settings = Settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if args.command == "serve":
+        serve(settings, args.workers)
+    else:
+        export_schema(args.path)

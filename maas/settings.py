@@ -1,0 +1,115 @@
+"""Settings, read once from the environment (and `.env`). Each is documented here and only here;
+the README's tables and `.env.example` are generated from these fields."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.stm_limits import TENANT_ID
+
+Provider = Literal[
+    "openai", "grok", "anthropic", "openrouter", "kimi", "glm", "minimax", "together", "deepseek"
+]
+
+
+class Settings(BaseSettings):
+    """The service's configuration."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    # Server
+    host: str = Field("127.0.0.1", description="Address the server listens on.")
+    port: int = Field(8000, description="Port the server listens on.")
+    data_dir: Path = Field(Path(".data"), description="Where the embedded Redis keeps its data.")
+    environment: Literal["development", "production"] = Field(
+        "development", description="production turns GraphiQL and introspection off by default."
+    )
+    graphiql: bool | None = Field(
+        None, description="Serve GraphiQL at /graphql (default: on in development only)."
+    )
+    introspection: bool | None = Field(
+        None, description="Allow schema introspection (default: on in development only)."
+    )
+    log_level: str = Field("INFO", description="Logging level.")
+
+    # Access
+    api_keys: dict[str, str] = Field(
+        default_factory=dict,
+        description='API keys and their tenants as JSON, e.g. {"sk-123": "acme"}. Empty = '
+        "local-development mode: no authentication, every caller is tenant 'local'.",
+    )
+
+    # Redis
+    redis_url: str | None = Field(
+        None,
+        description="redis:// or rediss:// URL (password in the URL). Unset: `maas serve` "
+        "starts an embedded redis-server with its data under DATA_DIR.",
+    )
+    redis_key_prefix: str = Field("maas", description="Prefix of every Redis key and channel.")
+
+    # Short-term memory
+    stm_default_strategy: Literal["sliding_window", "token_threshold"] = Field(
+        "sliding_window", description="Context strategy of sessions without their own."
+    )
+    stm_max_messages: int = Field(50, ge=1, description="sliding_window: messages kept.")
+    stm_max_tokens: int = Field(8000, ge=100, description="token_threshold: token budget.")
+    stm_summarization_model: str | None = Field(
+        None, description="Model that writes summaries (default: LLM_MODEL)."
+    )
+    stm_session_ttl_seconds: int = Field(
+        86400,
+        ge=0,
+        description="Idle seconds before a session expires; every write renews it; 0 = never.",
+    )
+
+    # LLM gateway (OpenAI Chat Completions protocol)
+    llm_provider: Provider = Field("openai", description="Selects the provider's base URL.")
+    llm_base_url: str | None = Field(None, description="Overrides the provider's base URL.")
+    llm_api_key: SecretStr | None = Field(
+        None,
+        description="API key. Without a key or base URL no LLM is configured: "
+        "token_threshold then trims instead of summarizing.",
+    )
+    llm_model: str = Field("gpt-4.1-mini", description="Model for LLM calls.")
+    llm_temperature: float = Field(0.1, ge=0, le=2, description="Sampling temperature.")
+    llm_max_tokens: int = Field(4096, ge=1, description="Most tokens an LLM reply may have.")
+    llm_timeout_seconds: float = Field(60.0, gt=0, description="Timeout of one LLM call.")
+    llm_max_retries: int = Field(2, ge=0, le=10, description="Retries of a failed LLM call.")
+
+    # Request limits
+    max_query_depth: int = Field(10, ge=1, description="Deepest GraphQL selection allowed.")
+    max_query_aliases: int = Field(15, ge=0, description="Most aliases in one operation.")
+    max_query_tokens: int = Field(2000, ge=10, description="Most tokens in one GraphQL document.")
+    max_request_bytes: int = Field(
+        16 * 1024 * 1024, ge=1024, description="Largest HTTP body or WebSocket message."
+    )
+    max_messages_per_call: int = Field(500, ge=1, description="Most messages in one addMessages.")
+    max_content_chars: int = Field(100_000, ge=1, description="Longest message content.")
+    max_metadata_bytes: int = Field(8192, ge=2, description="Largest metadata, as JSON.")
+    max_subscriptions_per_connection: int = Field(
+        100, ge=1, description="Most subscriptions on one WebSocket."
+    )
+
+    @field_validator("api_keys")
+    @classmethod
+    def _tenants_are_valid(cls, keys: dict[str, str]) -> dict[str, str]:
+        for tenant in keys.values():
+            if not TENANT_ID.fullmatch(tenant):
+                raise ValueError(f"tenant {tenant!r}: letters, digits, _ . - (at most 64)")
+        return keys
+
+    @property
+    def development(self) -> bool:
+        return self.environment == "development"
+
+    @property
+    def graphiql_enabled(self) -> bool:
+        return self.development if self.graphiql is None else self.graphiql
+
+    @property
+    def introspection_enabled(self) -> bool:
+        return self.development if self.introspection is None else self.introspection

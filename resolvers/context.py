@@ -1,0 +1,40 @@
+"""The per-request GraphQL context: who is calling and the services they may use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from services.errors import Unauthenticated
+
+if TYPE_CHECKING:
+    from strawberry import Info
+
+    from services.stm import ShortTermMemory
+
+
+@dataclass
+class RequestContext:
+    """Built once per HTTP request or WebSocket connection by the app."""
+
+    stm: ShortTermMemory
+    tenant: str | None
+    request: Any = None
+    response: Any = None
+    connection_params: dict[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def tenant_of(info: Info[RequestContext, Any]) -> str:
+    """The caller's tenant; UNAUTHENTICATED when the API key is missing or unknown."""
+    tenant = info.context.tenant
+    if tenant is None:
+        raise Unauthenticated(
+            "Missing or unknown API key: send 'Authorization: Bearer <key>' "
+            '(over WebSocket: connection_init payload {"Authorization": "Bearer <key>"}).'
+        )
+    return tenant
+
+
+def stm_of(info: Info[RequestContext, Any]) -> ShortTermMemory:
+    return info.context.stm

@@ -1,0 +1,99 @@
+"""Resolvers of short-term memory: authenticate, turn arguments into service calls."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from resolvers.context import RequestContext, stm_of, tenant_of
+from services.stm_model import (
+    AddResult,
+    ConfigChange,
+    ConfigField,
+    ContextWindow,
+    MessagePage,
+    NewMessage,
+    SessionInfo,
+    Strategy,
+)
+
+if TYPE_CHECKING:
+    from strawberry import Info
+
+    from services.session_events import SessionEvent
+
+
+async def session(info: Info[RequestContext, Any], session_id: str) -> SessionInfo | None:
+    return await stm_of(info).get_session(tenant_of(info), session_id)
+
+
+async def sessions(
+    info: Info[RequestContext, Any], first: int, after: str | None
+) -> tuple[list[tuple[SessionInfo, str]], bool]:
+    return await stm_of(info).list_sessions(tenant_of(info), first=first, after=after)
+
+
+async def session_messages(
+    info: Info[RequestContext, Any],
+    session_id: str,
+    *,
+    first: int | None,
+    after: str | None,
+    last: int | None,
+    before: str | None,
+) -> MessagePage:
+    return await stm_of(info).get_messages(
+        tenant_of(info), session_id, first=first, after=after, last=last, before=before
+    )
+
+
+async def session_context(info: Info[RequestContext, Any], session: SessionInfo) -> ContextWindow:
+    return await stm_of(info).get_context(tenant_of(info), session)
+
+
+async def add_messages(
+    info: Info[RequestContext, Any], session_id: str, messages: list[Any]
+) -> AddResult:
+    new = [
+        NewMessage(
+            role=m.role,
+            content=m.content,
+            name=m.name,
+            metadata=m.metadata if m.metadata is not None else {},
+            id=m.id,
+        )
+        for m in messages
+    ]
+    return await stm_of(info).add_messages(tenant_of(info), session_id, new)
+
+
+async def set_session_config(
+    info: Info[RequestContext, Any],
+    session_id: str,
+    *,
+    strategy: Strategy | None,
+    max_messages: int | None,
+    max_tokens: int | None,
+    ttl_seconds: int | None,
+    reset: list[ConfigField],
+) -> SessionInfo:
+    change = ConfigChange(
+        strategy=strategy,
+        max_messages=max_messages,
+        max_tokens=max_tokens,
+        ttl_seconds=ttl_seconds,
+        reset=frozenset(reset),
+    )
+    return await stm_of(info).set_config(tenant_of(info), session_id, change)
+
+
+async def delete_session(info: Info[RequestContext, Any], session_id: str) -> None:
+    await stm_of(info).delete_session(tenant_of(info), session_id)
+
+
+async def session_events(
+    info: Info[RequestContext, Any], session_id: str | None
+) -> AsyncIterator[SessionEvent]:
+    tenant = tenant_of(info)
+    async for event in stm_of(info).session_events(tenant, session_id):
+        yield event

@@ -1,0 +1,20 @@
+"""GraphQL enums: the product's own enums, exposed under their GraphQL names."""
+
+from __future__ import annotations
+
+import strawberry
+
+from services.session_events import SessionEventType as _SessionEventType
+from services.stm_model import ConfigField, Strategy
+from services.stm_model import Role as _Role
+
+MessageRole = strawberry.enum(_Role, name="MessageRole", description="Who wrote a message.")
+ContextStrategy = strawberry.enum(
+    Strategy, name="ContextStrategy", description="How a session's context window is built."
+)
+SessionConfigField = strawberry.enum(
+    ConfigField, name="SessionConfigField", description="A setting that can return to its default."
+)
+SessionEventType = strawberry.enum(
+    _SessionEventType, name="SessionEventType", description="What happened to a session."
+)

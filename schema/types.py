@@ -1,0 +1,203 @@
+"""GraphQL output types of short-term memory."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+from strawberry.scalars import JSON
+
+from resolvers import sessions as resolve
+from schema.enums import ContextStrategy, MessageRole, SessionEventType
+from services import session_events, stm_model
+from services.stm import encode_message_cursor
+
+
+@strawberry.type(description="One message of a session.")
+class Message:
+    id: str
+    seq: int = strawberry.field(description="Position in the session: strictly increasing.")
+    role: MessageRole
+    content: str
+    name: str | None
+    metadata: JSON
+    token_count: int = strawberry.field(description="Counted once, when it was written.")
+    created_at: datetime
+    is_summary: bool = strawberry.field(
+        description="True for the message that stands for summarized older messages."
+    )
+
+    @classmethod
+    def of(cls, m: stm_model.Message) -> Message:
+        return cls(
+            id=m.id,
+            seq=m.seq,
+            role=m.role,
+            content=m.content,
+            name=m.name,
+            metadata=m.metadata,
+            token_count=m.tokens,
+            created_at=m.created_at,
+            is_summary=m.is_summary,
+        )
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+@strawberry.type
+class MessageEdge:
+    cursor: str
+    node: Message
+
+
+@strawberry.type(
+    description="Messages oldest first; pages forward with first/after, back with last/before."
+)
+class MessageConnection:
+    edges: list[MessageEdge]
+    page_info: PageInfo
+
+    @strawberry.field
+    def nodes(self) -> list[Message]:
+        return [edge.node for edge in self.edges]
+
+    @classmethod
+    def of(cls, page: stm_model.MessagePage) -> MessageConnection:
+        edges = [
+            MessageEdge(cursor=encode_message_cursor(m), node=Message.of(m)) for m in page.messages
+        ]
+        return cls(
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=page.has_newer,
+                has_previous_page=page.has_older,
+                start_cursor=edges[0].cursor if edges else None,
+                end_cursor=edges[-1].cursor if edges else None,
+            ),
+        )
+
+
+@strawberry.type(description="A session's context-window settings (its own or the defaults).")
+class SessionConfig:
+    strategy: ContextStrategy
+    max_messages: int
+    max_tokens: int
+    ttl_seconds: int = strawberry.field(
+        description="Idle time before the session expires; 0 = never."
+    )
+
+    @classmethod
+    def of(cls, c: stm_model.SessionConfig) -> SessionConfig:
+        return cls(
+            strategy=c.strategy,
+            max_messages=c.max_messages,
+            max_tokens=c.max_tokens,
+            ttl_seconds=c.ttl_seconds,
+        )
+
+
+@strawberry.type(description="What a model should see now, oldest first.")
+class ContextWindow:
+    messages: list[Message]
+    token_count: int
+    strategy: ContextStrategy
+    truncated: bool = strawberry.field(
+        description="True when older messages were left out to respect the budget."
+    )
+    summary: Message | None
+
+    @classmethod
+    def of(cls, w: stm_model.ContextWindow) -> ContextWindow:
+        return cls(
+            messages=[Message.of(m) for m in w.messages],
+            token_count=w.token_count,
+            strategy=w.strategy,
+            truncated=w.truncated,
+            summary=Message.of(w.summary) if w.summary else None,
+        )
+
+
+@strawberry.type(description="A conversation's short-term memory.")
+class Session:
+    id: str
+    message_count: int
+    token_count: int
+    summary_count: int
+    created_at: datetime
+    last_activity_at: datetime
+    config: SessionConfig
+    info: strawberry.Private[stm_model.SessionInfo]
+
+    @strawberry.field(description="Messages, oldest first: the newest 50 unless paged.")
+    async def messages(
+        self,
+        info: strawberry.Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> MessageConnection:
+        page = await resolve.session_messages(
+            info, self.id, first=first, after=after, last=last, before=before
+        )
+        return MessageConnection.of(page)
+
+    @strawberry.field(description="The context window the session's strategy allows now.")
+    async def context(self, info: strawberry.Info) -> ContextWindow:
+        return ContextWindow.of(await resolve.session_context(info, self.info))
+
+    @classmethod
+    def of(cls, s: stm_model.SessionInfo) -> Session:
+        return cls(
+            id=s.id,
+            message_count=s.message_count,
+            token_count=s.token_count,
+            summary_count=s.summary_count,
+            created_at=s.created_at,
+            last_activity_at=s.last_activity_at,
+            config=SessionConfig.of(s.config),
+            info=s,
+        )
+
+
+@strawberry.type
+class SessionEdge:
+    cursor: str
+    node: Session
+
+
+@strawberry.type(description="Sessions by last activity, newest first.")
+class SessionConnection:
+    edges: list[SessionEdge]
+    page_info: PageInfo
+
+    @strawberry.field
+    def nodes(self) -> list[Session]:
+        return [edge.node for edge in self.edges]
+
+
+@strawberry.type(description="A change to a session, live.")
+class SessionEvent:
+    type: SessionEventType
+    session_id: str
+    at: datetime
+    messages: list[Message] = strawberry.field(description="The messages added (MESSAGES_ADDED).")
+    summary: Message | None = strawberry.field(description="The new summary (SESSION_SUMMARIZED).")
+    config: SessionConfig | None = strawberry.field(description="The new config (CONFIG_CHANGED).")
+
+    @classmethod
+    def of(cls, e: session_events.SessionEvent) -> SessionEvent:
+        return cls(
+            type=e.type,
+            session_id=e.session_id,
+            at=e.at,
+            messages=[Message.of(m) for m in e.messages],
+            summary=Message.of(e.summary) if e.summary else None,
+            config=SessionConfig.of(e.config) if e.config else None,
+        )

@@ -1,0 +1,266 @@
+"""Short-term memory: session message buffers, context windows, config and live events."""
+
+from __future__ import annotations
+
+import base64
+import time
+import uuid
+from collections.abc import AsyncIterator
+
+from services.compaction import Compactor
+from services.errors import InvalidInput, NotFound
+from services.session_events import (
+    SessionEvent,
+    SessionEventType,
+    decode_event,
+    encode_event,
+    messages_added_prefix,
+)
+from services.stm_config import effective_config, meta_fields, session_info
+from services.stm_limits import (
+    StmLimits,
+    check_config,
+    check_messages,
+    check_page_size,
+    check_session_id,
+)
+from services.stm_model import (
+    AddResult,
+    ConfigChange,
+    ContextWindow,
+    Message,
+    MessagePage,
+    NewMessage,
+    SessionConfig,
+    SessionInfo,
+    Strategy,
+    ms_to_datetime,
+)
+from services.tokens import TokenCounter
+from stores.event_bus import RedisEventBus
+from stores.redis_messages import RedisMessageStore
+
+DEFAULT_PAGE_SIZE = 50
+
+
+class ShortTermMemory:
+    """The STM service. Every method is scoped to the caller's tenant."""
+
+    def __init__(
+        self,
+        store: RedisMessageStore,
+        events: RedisEventBus,
+        tokens: TokenCounter,
+        compactor: Compactor,
+        defaults: SessionConfig,
+        limits: StmLimits,
+    ) -> None:
+        self._store = store
+        self._events = events
+        self._tokens = tokens
+        self._compactor = compactor
+        self._defaults = defaults
+        self.limits = limits
+
+    @property
+    def defaults(self) -> SessionConfig:
+        return self._defaults
+
+    async def add_messages(
+        self, tenant: str, session_id: str, messages: list[NewMessage]
+    ) -> AddResult:
+        """Append messages in order; a message whose id is already stored is not stored again."""
+        check_session_id(session_id)
+        check_messages(messages, self.limits)
+        now_ms = _now_ms()
+        created_at = ms_to_datetime(now_ms)
+        items = []
+        for new in messages:
+            message = Message(
+                id=new.id or uuid.uuid4().hex,
+                seq=0,
+                role=new.role,
+                content=new.content,
+                tokens=self._tokens.count_message(new.role.value, new.content, new.name),
+                created_at=created_at,
+                name=new.name,
+                metadata=new.metadata,
+            )
+            items.append((message.id, message.to_record()))
+        result = await self._store.append(
+            tenant,
+            session_id,
+            items,
+            default_ttl=self._defaults.ttl_seconds,
+            now_ms=now_ms,
+            event_prefix=messages_added_prefix(session_id, now_ms),
+        )
+        config = effective_config(self._defaults, result.meta)
+        self._compactor.after_write(tenant, session_id, int(result.meta["tokens"]), config)
+        return AddResult(
+            messages=[Message.from_record(r) for r in result.stored if r is not None],
+            duplicate_ids=[
+                item[0] for item, dup in zip(items, result.duplicate, strict=True) if dup
+            ],
+        )
+
+    async def get_session(self, tenant: str, session_id: str) -> SessionInfo | None:
+        """The session, or None when it does not exist for this tenant."""
+        check_session_id(session_id)
+        meta = await self._store.read_meta(tenant, session_id)
+        return session_info(session_id, meta, self._defaults) if meta else None
+
+    async def list_sessions(
+        self, tenant: str, *, first: int, after: str | None
+    ) -> tuple[list[tuple[SessionInfo, str]], bool]:
+        """The tenant's sessions by last activity, newest first, each with its cursor."""
+        check_page_size(first, "first", self.limits)
+        before = _decode_session_cursor(after) if after else None
+        found = await self._store.list_sessions(tenant, limit=first + 1, before=before)
+        page = [
+            (session_info(sid, meta, self._defaults), _encode_cursor(f"{score}:{sid}"))
+            for sid, score, meta in found[:first]
+        ]
+        return page, len(found) > first
+
+    async def get_messages(
+        self,
+        tenant: str,
+        session_id: str,
+        *,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> MessagePage:
+        """A page of messages, oldest first: first/after pages forward from the oldest,
+        last/before backward from the newest (the default: the newest 50)."""
+        check_page_size(first, "first", self.limits)
+        check_page_size(last, "last", self.limits)
+        if first is not None and last is not None:
+            raise InvalidInput("Give first or last, not both.")
+        if first is not None or after is not None:
+            limit = DEFAULT_PAGE_SIZE if first is None else first
+            bound = _decode_message_cursor(after) if after else None
+            records = await self._store.read_page(
+                tenant, session_id, newest_first=False, bound=bound, limit=limit
+            )
+            messages = [Message.from_record(r) for r in records[:limit]]
+            return MessagePage(
+                messages, has_older=after is not None, has_newer=len(records) > limit
+            )
+        limit = DEFAULT_PAGE_SIZE if last is None else last
+        bound = _decode_message_cursor(before) if before else None
+        records = await self._store.read_page(
+            tenant, session_id, newest_first=True, bound=bound, limit=limit
+        )
+        messages = [Message.from_record(r) for r in reversed(records[:limit])]
+        return MessagePage(messages, has_older=len(records) > limit, has_newer=before is not None)
+
+    async def get_context(self, tenant: str, session: SessionInfo) -> ContextWindow:
+        """The context window the session's strategy allows now."""
+        config = session.config
+        if config.strategy is Strategy.SLIDING_WINDOW:
+            window = await self._store.read_window(
+                tenant,
+                session.id,
+                max_count=config.max_messages,
+                token_budget=None,
+                keep_summary=False,
+            )
+        else:
+            # Until a summary lands (or with no LLM at all) the budget still holds: the oldest
+            # messages are left out and the window says it is truncated.
+            window = await self._store.read_window(
+                tenant,
+                session.id,
+                max_count=self.limits.max_window_messages,
+                token_budget=config.max_tokens,
+                keep_summary=True,
+            )
+        messages = [Message.from_record(r) for r in window.records]
+        summary = messages[0] if messages and messages[0].is_summary else None
+        return ContextWindow(messages, window.tokens, config.strategy, window.truncated, summary)
+
+    async def set_config(self, tenant: str, session_id: str, change: ConfigChange) -> SessionInfo:
+        """Change the session's config (creating the session if new) and tell subscribers."""
+        check_session_id(session_id)
+        check_config(change, self.limits)
+        now_ms = _now_ms()
+        meta = await self._store.set_config(
+            tenant,
+            session_id,
+            meta_fields(change),
+            default_ttl=self._defaults.ttl_seconds,
+            now_ms=now_ms,
+        )
+        info = session_info(session_id, meta, self._defaults)
+        await self._store.publish(
+            tenant,
+            encode_event(SessionEventType.CONFIG_CHANGED, session_id, now_ms, config=info.config),
+        )
+        self._compactor.after_write(tenant, session_id, info.token_count, info.config)
+        return info
+
+    async def delete_session(self, tenant: str, session_id: str) -> None:
+        """Delete the session and everything in it; NotFound when there was none."""
+        check_session_id(session_id)
+        if not await self._store.delete(tenant, session_id):
+            raise NotFound(f"No session '{session_id}'.", field="sessionId")
+        await self._store.publish(
+            tenant, encode_event(SessionEventType.SESSION_DELETED, session_id, _now_ms())
+        )
+
+    async def session_events(
+        self, tenant: str, session_id: str | None
+    ) -> AsyncIterator[SessionEvent]:
+        """Events of one session (or of all the tenant's sessions), from now on."""
+        if session_id is not None:
+            check_session_id(session_id)
+        async with self._events.subscribe(self._store.channel(tenant)) as payloads:
+            async for payload in payloads:
+                event = decode_event(payload)
+                if session_id is None or event.session_id == session_id:
+                    yield event
+
+    async def wait_idle(self) -> None:
+        """Wait for the summaries this process started."""
+        await self._compactor.wait_idle()
+
+    async def close(self) -> None:
+        """Stop background work; an unfinished summary changes nothing, so cancelling is safe."""
+        await self._compactor.cancel()
+        await self._events.close()
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _encode_cursor(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode()
+
+
+def _decode(cursor: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(cursor.encode()).decode()
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidInput("Invalid cursor.", field="cursor") from None
+
+
+def encode_message_cursor(message: Message) -> str:
+    return _encode_cursor(f"m:{message.seq}")
+
+
+def _decode_message_cursor(cursor: str) -> int:
+    kind, _, seq = _decode(cursor).partition(":")
+    if kind != "m" or not seq.isdigit():
+        raise InvalidInput("Invalid cursor.", field="cursor")
+    return int(seq)
+
+
+def _decode_session_cursor(cursor: str) -> tuple[int, str]:
+    score, _, session_id = _decode(cursor).partition(":")
+    if not score.isdigit() or not session_id:
+        raise InvalidInput("Invalid cursor.", field="cursor")
+    return int(score), session_id

@@ -1,0 +1,258 @@
+"""A local, scripted OpenAI-compatible server so tests never call a paid LLM API."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+import math
+import random
+import socket
+import struct
+import threading
+import time
+import uuid
+from collections import deque
+from types import TracebackType
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+MODEL_ID = "fake-llm"
+DEFAULT_DIMENSIONS = 384
+DEFAULT_REPLY_CHARS = 200
+START_TIMEOUT_S = 10.0
+
+
+def _error(status: int, message: str, err_type: str = "invalid_request_error") -> JSONResponse:
+    """An OpenAI-style error body, which the openai client turns into a typed exception."""
+    body = {"error": {"message": message, "type": err_type, "param": None, "code": None}}
+    return JSONResponse(body, status_code=status)
+
+
+def _content_text(content: Any) -> str:
+    """Text of a message's content, which may be a string, a list of parts, or None."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(part.get("text", "") for part in content if isinstance(part, dict))
+    return ""
+
+
+def _words(text: str) -> int:
+    return len(text.split())
+
+
+def fake_embedding(text: str, dimensions: int = DEFAULT_DIMENSIONS) -> list[float]:
+    """Deterministic unit-length vector derived from a SHA-256 of ``text``."""
+    seed = int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest(), "big")
+    rng = random.Random(seed)
+    vector = [rng.gauss(0.0, 1.0) for _ in range(dimensions)]
+    norm = math.sqrt(sum(v * v for v in vector)) or 1.0
+    return [v / norm for v in vector]
+
+
+class FakeLLM:
+    """OpenAI-compatible chat/embeddings server on 127.0.0.1, scripted and deterministic."""
+
+    def __init__(self) -> None:
+        self.base_url: str = ""
+        self.requests: list[dict[str, Any]] = []
+        # The test thread scripts while the server thread serves, so all state shares one lock.
+        self._lock = threading.Lock()
+        self._replies: deque[str] = deque()
+        self._delay = 0.0
+        self._failures: deque[int] = deque()
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._sock: socket.socket | None = None
+        self.app = Starlette(
+            routes=[
+                Route("/v1/chat/completions", self._chat, methods=["POST"]),
+                Route("/v1/embeddings", self._embeddings, methods=["POST"]),
+                Route("/v1/models", self._models, methods=["GET"]),
+            ]
+        )
+
+    # -- control (test thread) -------------------------------------------------------------
+
+    def start(self) -> FakeLLM:
+        """Serve in a daemon thread and return once the server accepts requests."""
+        if self._thread is not None:
+            return self
+        # Binding port 0 ourselves avoids the find-then-bind race on a free port.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        config = uvicorn.Config(self.app, log_level="warning", lifespan="off", access_log=False)
+        server = uvicorn.Server(config)
+        thread = threading.Thread(
+            target=server.run, kwargs={"sockets": [sock]}, name="fake-llm", daemon=True
+        )
+        self._sock, self._server, self._thread = sock, server, thread
+        thread.start()
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("FakeLLM server failed to start")
+            time.sleep(0.01)
+        self.base_url = f"http://127.0.0.1:{port}/v1"
+        return self
+
+    def stop(self) -> None:
+        """Shut the server down and wait for its thread."""
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=START_TIMEOUT_S)
+        if self._sock is not None:
+            self._sock.close()
+        self._server = self._thread = self._sock = None
+
+    def __enter__(self) -> FakeLLM:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def script(self, *replies: str) -> None:
+        """Queue chat replies, served first in, first out."""
+        with self._lock:
+            self._replies.extend(replies)
+
+    def set_delay(self, seconds: float) -> None:
+        """Make every chat/embedding call wait ``seconds`` before answering."""
+        with self._lock:
+            self._delay = seconds
+
+    def fail_next(self, count: int = 1, status: int = 500) -> None:
+        """Answer the next ``count`` chat calls with an OpenAI-style error of ``status``."""
+        with self._lock:
+            self._failures.extend([status] * count)
+
+    def reset(self) -> None:
+        """Clear scripted replies, delay, pending failures and recorded requests."""
+        with self._lock:
+            self._replies.clear()
+            self._delay = 0.0
+            self._failures.clear()
+            self.requests.clear()
+
+    # -- handlers (server thread) ----------------------------------------------------------
+
+    async def _wait(self) -> None:
+        with self._lock:
+            delay = self._delay
+        if delay > 0:
+            # asyncio.sleep, not time.sleep, so concurrent calls overlap.
+            await asyncio.sleep(delay)
+
+    @staticmethod
+    async def _json(request: Request) -> dict[str, Any] | None:
+        try:
+            body = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return None
+        return body if isinstance(body, dict) else None
+
+    async def _chat(self, request: Request) -> JSONResponse:
+        body = await self._json(request)
+        if body is None:
+            return _error(400, "request body must be a JSON object")
+        with self._lock:
+            self.requests.append(body)
+        await self._wait()
+        with self._lock:
+            failure = self._failures.popleft() if self._failures else None
+        if failure is not None:
+            return _error(failure, f"injected failure ({failure})", "server_error")
+        if body.get("stream"):
+            return _error(400, "FakeLLM does not support streaming")
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages:
+            return _error(400, "'messages' must be a non-empty list")
+        with self._lock:
+            scripted = self._replies.popleft() if self._replies else None
+        if scripted is None:
+            last = _content_text(messages[-1].get("content"))
+            reply = f"SUMMARY({len(messages)}): {last[:DEFAULT_REPLY_CHARS]}"
+        else:
+            reply = scripted
+        prompt_tokens = sum(_words(_content_text(m.get("content"))) for m in messages)
+        completion_tokens = _words(reply)
+        return JSONResponse(
+            {
+                "id": f"chatcmpl-{uuid.uuid4().hex}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": body.get("model", MODEL_ID),
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": reply},
+                        "logprobs": None,
+                        "finish_reason": "stop",
+                    }
+                ],
+                "usage": {
+                    "prompt_tokens": prompt_tokens,
+                    "completion_tokens": completion_tokens,
+                    "total_tokens": prompt_tokens + completion_tokens,
+                },
+            }
+        )
+
+    async def _embeddings(self, request: Request) -> JSONResponse:
+        body = await self._json(request)
+        if body is None:
+            return _error(400, "request body must be a JSON object")
+        await self._wait()
+        raw = body.get("input")
+        # A list of ints is one tokenized input; a list of anything else is a batch.
+        if isinstance(raw, str) or (isinstance(raw, list) and raw and isinstance(raw[0], int)):
+            raw = [raw]
+        if not isinstance(raw, list) or not raw:
+            return _error(400, "'input' must be a string or a non-empty list")
+        dimensions = body.get("dimensions") or DEFAULT_DIMENSIONS
+        if not isinstance(dimensions, int) or dimensions < 1:
+            return _error(400, "'dimensions' must be a positive integer")
+        texts = [item if isinstance(item, str) else json.dumps(item) for item in raw]
+        base64_format = body.get("encoding_format") == "base64"
+        data = []
+        for index, text in enumerate(texts):
+            vector = fake_embedding(text, dimensions)
+            embedding: list[float] | str = vector
+            if base64_format:
+                # OpenAI's base64 format is little-endian float32.
+                packed = struct.pack(f"<{dimensions}f", *vector)
+                embedding = base64.b64encode(packed).decode("ascii")
+            data.append({"object": "embedding", "index": index, "embedding": embedding})
+        tokens = sum(_words(text) for text in texts)
+        return JSONResponse(
+            {
+                "object": "list",
+                "data": data,
+                "model": body.get("model", MODEL_ID),
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            }
+        )
+
+    async def _models(self, request: Request) -> JSONResponse:
+        return JSONResponse(
+            {
+                "object": "list",
+                "data": [{"id": MODEL_ID, "object": "model", "created": 0, "owned_by": "maas"}],
+            }
+        )
