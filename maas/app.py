@@ -13,7 +13,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
 from maas.auth import ApiKeyAuth
 from maas.graphql_view import MaasGraphQL
@@ -114,16 +114,16 @@ def create_app(settings: Settings | None = None) -> Starlette:
         graphql_ide="graphiql" if settings.graphiql_enabled else None,
         max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
     )
-    app = Starlette(
+    return Starlette(
         routes=[
             Route("/health", health),
             Route("/health/ready", ready),
             Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
         ],
         middleware=[Middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)],
         lifespan=lifespan,
     )
-    app.add_websocket_route("/graphql", graphql)
     return app
 
 

@@ -8,7 +8,6 @@ import hashlib
 import json
 import math
 import random
-import socket
 import struct
 import threading
 import time
@@ -17,16 +16,16 @@ from collections import deque
 from types import TracebackType
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from tests.support.threaded_server import ThreadedServer
+
 MODEL_ID = "fake-llm"
 DEFAULT_DIMENSIONS = 384
 DEFAULT_REPLY_CHARS = 200
-START_TIMEOUT_S = 10.0
 
 
 def _error(status: int, message: str, err_type: str = "invalid_request_error") -> JSONResponse:
@@ -68,9 +67,7 @@ class FakeLLM:
         self._replies: deque[str] = deque()
         self._delay = 0.0
         self._failures: deque[int] = deque()
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._sock: socket.socket | None = None
+        self._server: ThreadedServer | None = None
         self.app = Starlette(
             routes=[
                 Route("/v1/chat/completions", self._chat, methods=["POST"]),
@@ -83,38 +80,16 @@ class FakeLLM:
 
     def start(self) -> FakeLLM:
         """Serve in a daemon thread and return once the server accepts requests."""
-        if self._thread is not None:
-            return self
-        # Binding port 0 ourselves avoids the find-then-bind race on a free port.
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        config = uvicorn.Config(self.app, log_level="warning", lifespan="off", access_log=False)
-        server = uvicorn.Server(config)
-        thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [sock]}, name="fake-llm", daemon=True
-        )
-        self._sock, self._server, self._thread = sock, server, thread
-        thread.start()
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError("FakeLLM server failed to start")
-            time.sleep(0.01)
-        self.base_url = f"http://127.0.0.1:{port}/v1"
+        if self._server is None:
+            self._server = ThreadedServer(self.app, lifespan="off").start()
+            self.base_url = f"{self._server.url}/v1"
         return self
 
     def stop(self) -> None:
         """Shut the server down and wait for its thread."""
         if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=START_TIMEOUT_S)
-        if self._sock is not None:
-            self._sock.close()
-        self._server = self._thread = self._sock = None
+            self._server.stop()
+            self._server = None
 
     def __enter__(self) -> FakeLLM:
         return self.start()

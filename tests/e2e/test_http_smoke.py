@@ -1,0 +1,11 @@
+import httpx
+
+
+async def test_health_and_a_round_trip(live_server):
+    url = live_server()
+    async with httpx.AsyncClient(base_url=url) as client:
+        assert (await client.get("/health")).json() == {"status": "ok"}
+        ready = await client.get("/health/ready")
+        assert ready.status_code == 200
+        reply = await client.post("/graphql", json={"query": 'mutation { addMessages(input: {sessionId: "s", messages: [{role: USER, content: "hi"}]}) { messages { seq } } }'})
+        assert reply.json() == {"data": {"addMessages": {"messages": [{"seq": 1}]}}}
