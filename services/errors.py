@@ -12,7 +12,14 @@ Anything else that escapes is an internal error: masked for clients, logged with
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, ClassVar, ParamSpec, TypeVar
+
+log = logging.getLogger(__name__)
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 class MaasError(Exception):
@@ -44,3 +51,22 @@ class LimitExceeded(MaasError):
 
 class Unavailable(MaasError):
     code = "UNAVAILABLE"
+
+
+def unavailable_on(
+    errors: tuple[type[BaseException], ...], what: str
+) -> Callable[[Callable[P, Awaitable[T]]], Callable[P, Awaitable[T]]]:
+    """Decorates a coroutine function: `errors` (a dependency being down) become Unavailable."""
+
+    def decorate(func: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+        @functools.wraps(func)
+        async def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
+            try:
+                return await func(*args, **kwargs)
+            except errors as exc:
+                log.warning("%s is unavailable: %s", what, type(exc).__name__)
+                raise Unavailable(f"{what} is unavailable; try again shortly.") from exc
+
+        return guarded
+
+    return decorate

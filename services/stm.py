@@ -7,8 +7,11 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
 from services.compaction import Compactor
-from services.errors import InvalidInput, NotFound
+from services.errors import InvalidInput, LimitExceeded, NotFound, Unavailable, unavailable_on
 from services.session_events import (
     SessionEvent,
     SessionEventType,
@@ -37,10 +40,12 @@ from services.stm_model import (
     ms_to_datetime,
 )
 from services.tokens import TokenCounter
-from stores.event_bus import RedisEventBus
+from stores.event_bus import RedisEventBus, SubscriberTooSlow
 from stores.redis_messages import RedisMessageStore
 
 DEFAULT_PAGE_SIZE = 50
+
+_storage = unavailable_on((RedisConnectionError, RedisTimeoutError), "Short-term memory storage")
 
 
 class ShortTermMemory:
@@ -66,6 +71,7 @@ class ShortTermMemory:
     def defaults(self) -> SessionConfig:
         return self._defaults
 
+    @_storage
     async def add_messages(
         self, tenant: str, session_id: str, messages: list[NewMessage]
     ) -> AddResult:
@@ -104,12 +110,14 @@ class ShortTermMemory:
             ],
         )
 
+    @_storage
     async def get_session(self, tenant: str, session_id: str) -> SessionInfo | None:
         """The session, or None when it does not exist for this tenant."""
         check_session_id(session_id)
         meta = await self._store.read_meta(tenant, session_id)
         return session_info(session_id, meta, self._defaults) if meta else None
 
+    @_storage
     async def list_sessions(
         self, tenant: str, *, first: int, after: str | None
     ) -> tuple[list[tuple[SessionInfo, str]], bool]:
@@ -123,6 +131,7 @@ class ShortTermMemory:
         ]
         return page, len(found) > first
 
+    @_storage
     async def get_messages(
         self,
         tenant: str,
@@ -157,6 +166,7 @@ class ShortTermMemory:
         messages = [Message.from_record(r) for r in reversed(records[:limit])]
         return MessagePage(messages, has_older=len(records) > limit, has_newer=before is not None)
 
+    @_storage
     async def get_context(self, tenant: str, session: SessionInfo) -> ContextWindow:
         """The context window the session's strategy allows now."""
         config = session.config
@@ -182,6 +192,7 @@ class ShortTermMemory:
         summary = messages[0] if messages and messages[0].is_summary else None
         return ContextWindow(messages, window.tokens, config.strategy, window.truncated, summary)
 
+    @_storage
     async def set_config(self, tenant: str, session_id: str, change: ConfigChange) -> SessionInfo:
         """Change the session's config (creating the session if new) and tell subscribers."""
         check_session_id(session_id)
@@ -202,6 +213,7 @@ class ShortTermMemory:
         self._compactor.after_write(tenant, session_id, info.token_count, info.config)
         return info
 
+    @_storage
     async def delete_session(self, tenant: str, session_id: str) -> None:
         """Delete the session and everything in it; NotFound when there was none."""
         check_session_id(session_id)
@@ -217,11 +229,16 @@ class ShortTermMemory:
         """Events of one session (or of all the tenant's sessions), from now on."""
         if session_id is not None:
             check_session_id(session_id)
-        async with self._events.subscribe(self._store.channel(tenant)) as payloads:
-            async for payload in payloads:
-                event = decode_event(payload)
-                if session_id is None or event.session_id == session_id:
-                    yield event
+        try:
+            async with self._events.subscribe(self._store.channel(tenant)) as payloads:
+                async for payload in payloads:
+                    event = decode_event(payload)
+                    if session_id is None or event.session_id == session_id:
+                        yield event
+        except SubscriberTooSlow as exc:
+            raise LimitExceeded(str(exc)) from exc
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            raise Unavailable("Session events are unavailable; subscribe again shortly.") from exc
 
     async def wait_idle(self) -> None:
         """Wait for the summaries this process started."""

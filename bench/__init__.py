@@ -1,0 +1,1 @@
+"""Benchmarks of MaaS (run `uv run python -m bench.stm_bench`)."""

@@ -1,0 +1,204 @@
+"""GraphQL clients for end-to-end tests: the real `gql` client over HTTP or WebSocket, raw
+httpx requests for status codes and error bodies, and a subscription reader that knows when
+its subscription is live."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+from gql import Client, GraphQLRequest
+from gql.client import AsyncClientSession
+from gql.transport.exceptions import TransportQueryError
+from gql.transport.httpx import HTTPXAsyncTransport
+from gql.transport.websockets import WebsocketsTransport
+
+GRAPHQL_TRANSPORT_WS = WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL
+LEGACY_GRAPHQL_WS = WebsocketsTransport.APOLLO_SUBPROTOCOL
+
+MESSAGE_FIELDS = "id seq role content name metadata tokenCount createdAt isSummary"
+CONFIG_FIELDS = "strategy maxMessages maxTokens ttlSeconds"
+EVENT_FIELDS = (
+    f"type sessionId at messages {{ {MESSAGE_FIELDS} }} config {{ {CONFIG_FIELDS} }} "
+    f"summary {{ {MESSAGE_FIELDS} }}"
+)
+SESSION_EVENTS = f"""
+subscription Events($sessionId: String) {{
+  sessionEvents(sessionId: $sessionId) {{ {EVENT_FIELDS} }}
+}}
+"""
+ADD_MESSAGES = f"""
+mutation Add($sessionId: String!, $messages: [MessageInput!]!) {{
+  addMessages(input: {{sessionId: $sessionId, messages: $messages}}) {{
+    sessionId duplicateIds messages {{ {MESSAGE_FIELDS} }}
+  }}
+}}
+"""
+# Metadata that marks the messages a ready-probe writes, so readers can skip their events.
+PROBE = "readyProbe"
+
+
+def bearer(key: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"} if key else {}
+
+
+def ws_url(base_url: str) -> str:
+    return base_url.replace("http://", "ws://", 1) + "/graphql"
+
+
+def http_client(base_url: str, key: str | None = None) -> Client:
+    """A gql client over HTTP POST, authenticated with `key` when given."""
+    transport = HTTPXAsyncTransport(url=f"{base_url}/graphql", headers=bearer(key), timeout=10)
+    return Client(transport=transport, fetch_schema_from_transport=False)
+
+
+def ws_client(
+    base_url: str, key: str | None = None, *, protocol: str = GRAPHQL_TRANSPORT_WS
+) -> Client:
+    """A gql client over one WebSocket; the key travels in the connection_init payload."""
+    transport = WebsocketsTransport(
+        url=ws_url(base_url),
+        init_payload=bearer(key),
+        subprotocols=[protocol],
+        ack_timeout=5,
+        close_timeout=2,
+    )
+    return Client(transport=transport, fetch_schema_from_transport=False)
+
+
+def request(query: str, **variables: Any) -> GraphQLRequest:
+    return GraphQLRequest(query, variable_values=variables or None)
+
+
+async def execute(session: AsyncClientSession, query: str, **variables: Any) -> dict[str, Any]:
+    return await session.execute(request(query, **variables))
+
+
+async def execute_error(
+    session: AsyncClientSession, query: str, **variables: Any
+) -> list[dict[str, Any]]:
+    """The errors of an operation that must fail."""
+    try:
+        result = await execute(session, query, **variables)
+    except TransportQueryError as error:
+        assert error.errors, error
+        return error.errors
+    raise AssertionError(f"expected errors, got {result!r}")
+
+
+def codes(errors: list[dict[str, Any]]) -> list[str | None]:
+    return [(e.get("extensions") or {}).get("code") for e in errors]
+
+
+async def post(
+    url: str,
+    query: str,
+    variables: dict[str, Any] | None = None,
+    key: str | None = None,
+    **kwargs: Any,
+) -> httpx.Response:
+    """A raw POST to `{url}/graphql`, for status codes and error bodies."""
+    body: dict[str, Any] = {"query": query}
+    if variables is not None:
+        body["variables"] = variables
+    async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+        return await client.post("/graphql", json=body, headers=bearer(key), **kwargs)
+
+
+def message(content: str, role: str = "USER", **fields: Any) -> dict[str, Any]:
+    return {"role": role, "content": content, **fields}
+
+
+async def add_messages(
+    session: AsyncClientSession, session_id: str, *contents: str, **fields: Any
+) -> dict[str, Any]:
+    """Adds one USER message per content; returns the addMessages payload."""
+    result = await execute(
+        session,
+        ADD_MESSAGES,
+        sessionId=session_id,
+        messages=[message(c, **fields) for c in contents],
+    )
+    return result["addMessages"]
+
+
+class EventReader:
+    """Reads one `sessionEvents` subscription in a background task.
+
+    Subscriptions have no per-operation acknowledgement, so `ready` writes probe messages
+    (to a session the subscription sees) until the first probe event arrives; from then on the
+    subscription is live and `next` returns the following events, probes left out.
+    """
+
+    def __init__(self, ws: AsyncClientSession, session_id: str | None) -> None:
+        self._ws = ws
+        self._session_id = session_id
+        self._events: asyncio.Queue[dict[str, Any] | BaseException] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        try:
+            async for event in self._ws.subscribe(
+                request(SESSION_EVENTS, sessionId=self._session_id)
+            ):
+                self._events.put_nowait(event["sessionEvents"])
+        except Exception as error:
+            self._events.put_nowait(error)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="event-reader")
+
+    async def ready(self, writer: AsyncClientSession, probe_session: str) -> None:
+        """Returns once the subscription is live, proven by an event of a probe write."""
+        for _ in range(100):
+            await add_messages(writer, probe_session, "probe", metadata={PROBE: True})
+            with contextlib.suppress(TimeoutError):
+                await self._get(timeout=0.05)
+                return
+        raise AssertionError("the subscription never received a probe event")
+
+    async def _get(self, timeout: float) -> dict[str, Any]:
+        item = await asyncio.wait_for(self._events.get(), timeout)
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    async def next(self, timeout: float = 5.0) -> dict[str, Any]:
+        """The next event that is not a probe's."""
+        while True:
+            event = await self._get(timeout)
+            if not is_probe(event):
+                return event
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
+def is_probe(event: dict[str, Any]) -> bool:
+    messages = event.get("messages") or []
+    return bool(messages) and all(m["metadata"].get(PROBE) for m in messages)
+
+
+@contextlib.asynccontextmanager
+async def subscribed(
+    ws: AsyncClientSession,
+    writer: AsyncClientSession,
+    session_id: str | None,
+    probe_session: str | None = None,
+) -> AsyncIterator[EventReader]:
+    """A live `sessionEvents(sessionId)` subscription on `ws`, probed through `writer`."""
+    reader = EventReader(ws, session_id)
+    reader.start()
+    try:
+        probe = probe_session or session_id or f"probe-{uuid.uuid4().hex[:8]}"
+        await reader.ready(writer, probe)
+        yield reader
+    finally:
+        await reader.close()
