@@ -1,5 +1,8 @@
 import httpx
 
+ADD = """mutation { addMessages(input: {sessionId: "s", messages: [{role: USER, content: "hi"}]})
+  { messages { seq } } }"""
+
 
 async def test_health_and_a_round_trip(live_server):
     url = live_server()
@@ -7,5 +10,5 @@ async def test_health_and_a_round_trip(live_server):
         assert (await client.get("/health")).json() == {"status": "ok"}
         ready = await client.get("/health/ready")
         assert ready.status_code == 200
-        reply = await client.post("/graphql", json={"query": 'mutation { addMessages(input: {sessionId: "s", messages: [{role: USER, content: "hi"}]}) { messages { seq } } }'})
+        reply = await client.post("/graphql", json={"query": ADD})
         assert reply.json() == {"data": {"addMessages": {"messages": [{"seq": 1}]}}}

@@ -46,8 +46,12 @@ async def test_a_short_session_is_not_truncated(make_stm):
 
 
 async def test_without_an_llm_token_threshold_trims_to_the_budget(make_stm, fake_llm: FakeLLM):
-    stm = make_stm(stm_default_strategy="token_threshold", stm_max_tokens=300,
-                   llm_api_key=None, llm_base_url=None)
+    stm = make_stm(
+        stm_default_strategy="token_threshold",
+        stm_max_tokens=300,
+        llm_api_key=None,
+        llm_base_url=None,
+    )
     await stm.add_messages(TENANT, "s", [user(f"{i} {WORDS}") for i in range(10)])
     await stm.wait_idle()
     window = await stm.get_context(TENANT, await session(stm))
@@ -74,7 +78,7 @@ async def test_passing_the_budget_summarizes_the_oldest_messages(make_stm, fake_
     assert window.token_count <= 400
     # The newest messages stay verbatim, and the summary took the place of all the others.
     kept = [m.content for m in window.messages[1:]]
-    assert kept and kept[-1].startswith("7 ")
+    assert kept[-1].startswith("7 ")
     assert window.summary.metadata["summarizedMessages"] + len(kept) == 8
     assert info.token_count == window.token_count
     # The LLM saw the oldest messages, oldest first.
@@ -95,8 +99,10 @@ async def test_the_next_summary_folds_the_previous_one_in(make_stm, fake_llm: Fa
     assert window.summary is not None
     assert window.summary.content == "second summary"
     assert "[earlier summary] first summary" in fake_llm.requests[1]["messages"][-1]["content"]
-    assert sum(1 for m in (await stm.get_messages(TENANT, "s", first=500)).messages
-               if m.is_summary) == 1
+    assert (
+        sum(1 for m in (await stm.get_messages(TENANT, "s", first=500)).messages if m.is_summary)
+        == 1
+    )
 
 
 async def test_a_failed_llm_call_changes_nothing(make_stm, fake_llm: FakeLLM):
@@ -119,8 +125,13 @@ async def test_summary_never_drops_messages_written_meanwhile(make_stm, fake_llm
     fake_llm.script("summary of the early part")
     await stm.add_messages(TENANT, "s", [user(f"{i} {WORDS}") for i in range(8)])
     # While the LLM call runs, many writers race it.
-    await asyncio.gather(*(stm.add_messages(TENANT, "s", [user(f"late {w}-{i}")])
-                           for w in range(10) for i in range(5)))
+    await asyncio.gather(
+        *(
+            stm.add_messages(TENANT, "s", [user(f"late {w}-{i}")])
+            for w in range(10)
+            for i in range(5)
+        )
+    )
     # While the summary is pending, the context still keeps to its budget.
     pending = await stm.get_context(TENANT, await session(stm))
     assert pending.token_count <= 400

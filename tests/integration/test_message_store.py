@@ -125,9 +125,7 @@ async def test_tenants_never_see_each_others_sessions(stm: ShortTermMemory):
     await stm.add_messages("acme", "shared-id", [user("acme's secret")])
     await stm.add_messages("globex", "shared-id", [user("globex's note")])
     assert [m.content for m in await all_messages(stm, "shared-id", "acme")] == ["acme's secret"]
-    assert [m.content for m in await all_messages(stm, "shared-id", "globex")] == [
-        "globex's note"
-    ]
+    assert [m.content for m in await all_messages(stm, "shared-id", "globex")] == ["globex's note"]
     page, _ = await stm.list_sessions("initech", first=10, after=None)
     assert page == []
     assert await stm.get_session("initech", "shared-id") is None
@@ -135,8 +133,9 @@ async def test_tenants_never_see_each_others_sessions(stm: ShortTermMemory):
 
 async def test_records_keep_metadata_exactly(stm: ShortTermMemory, redis: Redis):
     metadata = {"tags": [], "nested": {"empty": {}, "list": [1, "two", None]}, "ü": "ok"}
-    await stm.add_messages(TENANT, "s", [NewMessage(Role.TOOL, "r", name="search",
-                                                    metadata=metadata)])
+    await stm.add_messages(
+        TENANT, "s", [NewMessage(Role.TOOL, "r", name="search", metadata=metadata)]
+    )
     [stored] = await all_messages(stm, "s")
     assert stored.metadata == metadata
     assert stored.name == "search"

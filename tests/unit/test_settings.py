@@ -1,0 +1,36 @@
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from maas.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_every_setting_is_documented_in_the_readme():
+    readme = (ROOT / "README.md").read_text()
+    missing = [n.upper() for n in Settings.model_fields if f"| `{n.upper()}` |" not in readme]
+    assert missing == []
+
+
+def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("STM_MAX_MESSAGES", "7")
+    monkeypatch.setenv("API_KEYS", '{"k1": "acme"}')
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.stm_max_messages == 7
+    assert settings.api_keys == {"k1": "acme"}
+
+
+def test_tenant_names_cannot_break_key_names():
+    with pytest.raises(ValidationError):
+        Settings(_env_file=None, api_keys={"k": "a:b"})  # type: ignore[call-arg]
+
+
+def test_production_turns_graphiql_and_introspection_off():
+    prod = Settings(_env_file=None, environment="production")  # type: ignore[call-arg]
+    assert not prod.graphiql_enabled
+    assert not prod.introspection_enabled
+    dev = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert dev.graphiql_enabled
+    assert dev.introspection_enabled
