@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import strawberry
 from strawberry.extensions import (
+    AddValidationRules,
     DisableIntrospection,
     MaxAliasesLimiter,
     MaxTokensLimiter,
@@ -38,9 +39,14 @@ def build_schema(limits: QueryLimits | None = None) -> strawberry.Schema:
     """The schema with its limits; each extension is a factory so no state is shared between
     concurrent requests."""
     limits = limits or QueryLimits()
+    # The limiters' rule classes hold only their limits, so they are built once: the
+    # validation cache keys on the rules, and new classes per request would never hit it.
+    rules = [
+        *QueryDepthLimiter(max_depth=limits.max_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=limits.max_aliases).validation_rules,
+    ]
     extensions = [
-        lambda: QueryDepthLimiter(max_depth=limits.max_depth),
-        lambda: MaxAliasesLimiter(max_alias_count=limits.max_aliases),
+        lambda: AddValidationRules(rules),
         lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
         lambda: ParserCache(maxsize=limits.cache_size),
         lambda: ValidationCache(maxsize=limits.cache_size),

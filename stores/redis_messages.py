@@ -7,8 +7,11 @@ store orders, counts and swaps them; what they mean is the service's business.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
 
 from stores.redis_keys import SessionKeys, events_channel, session_index_key
 from stores.redis_scripts import Scripts
@@ -51,6 +54,29 @@ class RedisMessageStore:
     def _keys(self, tenant: str, session_id: str) -> SessionKeys:
         return SessionKeys.of(self._prefix, tenant, session_id)
 
+    async def _run_and_index(
+        self, script: AsyncScript, keys: list[str], args: list[str | int], tenant: str,
+        session_id: str, now_ms: int,
+    ) -> Any:
+        """Run a session script and touch the tenant's session index in one round trip.
+
+        The index lives in another hash slot, so it cannot be part of the script. EVALSHA is
+        sent directly: redis-py would ask SCRIPT EXISTS before every pipeline with a script.
+        """
+        index = session_index_key(self._prefix, tenant)
+        for attempt in range(2):
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.evalsha(script.sha, len(keys), *keys, *args)
+                pipe.zadd(index, {session_id: now_ms})
+                result, _ = await pipe.execute(raise_on_error=False)
+            if isinstance(result, NoScriptError) and attempt == 0:
+                await self._redis.script_load(script.script)
+                continue
+            if isinstance(result, Exception):
+                raise result
+            return result
+        raise AssertionError("unreachable")
+
     def channel(self, tenant: str) -> str:
         return events_channel(self._prefix, tenant)
 
@@ -72,10 +98,9 @@ class RedisMessageStore:
             if not record.startswith(RECORD_PREFIX):
                 raise ValueError(f"record must start with {RECORD_PREFIX}")
             args += [message_id, record]
-        async with self._redis.pipeline(transaction=False) as pipe:
-            await self._scripts.append(keys=keys.data, args=args, client=pipe)
-            pipe.zadd(session_index_key(self._prefix, tenant), {session_id: now_ms})
-            raw, _ = await pipe.execute()
+        raw = await self._run_and_index(
+            self._scripts.append, keys.data, args, tenant, session_id, now_ms
+        )
         *entries, meta = raw
         stored: list[str | None] = []
         duplicate: list[bool] = []
@@ -143,10 +168,9 @@ class RedisMessageStore:
         args: list[str | int] = [default_ttl, now_ms]
         for name, value in fields.items():
             args += [name, value]
-        async with self._redis.pipeline(transaction=False) as pipe:
-            await self._scripts.set_config(keys=keys.data, args=args, client=pipe)
-            pipe.zadd(session_index_key(self._prefix, tenant), {session_id: now_ms})
-            meta, _ = await pipe.execute()
+        meta = await self._run_and_index(
+            self._scripts.set_config, keys.data, args, tenant, session_id, now_ms
+        )
         return _decode_hash(meta)
 
     async def replace_range(

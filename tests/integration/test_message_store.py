@@ -141,3 +141,12 @@ async def test_records_keep_metadata_exactly(stm: ShortTermMemory, redis: Redis)
     assert stored.name == "search"
     raw = await redis.hvals(SessionKeys.of("maas", TENANT, "s").msgs)
     assert json.loads(raw[0])["metadata"] == metadata
+
+
+async def test_writes_survive_redis_forgetting_the_scripts(stm: ShortTermMemory, redis: Redis):
+    await stm.add_messages(TENANT, "s", [user("before")])
+    await redis.script_flush()
+    await stm.add_messages(TENANT, "s", [user("after")])
+    await redis.script_flush()
+    await stm.set_config(TENANT, "s", ConfigChange(max_messages=5))
+    assert [m.content for m in await all_messages(stm, "s")] == ["before", "after"]
