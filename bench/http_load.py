@@ -46,8 +46,7 @@ class HttpConnection(asyncio.Protocol):
         return protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        self._transport = transport  # type: ignore[assignment] - uvloop's is not a subclass
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True

@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from maas.auth import LOCAL_TENANT
-from services.errors import InvalidInput
+from services.errors import MaasError
 from services.stm import ShortTermMemory
 from services.stm_model import Message, NewMessage, Role
 
@@ -57,7 +57,7 @@ async def add_messages(request: Request) -> JSONResponse:
             for m in body["messages"]
         ]
         result = await _stm(request).add_messages(LOCAL_TENANT, session_id, new)
-    except (InvalidInput, KeyError, ValueError, TypeError, AttributeError) as exc:
+    except (MaasError, KeyError, ValueError, TypeError, AttributeError) as exc:
         return JSONResponse({"error": str(exc)}, status_code=400)
     return JSONResponse(
         {
@@ -74,7 +74,7 @@ async def get_context(request: Request) -> JSONResponse:
     stm = _stm(request)
     try:
         session = await stm.get_session(LOCAL_TENANT, session_id)
-    except InvalidInput as exc:
+    except MaasError as exc:
         return JSONResponse({"error": str(exc)}, status_code=400)
     if session is None:
         return JSONResponse({"error": "no such session"}, status_code=404)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -232,7 +233,7 @@ class ShortTermMemory:
         try:
             async with self._events.subscribe(self._store.channel(tenant)) as payloads:
                 async for payload in payloads:
-                    event = decode_event(payload)
+                    event = _decode_shared(payload)
                     if session_id is None or event.session_id == session_id:
                         yield event
         except SubscriberTooSlow as exc:
@@ -248,6 +249,11 @@ class ShortTermMemory:
         """Stop background work; an unfinished summary changes nothing, so cancelling is safe."""
         await self._compactor.cancel()
         await self._events.close()
+
+
+# Every local subscriber of a channel receives the same payload object at about the same
+# moment: decode it once for all of them (str caches its hash, so a hit costs little).
+_decode_shared = functools.lru_cache(maxsize=8)(decode_event)
 
 
 def _now_ms() -> int:

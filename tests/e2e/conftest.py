@@ -18,7 +18,17 @@ import httpx
 import pytest
 from gql.client import AsyncClientSession
 
-from tests.support.graphql_client import GRAPHQL_TRANSPORT_WS, http_client, ws_client
+from maas.app import create_app
+from maas.settings import Settings
+from tests.support.fake_llm import FakeLLM
+from tests.support.graphql_client import (
+    API_KEYS,
+    GRAPHQL_TRANSPORT_WS,
+    KEY_A,
+    http_client,
+    ws_client,
+)
+from tests.support.threaded_server import ThreadedServer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PROCESS_START_TIMEOUT_S = 30.0
@@ -29,7 +39,8 @@ Connect = Callable[..., Awaitable[AsyncClientSession]]
 @pytest.fixture
 async def connect(live_server: Callable[..., str]) -> AsyncIterator[Connect]:
     """Opens gql sessions: `await connect(url, key)` over HTTP, `ws=True` over a WebSocket
-    (`protocol=` picks the subprotocol). All are closed before the servers stop."""
+    (`protocol=` picks the subprotocol). All are closed before the servers stop (servers of
+    `live_server` are set up before, so torn down after, this fixture)."""
     async with contextlib.AsyncExitStack() as stack:
 
         async def open_session(
@@ -39,7 +50,9 @@ async def connect(live_server: Callable[..., str]) -> AsyncIterator[Connect]:
             ws: bool = False,
             protocol: str = GRAPHQL_TRANSPORT_WS,
         ) -> AsyncClientSession:
-            client = ws_client(base_url, key, protocol=protocol) if ws else http_client(base_url, key)
+            client = (
+                ws_client(base_url, key, protocol=protocol) if ws else http_client(base_url, key)
+            )
             return await stack.enter_async_context(client)
 
         yield open_session
@@ -64,6 +77,7 @@ class ServerProcess:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> ServerProcess:
+        """Starts the process; `wait_ready` waits for it to answer."""
         self._log = self.log_path.open("wb")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "maas", "serve"],
@@ -72,6 +86,10 @@ class ServerProcess:
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
+        return self
+
+    def wait_ready(self) -> ServerProcess:
+        assert self.process is not None
         deadline = time.monotonic() + PROCESS_START_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -98,12 +116,14 @@ class ServerProcess:
             self._log = None
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def server_processes(
-    redis_url: str, tmp_path: Path
+    redis_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Callable[..., list[ServerProcess]]]:
-    """Starts `count` real `maas serve` processes on the test Redis, with `api_keys`;
-    each is terminated (SIGTERM, then kill) at teardown."""
+    """Starts `count` real `maas serve` processes on the test Redis, with `api_keys`; each is
+    terminated (SIGTERM, then kill) when the module's tests are done. Module-scoped because a
+    process takes seconds to boot: tests that share them request `redis` to start empty."""
+    tmp_path = tmp_path_factory.mktemp("processes")
     started: list[ServerProcess] = []
 
     def start(count: int, api_keys: dict[str, str]) -> list[ServerProcess]:
@@ -120,13 +140,56 @@ def server_processes(
             LOG_LEVEL="WARNING",
             PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")])),
         )
-        servers = []
-        for _ in range(count):
-            server = ServerProcess(env, tmp_path)
-            started.append(server)
-            servers.append(server.start())
-        return servers
+        servers = [ServerProcess(env, tmp_path) for _ in range(count)]
+        started.extend(servers)
+        # Start them all, then wait: they boot in parallel.
+        for server in servers:
+            server.start()
+        return [server.wait_ready() for server in servers]
 
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def module_server(
+    redis_url: str, fake_llm_server: FakeLLM, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[..., str]]:
+    """Like `live_server`, but one server per distinct settings for the whole module: starting
+    and stopping a server per test would be most of the suite's time. The server holds no
+    state of its own, so tests stay independent by requesting `redis` (an empty database)."""
+    servers: dict[str, ThreadedServer] = {}
+    data_dir = tmp_path_factory.mktemp("data")
+
+    def start(**overrides: Any) -> str:
+        key = repr(sorted(overrides.items()))
+        if key not in servers:
+            values: dict[str, Any] = {
+                "redis_url": redis_url,
+                "data_dir": data_dir,
+                "llm_base_url": fake_llm_server.base_url,
+                "llm_api_key": "test-key",
+                "llm_max_retries": 0,
+                "llm_timeout_seconds": 10,
+                **overrides,
+            }
+            settings = Settings(_env_file=None, **values)  # type: ignore[call-arg]
+            servers[key] = ThreadedServer(create_app(settings)).start()
+        return servers[key].url
+
+    yield start
+    for server in servers.values():
+        server.stop()
+
+
+@pytest.fixture
+def url(module_server: Callable[..., str], redis: Any) -> str:
+    """A live server with two tenants' keys (API_KEYS) on an empty database; its base URL."""
+    return module_server(api_keys=API_KEYS)
+
+
+@pytest.fixture
+async def api(url: str, connect: Connect) -> AsyncClientSession:
+    """A gql session over HTTP as tenant A."""
+    return await connect(url, KEY_A)

@@ -85,9 +85,11 @@ async def execute_error(
     try:
         result = await execute(session, query, **variables)
     except TransportQueryError as error:
-        assert error.errors, error
-        return error.errors
-    raise AssertionError(f"expected errors, got {result!r}")
+        errors = error.errors
+    else:
+        raise AssertionError(f"expected errors, got {result!r}")
+    assert errors, "the operation failed without GraphQL errors"
+    return errors
 
 
 def codes(errors: list[dict[str, Any]]) -> list[str | None]:
@@ -105,8 +107,9 @@ async def post(
     body: dict[str, Any] = {"query": query}
     if variables is not None:
         body["variables"] = variables
+    headers = {**bearer(key), **kwargs.pop("headers", {})}
     async with httpx.AsyncClient(base_url=url, timeout=10) as client:
-        return await client.post("/graphql", json=body, headers=bearer(key), **kwargs)
+        return await client.post("/graphql", json=body, headers=headers, **kwargs)
 
 
 def message(content: str, role: str = "USER", **fields: Any) -> dict[str, Any]:
@@ -157,20 +160,20 @@ class EventReader:
         for _ in range(100):
             await add_messages(writer, probe_session, "probe", metadata={PROBE: True})
             with contextlib.suppress(TimeoutError):
-                await self._get(timeout=0.05)
+                await self._get(within=0.05)
                 return
         raise AssertionError("the subscription never received a probe event")
 
-    async def _get(self, timeout: float) -> dict[str, Any]:
-        item = await asyncio.wait_for(self._events.get(), timeout)
+    async def _get(self, within: float) -> dict[str, Any]:
+        item = await asyncio.wait_for(self._events.get(), within)
         if isinstance(item, BaseException):
             raise item
         return item
 
-    async def next(self, timeout: float = 5.0) -> dict[str, Any]:
-        """The next event that is not a probe's."""
+    async def next(self, within: float = 5.0) -> dict[str, Any]:
+        """The next event that is not a probe's, waiting at most `within` seconds for each."""
         while True:
-            event = await self._get(timeout)
+            event = await self._get(within)
             if not is_probe(event):
                 return event
 
@@ -202,3 +205,9 @@ async def subscribed(
         yield reader
     finally:
         await reader.close()
+
+
+# Two tenants' API keys; distinctive so a leak into a log cannot match anything else.
+KEY_A = "sk-test-alpha-5c1e9b7d"
+KEY_B = "sk-test-bravo-82d0f4a6"
+API_KEYS = {KEY_A: "tenant-a", KEY_B: "tenant-b"}
