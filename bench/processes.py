@@ -1,0 +1,136 @@
+"""The processes the benchmark runs: redis-server (unless REDIS_URL is set) and the server."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+import psutil
+
+from stores.redis_server import RedisServerProcess
+
+HOST = "127.0.0.1"
+START_TIMEOUT_S = 30.0
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """A preexec_fn that makes the child get SIGTERM when this process dies (Linux)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    parent = os.getpid()
+
+    def hook() -> None:
+        prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:
+            os._exit(1)
+
+    return hook
+
+
+class BenchRedis:
+    """REDIS_URL when set, else a throwaway redis-server in a temporary directory."""
+
+    def __init__(self) -> None:
+        self.url = os.environ.get("REDIS_URL") or ""
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self._server: RedisServerProcess | None = None
+
+    @property
+    def pid(self) -> int | None:
+        """The local redis-server's pid (None for an external Redis)."""
+        return self._server.pid if self._server else None
+
+    def start(self) -> str:
+        if not self.url:
+            self._tmp = tempfile.TemporaryDirectory(prefix="maas-bench-")
+            self._server = RedisServerProcess(Path(self._tmp.name), persistent=False)
+            self.url = self._server.start()
+        return self.url
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+
+class BenchServer:
+    """uvicorn serving an app factory (default: the bench app) with one worker, in its own
+    process."""
+
+    def __init__(self, redis_url: str, app: str = "bench.server:create_bench_app") -> None:
+        self.redis_url = redis_url
+        self.app = app
+        self.port = 0
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self._process is not None
+        return self._process.pid
+
+    def _env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k not in {"LLM_API_KEY", "API_KEYS"}}
+        env.update(REDIS_URL=self.redis_url, STM_SESSION_TTL_SECONDS="0")
+        return env
+
+    def start(self) -> None:
+        """Start uvicorn and wait until /health answers."""
+        self.port = free_port()
+        command = [
+            sys.executable, "-m", "uvicorn", self.app, "--factory",
+            "--host", HOST, "--port", str(self.port), "--workers", "1",
+            "--log-level", "warning", "--no-access-log",
+        ]  # fmt: skip
+        self._process = subprocess.Popen(
+            command,
+            env=self._env(),
+            cwd=Path(__file__).resolve().parent.parent,
+            stdin=subprocess.DEVNULL,
+            process_group=0,  # Ctrl-C reaches only us; we stop the server ourselves
+            preexec_fn=_die_with_parent(),
+        )
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"server exited with code {self._process.returncode}")
+            with contextlib.suppress(OSError):
+                url = f"http://{HOST}:{self.port}/health"
+                with urllib.request.urlopen(url, timeout=1) as reply:
+                    if reply.status == 200:
+                        return
+            time.sleep(0.05)
+        raise RuntimeError("server did not answer /health in time")
+
+    def rss_mb(self) -> float:
+        return psutil.Process(self.pid).memory_info().rss / 2**20
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
