@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
+from maas import log_redaction
 from maas.auth import ApiKeyAuth
 from maas.graphql_view import MaasGraphQL
 from maas.limits_middleware import BodySizeLimit
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     if not settings.redis_url:
         raise RuntimeError("REDIS_URL is not set: use `maas serve`, which starts Redis for you.")
     auth = ApiKeyAuth(settings.api_keys)
+    log_redaction.install(list(settings.api_keys))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from graphql import GraphQLError, OperationType, get_operation_ast, parse
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.types import ExecutionResult
 
 from maas.auth import ApiKeyAuth
 from resolvers.context import RequestContext
@@ -31,6 +33,19 @@ class MaasGraphQL(GraphQL):
             response=response,
         )
 
+    async def execute_single(
+        self, request: Any, request_adapter: Any, *args: Any, **kwargs: Any
+    ) -> Any:
+        # A subscription over plain HTTP (no streaming Accept header) cannot stream: refuse
+        # it up front as a bad request instead of failing while executing it.
+        request_data = kwargs.get("request_data") or args[-1]
+        if _is_subscription(request_data.query, request_data.operation_name):
+            message = "Subscriptions need a WebSocket (graphql-transport-ws or graphql-ws)."
+            return ExecutionResult(
+                data=None, errors=[GraphQLError(message, extensions={"code": "BAD_USER_INPUT"})]
+            )
+        return await super().execute_single(request, request_adapter, *args, **kwargs)
+
     async def on_ws_connect(self, context: RequestContext) -> None:  # type: ignore[override]
         params = context.connection_params or {}
         given = params.get("Authorization") or params.get("authorization")
@@ -38,3 +53,16 @@ class MaasGraphQL(GraphQL):
             context.tenant = self.auth.tenant_for(str(given))
         if context.tenant is None:
             raise ConnectionRejectionError({"code": "UNAUTHENTICATED"})
+
+
+def _is_subscription(query: str | None, operation_name: str | None) -> bool:
+    """Whether the operation to run is a subscription (False when the query does not parse:
+    execution reports that with its own error)."""
+    if not query or "subscription" not in query:
+        return False
+    try:
+        document = parse(query)
+    except GraphQLError:
+        return False
+    operation = get_operation_ast(document, operation_name)
+    return operation is not None and operation.operation is OperationType.SUBSCRIPTION

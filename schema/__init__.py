@@ -15,7 +15,7 @@ from strawberry.extensions import (
     ValidationCache,
 )
 
-from schema.errors import ErrorCodes
+from schema.errors import ErrorCodes, is_request_error, request_error_code
 from schema.root import Mutation, Query, Subscription
 
 
@@ -29,10 +29,13 @@ class QueryLimits:
 
 
 class _QuietSchema(strawberry.Schema):
-    # ErrorCodes logs the errors that need it (internal ones, with their id); Strawberry's
-    # default would log every bad query as an error too.
     def process_errors(self, errors, execution_context=None) -> None:
-        return None
+        # Strawberry would log every bad request as an error; ErrorCodes logs what needs it
+        # (internal errors, with their id). Parse errors never reach the extensions, so
+        # request errors get their code here.
+        for error in errors:
+            if is_request_error(error) and not (error.extensions or {}).get("code"):
+                error.extensions = {**(error.extensions or {}), "code": request_error_code(error)}
 
 
 def build_schema(limits: QueryLimits | None = None) -> strawberry.Schema:

@@ -8,6 +8,7 @@ import uuid
 
 from graphql.error import GraphQLError
 from strawberry.extensions import MaskErrors
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 
 from services.errors import MaasError
 
@@ -20,6 +21,24 @@ _LIMIT_MESSAGES = (
     "aliases found. Allowed:",
     "Document contains more than",
 )
+
+
+# What graphql-core and Strawberry raise about the request itself (variables that do not
+# coerce, an operation type the transport does not run).
+REQUEST_ERRORS = (GraphQLError, InvalidOperationTypeError, CannotGetOperationTypeError)
+
+
+def is_request_error(error: GraphQLError) -> bool:
+    """An error in the request itself, which graphql-core's message describes safely."""
+    original = error.original_error
+    return error.path is None and (original is None or isinstance(original, REQUEST_ERRORS))
+
+
+def request_error_code(error: GraphQLError) -> str:
+    """The code of an error in the request itself."""
+    return (
+        "LIMIT_EXCEEDED" if any(m in error.message for m in _LIMIT_MESSAGES) else ("BAD_USER_INPUT")
+    )
 
 
 def _with_code(
@@ -48,9 +67,10 @@ class ErrorCodes(MaskErrors):
         original = error.original_error
         if isinstance(original, MaasError):
             return _with_code(error, original.code, original.message, **original.details)
-        if original is None:
-            limited = any(m in error.message for m in _LIMIT_MESSAGES)
-            return _with_code(error, "LIMIT_EXCEEDED" if limited else "BAD_USER_INPUT")
+        if is_request_error(error):
+            # No path: the request itself (syntax, validation, variables, operation type) is
+            # wrong, and graphql-core's message describes only the request.
+            return _with_code(error, request_error_code(error))
         error_id = uuid.uuid4().hex[:16]
         log.error("internal error %s at %s", error_id, error.path, exc_info=original)
         return _with_code(error, "INTERNAL", f"Internal error (id {error_id}).", errorId=error_id)

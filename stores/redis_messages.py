@@ -55,8 +55,13 @@ class RedisMessageStore:
         return SessionKeys.of(self._prefix, tenant, session_id)
 
     async def _run_and_index(
-        self, script: AsyncScript, keys: list[str], args: list[str | int], tenant: str,
-        session_id: str, now_ms: int,
+        self,
+        script: AsyncScript,
+        keys: list[str],
+        args: list[str | int],
+        tenant: str,
+        session_id: str,
+        now_ms: int,
     ) -> Any:
         """Run a session script and touch the tenant's session index in one round trip.
 
