@@ -137,14 +137,17 @@ class Compactor:
             token_budget=config.max_tokens // 2,
             keep_summary=False,
         )
-        newest = await self._store.read_page(
-            tenant, session_id, newest_first=True, bound=None, limit=0
-        )
-        if not newest:
-            return []
-        kept = [Message.from_record(r) for r in keep.records] or [Message.from_record(newest[0])]
+        if keep.records:
+            boundary = Message.from_record(keep.records[0]).seq
+        else:  # the newest message alone is over half the budget: keep just that one
+            newest = await self._store.read_page(
+                tenant, session_id, newest_first=True, bound=None, limit=0
+            )
+            if not newest:
+                return []
+            boundary = Message.from_record(newest[0]).seq
         records = await self._store.read_page(
             tenant, session_id, newest_first=False, bound=None, limit=self._max_messages
         )
-        oldest = [Message.from_record(r) for r in records[: self._max_messages]]
-        return [m for m in oldest if m.seq < kept[0].seq]
+        oldest = (Message.from_record(r) for r in records[: self._max_messages])
+        return [m for m in oldest if m.seq < boundary]

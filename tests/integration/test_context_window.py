@@ -177,3 +177,16 @@ async def test_switching_a_session_to_token_threshold_applies_its_budget(make_st
     assert window.strategy is Strategy.TOKEN_THRESHOLD
     assert window.token_count <= 200
     assert window.truncated
+
+
+async def test_a_huge_newest_message_stays_verbatim_and_the_rest_is_folded(
+    make_stm, fake_llm: FakeLLM
+):
+    stm = make_stm(stm_default_strategy="token_threshold", stm_max_tokens=400)
+    fake_llm.script("the small talk")
+    huge = " ".join(f"w{i}" for i in range(300))
+    await stm.add_messages(TENANT, "s", [user("hi"), user("hello"), user("hey"), user(huge)])
+    await stm.wait_idle()
+    buffered = (await stm.get_messages(TENANT, "s", first=500)).messages
+    assert [m.content for m in buffered] == ["the small talk", huge]
+    assert buffered[0].metadata == {"summarizedMessages": 3}
