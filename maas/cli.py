@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -26,6 +27,9 @@ def serve(settings: Settings, workers: int) -> None:
         log.info("embedded Redis at %s, data in %s", url, embedded.data_dir)
         # Worker processes read their settings from the environment.
         os.environ["REDIS_URL"] = url
+        # uvicorn re-raises the SIGTERM it caught once it has shut down; by default that would
+        # kill us before `finally` stops Redis.
+        signal.signal(signal.SIGTERM, _exit_cleanly)
     try:
         uvicorn.run(
             "maas.app:create_app",
@@ -40,6 +44,10 @@ def serve(settings: Settings, workers: int) -> None:
     finally:
         if embedded is not None:
             embedded.stop()
+
+
+def _exit_cleanly(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 def export_schema(path: Path) -> None:
