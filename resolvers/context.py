@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from services.errors import Unauthenticated
@@ -22,7 +22,6 @@ class RequestContext:
     request: Any = None
     response: Any = None
     connection_params: dict[str, Any] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def tenant_of(info: Info[RequestContext, Any]) -> str:

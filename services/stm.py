@@ -68,10 +68,6 @@ class ShortTermMemory:
         self._defaults = defaults
         self.limits = limits
 
-    @property
-    def defaults(self) -> SessionConfig:
-        return self._defaults
-
     @_storage
     async def add_messages(
         self, tenant: str, session_id: str, messages: list[NewMessage]

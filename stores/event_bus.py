@@ -46,10 +46,6 @@ class RedisEventBus:
         finally:
             await self._remove(channel, queue)
 
-    @property
-    def subscriber_count(self) -> int:
-        return sum(len(queues) for queues in self._subscribers.values())
-
     async def _drain(self, queue: asyncio.Queue[object]) -> AsyncIterator[str]:
         while True:
             item = await queue.get()
