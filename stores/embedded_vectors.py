@@ -1,0 +1,247 @@
+"""The embedded vector store: memories in a local SQLite file, exact cosine search in numpy.
+
+Scope filters run in SQL on indexed columns first, and only the matching vectors are ranked, so
+a user's search ranks all of that user's memories however many closer ones other users hold.
+Several server processes may share the file (WAL; writers wait for each other).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+from mem0.vector_stores.base import VectorStoreBase
+from pydantic import BaseModel
+
+from stores import memory_filters
+from stores.sqlite_files import SQLiteFile
+from stores.vector_hits import VectorHit
+
+# Payload fields copied into indexed columns: the scope of every query and the page order.
+COLUMNS = ("tenant", "user_id", "agent_id", "run_id", "category", "expires_at", "created_at")
+_COLUMN_OF = {name: name for name in COLUMNS}
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS vector_collections (name TEXT PRIMARY KEY, dims INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS vectors (
+    collection TEXT NOT NULL, id TEXT NOT NULL, vector BLOB NOT NULL, payload TEXT NOT NULL,
+    {", ".join(f"{c} {'REAL' if c == 'expires_at' else 'TEXT'}" for c in COLUMNS)},
+    PRIMARY KEY (collection, id)
+);
+CREATE INDEX IF NOT EXISTS vectors_user ON vectors (collection, tenant, user_id);
+CREATE INDEX IF NOT EXISTS vectors_agent ON vectors (collection, tenant, agent_id);
+CREATE INDEX IF NOT EXISTS vectors_run ON vectors (collection, tenant, run_id);
+CREATE INDEX IF NOT EXISTS vectors_page ON vectors (collection, tenant, created_at, id);
+CREATE INDEX IF NOT EXISTS vectors_expiry ON vectors (collection, tenant, expires_at);
+"""
+
+
+class EmbeddedVectorConfig(BaseModel):
+    """What mem0 passes to the store's constructor."""
+
+    collection_name: str = "memories"
+    embedding_model_dims: int = 384
+    path: str
+
+
+class EmbeddedVectorStore(VectorStoreBase):
+    """mem0 vector store over one SQLite file; vectors stored unit-length as float32."""
+
+    def __init__(self, collection_name: str, embedding_model_dims: int, path: str) -> None:
+        self.collection_name = collection_name
+        self.dims = embedding_model_dims
+        self.file = SQLiteFile(path)
+        self.create_col(collection_name, embedding_model_dims, "cosine")
+
+    # ---- collections ------------------------------------------------------------------------
+
+    def create_col(self, name: str, vector_size: int, distance: str = "cosine") -> None:
+        with self.file.write() as db:
+            for statement in filter(str.strip, _SCHEMA.split(";")):
+                db.execute(statement)
+            row = db.execute(
+                "SELECT dims FROM vector_collections WHERE name = ?", (name,)
+            ).fetchone()
+            if row is None:
+                db.execute("INSERT INTO vector_collections VALUES (?, ?)", (name, vector_size))
+            elif row[0] != vector_size:
+                raise ValueError(
+                    f"collection {name!r} in {self.file.path} holds {row[0]}-dimensional vectors "
+                    f"but the embedder gives {vector_size}: use the embedder it was built with, "
+                    "or another DATA_DIR"
+                )
+
+    def list_cols(self) -> list[str]:
+        rows = self.file.connection().execute("SELECT name FROM vector_collections").fetchall()
+        return [name for (name,) in rows]
+
+    def delete_col(self) -> None:
+        with self.file.write() as db:
+            db.execute("DELETE FROM vectors WHERE collection = ?", (self.collection_name,))
+            db.execute("DELETE FROM vector_collections WHERE name = ?", (self.collection_name,))
+
+    def col_info(self) -> dict[str, Any]:
+        (count,) = (
+            self.file.connection()
+            .execute("SELECT COUNT(*) FROM vectors WHERE collection = ?", (self.collection_name,))
+            .fetchone()
+        )
+        return {"name": self.collection_name, "dims": self.dims, "count": count}
+
+    def reset(self) -> None:
+        self.delete_col()
+        self.create_col(self.collection_name, self.dims)
+
+    def close(self) -> None:
+        self.file.close()
+
+    # ---- writes -----------------------------------------------------------------------------
+
+    def insert(
+        self,
+        vectors: list[list[float]],
+        payloads: list[dict[str, Any]] | None = None,
+        ids: list[str] | None = None,
+    ) -> None:
+        if ids is None or len(ids) != len(vectors):
+            raise ValueError("insert needs one id per vector")
+        payloads = payloads or [{} for _ in vectors]
+        rows = [
+            (self.collection_name, id_, self._blob(vector), *self._payload_columns(payload))
+            for id_, vector, payload in zip(ids, vectors, payloads, strict=True)
+        ]
+        marks = ",".join("?" * (4 + len(COLUMNS)))
+        with self.file.write() as db:
+            db.executemany(f"INSERT INTO vectors VALUES ({marks})", rows)  # noqa: S608
+
+    def update(
+        self, vector_id: str, vector: list[float] | None = None, payload: dict | None = None
+    ) -> None:
+        sets: list[str] = []
+        params: list[Any] = []
+        if vector is not None:
+            sets.append("vector = ?")
+            params.append(self._blob(vector))
+        if payload is not None:
+            sets.append("payload = ?")
+            sets.extend(f"{c} = ?" for c in COLUMNS)
+            params.extend(self._payload_columns(payload))
+        if not sets:
+            return
+        with self.file.write() as db:
+            db.execute(
+                f"UPDATE vectors SET {', '.join(sets)} WHERE collection = ? AND id = ?",  # noqa: S608
+                (*params, self.collection_name, vector_id),
+            )
+
+    def delete(self, vector_id: str) -> None:
+        self.delete_many([vector_id])
+
+    def delete_many(self, ids: list[str]) -> int:
+        """Deletes by id; returns how many existed."""
+        if not ids:
+            return 0
+        with self.file.write() as db:
+            cursor = db.executemany(
+                "DELETE FROM vectors WHERE collection = ? AND id = ?",
+                [(self.collection_name, id_) for id_ in ids],
+            )
+            return cursor.rowcount
+
+    # ---- reads ------------------------------------------------------------------------------
+
+    def get(self, vector_id: str) -> VectorHit | None:
+        row = (
+            self.file.connection()
+            .execute(
+                "SELECT id, payload FROM vectors WHERE collection = ? AND id = ?",
+                (self.collection_name, vector_id),
+            )
+            .fetchone()
+        )
+        return VectorHit(row[0], json.loads(row[1])) if row else None
+
+    def search(
+        self, query: str, vectors: list[float], top_k: int = 5, filters: dict | None = None
+    ) -> list[VectorHit]:
+        where, params = self._where(filters)
+        rows = (
+            self.file.connection()
+            .execute(f"SELECT id, vector FROM vectors WHERE {where}", params)  # noqa: S608
+            .fetchall()
+        )
+        if not rows or top_k <= 0:
+            return []
+        matrix = np.frombuffer(b"".join(blob for _, blob in rows), dtype=np.float32)
+        scores = matrix.reshape(len(rows), self.dims) @ _unit(vectors)
+        best = np.argsort(-scores)[:top_k] if len(rows) <= top_k else _top(scores, top_k)
+        ids = [rows[i][0] for i in best]
+        payloads = self._payloads(ids)
+        # Cosine similarity; mem0 expects higher-is-better in [0, 1].
+        return [
+            VectorHit(id_, payloads[id_], max(0.0, float(scores[i])))
+            for id_, i in zip(ids, best, strict=True)
+            if id_ in payloads  # deleted since the ranking read
+        ]
+
+    def list(self, filters: dict | None = None, top_k: int | None = 100) -> list[list[VectorHit]]:
+        return [self.page(filters, top_k if top_k is not None else -1)]
+
+    def page(
+        self, filters: dict | None, limit: int, after: tuple[str, str] | None = None
+    ) -> list[VectorHit]:
+        """Newest first by (created_at, id); `after` = the (created_at, id) of the last row seen."""
+        where, params = self._where(filters)
+        if after is not None:
+            where += " AND (created_at < ? OR (created_at = ? AND id < ?))"
+            params += [after[0], after[0], after[1]]
+        rows = (
+            self.file.connection()
+            .execute(
+                f"SELECT id, payload FROM vectors WHERE {where} "  # noqa: S608
+                "ORDER BY created_at DESC, id DESC LIMIT ?",
+                (*params, limit),
+            )
+            .fetchall()
+        )
+        return [VectorHit(id_, json.loads(payload)) for id_, payload in rows]
+
+    # ---- helpers ----------------------------------------------------------------------------
+
+    def _where(self, filters: dict | None) -> tuple[str, list[Any]]:
+        clause, params = memory_filters.to_sql(memory_filters.parse(filters), columns=_COLUMN_OF)
+        return f"collection = ? AND {clause}", [self.collection_name, *params]
+
+    def _payloads(self, ids: list[str]) -> dict[str, dict[str, Any]]:
+        marks = ",".join("?" * len(ids))
+        rows = (
+            self.file.connection()
+            .execute(
+                f"SELECT id, payload FROM vectors WHERE collection = ? AND id IN ({marks})",  # noqa: S608
+                (self.collection_name, *ids),
+            )
+            .fetchall()
+        )
+        return {id_: json.loads(payload) for id_, payload in rows}
+
+    def _blob(self, vector: list[float]) -> bytes:
+        array = _unit(vector)
+        if array.shape != (self.dims,):
+            raise ValueError(f"expected a {self.dims}-dimensional vector, got {array.shape[0]}")
+        return array.tobytes()
+
+    @staticmethod
+    def _payload_columns(payload: dict[str, Any]) -> tuple[Any, ...]:
+        return (json.dumps(payload, separators=(",", ":")), *(payload.get(c) for c in COLUMNS))
+
+
+def _unit(vector: list[float] | np.ndarray) -> np.ndarray:
+    array = np.asarray(vector, dtype=np.float32)
+    norm = float(np.linalg.norm(array))
+    return array / norm if norm else array
+
+
+def _top(scores: np.ndarray, k: int) -> np.ndarray:
+    candidates = np.argpartition(-scores, k)[:k]
+    return candidates[np.argsort(-scores[candidates])]

@@ -1,0 +1,64 @@
+"""SQLite connections shared by the embedded stores: one per thread, WAL, and writers that wait.
+
+mem0 calls its stores from worker threads. One connection per thread lets readers run side by
+side (WAL), and `busy_timeout` makes a writer wait for the lock instead of failing with
+"database is locked" (mem0#7196) — whether the other writer is a thread or another process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from stores.vector_hits import StoreUnavailable
+
+BUSY_TIMEOUT_MS = 30_000
+
+
+class SQLiteFile:
+    """A database file and its per-thread connections."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._opened: list[sqlite3.Connection] = []
+        self._guard = threading.Lock()
+        # Persistent in the file, and outside any transaction by SQLite's rule.
+        self.connection().execute("PRAGMA journal_mode=WAL")
+
+    def connection(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            db.execute("PRAGMA synchronous=NORMAL")
+            self._local.db = db
+            with self._guard:
+                self._opened.append(db)
+        return db
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction that holds the write lock from its start (no upgrade deadlocks)."""
+        db = self.connection()
+        try:
+            db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise StoreUnavailable(f"SQLite {self.path}: {exc}") from exc
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._guard:
+            for db in self._opened:
+                db.close()
+            self._opened.clear()
+        self._local = threading.local()
