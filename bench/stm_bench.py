@@ -42,6 +42,7 @@ from maas.settings import Settings
 from services.llm import LLMGateway
 from services.stm import ShortTermMemory
 from services.stm_model import NewMessage, Role
+from stores.event_bus import RedisEventBus
 
 CLIENTS = 32
 WARMUP_S = 2.0
@@ -486,7 +487,8 @@ class Bench:
         )
         redis = Redis.from_url(self.redis.url)
         llm = LLMGateway(llm_config(settings))
-        self.stm = build_stm(settings, redis, llm)
+        events = RedisEventBus(redis)
+        self.stm = build_stm(settings, redis, events, llm)
         try:
             began = time.perf_counter()
             await self.populate(self.sid("ctx-100"), 100)
@@ -506,6 +508,7 @@ class Bench:
             self.note_rss("after fan-out, subscribers closed")
         finally:
             await self.stm.close()
+            await events.close()
             await llm.close()
             await redis.aclose()
 

@@ -7,6 +7,7 @@ import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -20,6 +21,7 @@ from maas import log_redaction
 from maas.auth import ApiKeyAuth
 from maas.graphql_view import MaasGraphQL
 from maas.limits_middleware import BodySizeLimit
+from maas.ltm_wiring import build_ltm
 from maas.settings import Settings
 from schema import QueryLimits, build_schema
 from services.compaction import Compactor
@@ -33,6 +35,7 @@ from stores.event_bus import RedisEventBus
 from stores.redis_messages import RedisMessageStore
 
 log = logging.getLogger("maas")
+WORKER_THREADS = 32
 
 
 def llm_config(settings: Settings) -> LLMConfig:
@@ -48,7 +51,9 @@ def llm_config(settings: Settings) -> LLMConfig:
     )
 
 
-def build_stm(settings: Settings, redis: Redis, llm: LLMGateway) -> ShortTermMemory:
+def build_stm(
+    settings: Settings, redis: Redis, events: RedisEventBus, llm: LLMGateway
+) -> ShortTermMemory:
     """The short-term-memory service and everything it stands on."""
     store = RedisMessageStore(redis, settings.redis_key_prefix)
     defaults = SessionConfig(
@@ -73,7 +78,7 @@ def build_stm(settings: Settings, redis: Redis, llm: LLMGateway) -> ShortTermMem
         max_content_chars=settings.max_content_chars,
         max_metadata_bytes=settings.max_metadata_bytes,
     )
-    return ShortTermMemory(store, RedisEventBus(redis), tokens, compactor, defaults, limits)
+    return ShortTermMemory(store, events, tokens, compactor, defaults, limits)
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -91,11 +96,18 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 "NO API KEYS CONFIGURED: authentication is OFF and every caller is "
                 "tenant 'local'. Set API_KEYS for anything but local development."
             )
+        loop = asyncio.get_running_loop()
+        # mem0 runs every store, embedding and LLM call in a worker thread; the default pool
+        # (cores + 4) would cap a batch of adds at a handful of LLM calls in flight.
+        loop.set_default_executor(ThreadPoolExecutor(WORKER_THREADS, thread_name_prefix="maas"))
         redis = Redis.from_url(settings.redis_url, health_check_interval=30)
+        events = RedisEventBus(redis)
         llm = LLMGateway(llm_config(settings))
         # Token encodings take a moment to build: do it now, not on the first request.
         await asyncio.to_thread(token_counter_for(settings.llm_model).count_text, "warm up")
-        app.state.stm = build_stm(settings, redis, llm)
+        app.state.stm = build_stm(settings, redis, events, llm)
+        app.state.ltm, engine = build_ltm(settings, events, llm, loop)
+        await engine.start()
         app.state.redis = redis
         # What start-up built lives as long as the process: keep it out of every later
         # collection, whose full passes otherwise pause the event loop for tens of ms.
@@ -105,6 +117,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             yield
         finally:
             await app.state.stm.close()
+            await events.close()
+            await asyncio.to_thread(engine.close)
             await llm.close()
             await redis.aclose()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from aiodataloader import DataLoader
 from graphql import GraphQLError, OperationType, get_operation_ast, parse
 from starlette.requests import Request
 from starlette.responses import Response
@@ -26,9 +27,14 @@ class MaasGraphQL(GraphQL):
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> RequestContext:
+        ltm = request.app.state.ltm
         return RequestContext(
             stm=request.app.state.stm,
             tenant=self.auth.tenant_for(request.headers.get("authorization")),
+            ltm=ltm,
+            # Batches the history reads of one operation into one; no cache, because a
+            # WebSocket context lives as long as its connection and history changes.
+            history_loader=DataLoader(ltm.histories, cache=False),
             request=request,
             response=response,
         )

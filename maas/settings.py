@@ -24,7 +24,9 @@ class Settings(BaseSettings):
     # Server
     host: str = Field("127.0.0.1", description="Address the server listens on.")
     port: int = Field(8000, description="Port the server listens on.")
-    data_dir: Path = Field(Path(".data"), description="Where the embedded Redis keeps its data.")
+    data_dir: Path = Field(
+        Path(".data"), description="Where the embedded Redis and vector store keep their data."
+    )
     environment: Literal["development", "production"] = Field(
         "development", description="production turns GraphiQL and introspection off by default."
     )
@@ -79,6 +81,49 @@ class Settings(BaseSettings):
     llm_max_tokens: int = Field(4096, ge=1, description="Most tokens an LLM reply may have.")
     llm_timeout_seconds: float = Field(60.0, gt=0, description="Timeout of one LLM call.")
     llm_max_retries: int = Field(2, ge=0, le=10, description="Retries of a failed LLM call.")
+
+    # Long-term memory: the vector store
+    vector_store_provider: Literal["embedded", "azure_documentdb", "mongodb"] = Field(
+        "embedded",
+        description="embedded: a local file under DATA_DIR, no server. azure_documentdb: Azure "
+        "DocumentDB or DocumentDB Local. mongodb: MongoDB Atlas (mem0's own store).",
+    )
+    mongodb_uri: SecretStr | None = Field(
+        None, description="Connection string of DocumentDB / MongoDB (with its credentials)."
+    )
+    mongodb_db_name: str = Field("maas", description="Database of memories and their history.")
+    mongodb_collection_name: str = Field("memories", description="Collection of memories.")
+    vector_index_type: Literal["diskann", "hnsw", "ivf"] = Field(
+        "diskann",
+        description="azure_documentdb: vector index kind (HNSW where DiskANN is not offered).",
+    )
+
+    # Long-term memory: embeddings
+    embedding_provider: Literal[
+        "local", "openai", "azure_openai", "cohere", "huggingface", "fastembed", "ollama"
+    ] = Field(
+        "local",
+        description="local: all-MiniLM-L6-v2 on the CPU, shipped with MaaS, no key needed.",
+    )
+    embedding_api_key: SecretStr | None = Field(None, description="Embedding provider's API key.")
+    embedding_model: str | None = Field(None, description="Model (default: the provider's).")
+    embedding_base_url: str | None = Field(
+        None, description="Provider endpoint (Azure: the resource endpoint; TEI for huggingface)."
+    )
+    embedding_dims: int | None = Field(
+        None, ge=1, description="Vector size; checked against the model at start-up."
+    )
+    embedding_api_version: str | None = Field(None, description="azure_openai: API version.")
+
+    # Long-term memory: behaviour and limits
+    ltm_default_ttl_seconds: int = Field(
+        0, ge=0, description="Lifetime of memories added without ttlSeconds; 0 = never expire."
+    )
+    ltm_max_batch_size: int = Field(50, ge=1, description="Most items in one batch operation.")
+    ltm_batch_concurrency: int = Field(
+        10, ge=1, description="Items of one batch processed at the same time."
+    )
+    ltm_max_text_chars: int = Field(20_000, ge=1, description="Longest memory text or query.")
 
     # Request limits
     max_query_depth: int = Field(10, ge=1, description="Deepest GraphQL selection allowed.")

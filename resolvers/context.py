@@ -8,8 +8,11 @@ from typing import TYPE_CHECKING, Any
 from services.errors import Unauthenticated
 
 if TYPE_CHECKING:
+    from aiodataloader import DataLoader
     from strawberry import Info
 
+    from services.ltm import LongTermMemory
+    from services.ltm_model import HistoryEntry
     from services.stm import ShortTermMemory
 
 
@@ -19,6 +22,8 @@ class RequestContext:
 
     stm: ShortTermMemory
     tenant: str | None
+    ltm: LongTermMemory | None = None
+    history_loader: DataLoader[str, list[HistoryEntry]] | None = None
     request: Any = None
     response: Any = None
     connection_params: dict[str, Any] | None = None
@@ -37,3 +42,10 @@ def tenant_of(info: Info[RequestContext, Any]) -> str:
 
 def stm_of(info: Info[RequestContext, Any]) -> ShortTermMemory:
     return info.context.stm
+
+
+def ltm_of(info: Info[RequestContext, Any]) -> LongTermMemory:
+    ltm = info.context.ltm
+    if ltm is None:
+        raise RuntimeError("long-term memory is not part of this app")
+    return ltm

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import strawberry
 
+from services.ltm_model import Category as _Category
+from services.ltm_model import ChangeKind as _ChangeKind
+from services.ltm_model import MemoryEventType as _MemoryEventType
 from services.session_events import SessionEventType as _SessionEventType
 from services.stm_model import ConfigField, Strategy
 from services.stm_model import Role as _Role
@@ -17,4 +20,14 @@ SessionConfigField = strawberry.enum(
 )
 SessionEventType = strawberry.enum(
     _SessionEventType, name="SessionEventType", description="What happened to a session."
+)
+
+MemoryCategory = strawberry.enum(
+    _Category, name="MemoryCategory", description="Kind of memory (metadata on one store)."
+)
+MemoryChangeKind = strawberry.enum(
+    _ChangeKind, name="MemoryChangeKind", description="A change in a memory's history."
+)
+MemoryEventType = strawberry.enum(
+    _MemoryEventType, name="MemoryEventType", description="What happened to a memory."
 )

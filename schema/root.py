@@ -15,6 +15,7 @@ from schema.inputs import (
     SetSessionConfigInput,
     SetSessionConfigPayload,
 )
+from schema.memory_root import MemoryMutation, MemoryQuery, MemorySubscription
 from schema.types import (
     Message,
     PageInfo,
@@ -26,7 +27,7 @@ from schema.types import (
 
 
 @strawberry.type
-class Query:
+class Query(MemoryQuery):
     @strawberry.field(description="A session of yours, or null when there is none with that id.")
     async def session(self, info: strawberry.Info, id: strawberry.ID) -> Session | None:
         found = await resolve.session(info, str(id))
@@ -50,7 +51,7 @@ class Query:
 
 
 @strawberry.type
-class Mutation:
+class Mutation(MemoryMutation):
     @strawberry.mutation(description="Append messages to a session (created on first write).")
     async def add_messages(
         self, info: strawberry.Info, input: AddMessagesInput
@@ -86,7 +87,7 @@ class Mutation:
 
 
 @strawberry.type
-class Subscription:
+class Subscription(MemorySubscription):
     @strawberry.subscription(
         description="Live events of one session, or of all your sessions without sessionId."
     )

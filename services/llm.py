@@ -66,6 +66,7 @@ class LLMGateway:
         *,
         model: str | None = None,
         max_tokens: int | None = None,
+        response_format: dict[str, str] | None = None,
     ) -> str:
         """The assistant's reply to messages; raises Unavailable when the LLM cannot answer."""
         if self._client is None:
@@ -76,6 +77,7 @@ class LLMGateway:
                 messages=messages,  # type: ignore[arg-type]
                 temperature=self.config.temperature,
                 max_tokens=max_tokens or self.config.max_tokens,
+                **({"response_format": response_format} if response_format else {}),  # type: ignore[arg-type]
             )
         except openai.OpenAIError as exc:
             log.warning("LLM call failed: %s", type(exc).__name__)

@@ -244,7 +244,6 @@ class ShortTermMemory:
     async def close(self) -> None:
         """Stop background work; an unfinished summary changes nothing, so cancelling is safe."""
         await self._compactor.cancel()
-        await self._events.close()
 
 
 # Every local subscriber of a channel receives the same payload object at about the same

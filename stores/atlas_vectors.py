@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from mem0.vector_stores.mongodb import MongoDB
+from pydantic import BaseModel, ConfigDict, Field
 
 from stores.documentdb_commands import PAGE_SORT, page_query
 from stores.memory_filters import parse, to_mongo
@@ -21,6 +22,17 @@ from stores.vector_hits import StoreUnavailable, VectorHit
 
 OVERFETCH = 10
 MAX_CANDIDATES = 10_000
+
+
+class AtlasVectorConfig(BaseModel):
+    """What mem0 passes to the store's constructor."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    collection_name: str = "memories"
+    embedding_model_dims: int
+    mongo_uri: str = Field(repr=False)
+    db_name: str = "maas"
 
 
 class AtlasVectorStore(MongoDB):

@@ -18,6 +18,7 @@ from maas.app import build_stm, create_app, llm_config
 from maas.settings import Settings
 from services.llm import LLMGateway
 from services.stm import ShortTermMemory
+from stores.event_bus import RedisEventBus
 from stores.redis_server import RedisServerProcess
 from tests.support.fake_llm import FakeLLM
 from tests.support.threaded_server import ThreadedServer
@@ -85,18 +86,20 @@ async def make_stm(
     redis: Redis, make_settings: Callable[..., Settings]
 ) -> AsyncIterator[Callable[..., ShortTermMemory]]:
     """Builds the STM service exactly as the app does, from settings overrides."""
-    built: list[tuple[ShortTermMemory, LLMGateway]] = []
+    built: list[tuple[ShortTermMemory, RedisEventBus, LLMGateway]] = []
 
     def make(**overrides: Any) -> ShortTermMemory:
         settings = make_settings(**overrides)
         llm = LLMGateway(llm_config(settings))
-        stm = build_stm(settings, redis, llm)
-        built.append((stm, llm))
+        events = RedisEventBus(redis)
+        stm = build_stm(settings, redis, events, llm)
+        built.append((stm, events, llm))
         return stm
 
     yield make
-    for stm, llm in built:
+    for stm, events, llm in built:
         await stm.close()
+        await events.close()
         await llm.close()
 
 

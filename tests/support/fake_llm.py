@@ -67,6 +67,8 @@ class FakeLLM:
         self._replies: deque[str] = deque()
         self._delay = 0.0
         self._failures: deque[int] = deque()
+        self._in_flight = 0
+        self.max_in_flight = 0  # most chat calls waiting on their delay at the same time
         self._server: ThreadedServer | None = None
         self.app = Starlette(
             routes=[
@@ -124,15 +126,24 @@ class FakeLLM:
             self._delay = 0.0
             self._failures.clear()
             self.requests.clear()
+            self.max_in_flight = 0
 
     # -- handlers (server thread) ----------------------------------------------------------
 
-    async def _wait(self) -> None:
+    async def _wait(self, counted: bool = False) -> None:
         with self._lock:
             delay = self._delay
-        if delay > 0:
-            # asyncio.sleep, not time.sleep, so concurrent calls overlap.
-            await asyncio.sleep(delay)
+            if counted:
+                self._in_flight += 1
+                self.max_in_flight = max(self.max_in_flight, self._in_flight)
+        try:
+            if delay > 0:
+                # asyncio.sleep, not time.sleep, so concurrent calls overlap.
+                await asyncio.sleep(delay)
+        finally:
+            if counted:
+                with self._lock:
+                    self._in_flight -= 1
 
     @staticmethod
     async def _json(request: Request) -> dict[str, Any] | None:
@@ -148,7 +159,7 @@ class FakeLLM:
             return _error(400, "request body must be a JSON object")
         with self._lock:
             self.requests.append(body)
-        await self._wait()
+        await self._wait(counted=True)
         with self._lock:
             failure = self._failures.popleft() if self._failures else None
         if failure is not None:

@@ -1,0 +1,1 @@
+"""Embedders for long-term memory: the offline numpy default, Cohere, provider config."""

@@ -1,0 +1,451 @@
+"""Long-term memory: mem0 for extraction, embedding and search, tenancy and TTL on top.
+
+Every read is scoped to the caller's tenant and hides expired memories (the filter goes into the
+store's query, so a search still returns its best unexpired hits). Every change is published as
+a memory event. A dependency that is down (vector store, embedding provider, LLM) surfaces as
+Unavailable from these methods only; short-term memory does not depend on any of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Generic, TypeVar
+
+from services.errors import InvalidInput, LimitExceeded, MaasError, NotFound, Unavailable
+from services.ltm_limits import (
+    LtmLimits,
+    check_batch,
+    check_memory_id,
+    check_metadata,
+    check_metadata_filter,
+    check_new_memory,
+    check_page_size,
+    check_scope,
+    check_search,
+    check_text,
+    check_ttl,
+)
+from services.ltm_model import (
+    NEVER,
+    AddResult,
+    Category,
+    ChangeKind,
+    HistoryEntry,
+    MemoryEvent,
+    MemoryEventType,
+    MemoryHit,
+    MemoryRecord,
+    MemorySearch,
+    NewMemory,
+    Scope,
+    payload_from_mem0_item,
+    record_from_payload,
+)
+from services.mem0_engine import DependencyDown, EngineHandle, dependency_down
+from services.memory_events import decode_memory_event, encode_memory_event
+from stores.event_bus import RedisEventBus, SubscriberTooSlow
+from stores.vector_hits import VectorHit
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+Item = TypeVar("Item")
+
+
+@dataclass(frozen=True)
+class ItemResult(Generic[T]):
+    """One item of a batch: its value, or the error that item alone met."""
+
+    value: T | None = None
+    error: MaasError | None = None
+
+
+@dataclass(frozen=True)
+class LtmOptions:
+    limits: LtmLimits
+    default_ttl_seconds: int = 0
+    llm_configured: bool = False
+    batch_concurrency: int = 10
+
+
+class LongTermMemory:
+    """The LTM operations of one tenant at a time; the tenant comes from the caller's key."""
+
+    def __init__(
+        self,
+        engine: EngineHandle,
+        events: RedisEventBus,
+        channel: Callable[[str], str],
+        options: LtmOptions,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._engine = engine
+        self._events = events
+        self._channel = channel
+        self._options = options
+        self._limits = options.limits
+        self._clock = clock
+
+    # ---- add --------------------------------------------------------------------------------
+
+    async def add(self, tenant: str, new: NewMemory) -> AddResult:
+        """Remember a text verbatim, or have mem0's LLM extract facts from it or from messages."""
+        check_new_memory(new, self._limits)
+        infer = self._options.llm_configured if new.infer is None else new.infer
+        if infer and not self._options.llm_configured:
+            raise InvalidInput(
+                "infer needs an LLM and none is configured (set LLM_API_KEY or LLM_BASE_URL); "
+                "send infer: false to store the text as it is.",
+                field="infer",
+            )
+        messages = (
+            [{"role": "user", "content": new.text}]
+            if new.text is not None
+            else [
+                {"role": role, "content": content, **({"name": name} if name else {})}
+                for role, content, name in new.messages or ()
+            ]
+        )
+        ttl = self._options.default_ttl_seconds if new.ttl_seconds is None else new.ttl_seconds
+        metadata = {
+            "tenant": tenant,
+            "category": new.category.value,
+            "expires_at": self._expiry(ttl),
+            "metadata": new.metadata or {},
+        }
+        with self._dependencies():
+            engine = await self._engine.get()
+            result = await engine.add(
+                messages, **new.scope.mem0_ids(tenant), metadata=metadata, infer=infer
+            )
+            changes = result.get("results", [])
+            added = await self._records([c["id"] for c in changes if c.get("event") == "ADD"])
+            updated = await self._records([c["id"] for c in changes if c.get("event") == "UPDATE"])
+        deleted = [c["id"] for c in changes if c.get("event") == "DELETE"]
+        for memory in added:
+            await self._publish(tenant, MemoryEventType.ADDED, memory)
+        for memory in updated:
+            await self._publish(tenant, MemoryEventType.UPDATED, memory)
+        return AddResult(added=added, updated=updated, deleted=deleted)
+
+    # ---- read -------------------------------------------------------------------------------
+
+    async def search(self, tenant: str, search: MemorySearch) -> list[MemoryHit]:
+        """The memories closest in meaning to the query, best first, within a scope."""
+        check_search(search, self._limits)
+        filters = self._filters(tenant, search.scope, search.categories, search.metadata)
+        with self._dependencies():
+            engine = await self._engine.get()
+            found = await engine.search(
+                search.query,
+                top_k=search.limit,
+                filters=filters,
+                threshold=search.threshold if search.threshold is not None else 0.0,
+            )
+        hits = []
+        for item in found.get("results", []):
+            payload = payload_from_mem0_item(item)
+            if self._visible(tenant, payload):
+                hits.append(MemoryHit(record_from_payload(item["id"], payload), item["score"]))
+        return hits
+
+    async def get(self, tenant: str, memory_id: str) -> MemoryRecord | None:
+        """One of the tenant's memories; None when missing, expired or another tenant's."""
+        check_memory_id(memory_id)
+        hit = await self._stored(tenant, memory_id)
+        return record_from_payload(hit.id, hit.payload) if hit else None
+
+    async def list(
+        self,
+        tenant: str,
+        scope: Scope,
+        categories: list[Category] | None,
+        metadata: dict[str, Any] | None,
+        first: int,
+        after: str | None,
+    ) -> tuple[list[tuple[MemoryRecord, str]], bool]:
+        """A page of memories, newest first, with a cursor for each; and whether more follow."""
+        check_scope(scope, required=False)
+        check_metadata_filter(metadata, self._limits)
+        check_page_size(first, self._limits)
+        position = _decode_cursor(after) if after else None
+        filters = self._filters(tenant, scope, categories, metadata)
+        with self._dependencies():
+            store = (await self._engine.get()).vector_store
+            rows: list[VectorHit] = await asyncio.to_thread(
+                store.page, filters, first + 1, position
+            )
+        page = [
+            (record_from_payload(row.id, row.payload), _encode_cursor(row)) for row in rows[:first]
+        ]
+        return page, len(rows) > first
+
+    async def histories(self, memory_ids: list[str]) -> list[list[HistoryEntry]]:
+        """The change history of each memory, in one read (a DataLoader batches the calls).
+
+        Only called with ids of memories already returned to this tenant."""
+        with self._dependencies():
+            history = (await self._engine.get()).db
+            rows = await asyncio.to_thread(history.get_histories, memory_ids)
+        return [[_history_entry(r) for r in rows.get(memory_id, [])] for memory_id in memory_ids]
+
+    # ---- change -----------------------------------------------------------------------------
+
+    async def update(
+        self,
+        tenant: str,
+        memory_id: str,
+        *,
+        text: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        ttl_seconds: int | None = None,
+    ) -> MemoryRecord:
+        check_memory_id(memory_id)
+        if text is None and metadata is None and ttl_seconds is None:
+            raise InvalidInput("Give text, metadata or ttlSeconds to change.", field="text")
+        if text is not None:
+            check_text(text, self._limits, "text")
+        check_metadata(metadata, self._limits)
+        check_ttl(ttl_seconds, self._limits)
+        await self._existing(tenant, memory_id)
+        changes: dict[str, Any] = {}
+        if metadata is not None:
+            changes["metadata"] = metadata
+        if ttl_seconds is not None:
+            changes["expires_at"] = self._expiry(ttl_seconds)
+        with self._dependencies(), _missing_as_not_found(memory_id):
+            engine = await self._engine.get()
+            await engine.update(memory_id, text=text, metadata=changes or None)
+            (memory,) = await self._records([memory_id])
+        await self._publish(tenant, MemoryEventType.UPDATED, memory)
+        return memory
+
+    async def delete(self, tenant: str, memory_id: str) -> None:
+        check_memory_id(memory_id)
+        memory = await self._existing(tenant, memory_id)
+        with self._dependencies(), _missing_as_not_found(memory_id):
+            await (await self._engine.get()).delete(memory_id)
+        await self._publish(tenant, MemoryEventType.DELETED, memory, with_memory=False)
+
+    async def delete_expired(self, tenant: str, chunk: int = 500) -> int:
+        """Delete the tenant's expired memories (recorded in their history); how many."""
+        filters = {"tenant": tenant, "expires_at": {"lte": self._clock()}}
+        deleted = 0
+        with self._dependencies():
+            engine = await self._engine.get()
+            while rows := await asyncio.to_thread(engine.vector_store.page, filters, chunk):
+                deleted += await asyncio.to_thread(
+                    engine.vector_store.delete_many, [r.id for r in rows]
+                )
+                now = datetime.now(UTC).isoformat()
+                await asyncio.to_thread(
+                    engine.db.batch_add_history,
+                    [
+                        {
+                            "memory_id": r.id,
+                            "old_memory": r.payload.get("data"),
+                            "new_memory": None,
+                            "event": ChangeKind.DELETE.value,
+                            "created_at": r.payload.get("created_at"),
+                            "updated_at": now,
+                            "is_deleted": 1,
+                        }
+                        for r in rows
+                    ],
+                )
+                for row in rows:
+                    memory = record_from_payload(row.id, row.payload)
+                    await self._publish(tenant, MemoryEventType.EXPIRED, memory, with_memory=False)
+                if len(rows) < chunk:
+                    break
+        return deleted
+
+    # ---- batches ----------------------------------------------------------------------------
+
+    async def add_many(self, tenant: str, items: list[NewMemory]) -> list[ItemResult[AddResult]]:
+        check_batch(items, self._limits)
+        return await self._each(items, lambda item: self.add(tenant, item))
+
+    async def search_many(
+        self, tenant: str, items: list[MemorySearch]
+    ) -> list[ItemResult[list[MemoryHit]]]:
+        check_batch(items, self._limits)
+        return await self._each(items, lambda item: self.search(tenant, item))
+
+    async def delete_many(self, tenant: str, memory_ids: list[str]) -> list[ItemResult[str]]:
+        check_batch(memory_ids, self._limits)
+
+        async def delete_one(memory_id: str) -> str:
+            await self.delete(tenant, memory_id)
+            return memory_id
+
+        return await self._each(memory_ids, delete_one)
+
+    async def _each(
+        self, items: list[Item], run: Callable[[Item], Awaitable[T]]
+    ) -> list[ItemResult[T]]:
+        """Runs every item, a bounded number at a time; an item's failure stays its own."""
+        gate = asyncio.Semaphore(self._options.batch_concurrency)
+
+        async def one(item: Item) -> ItemResult[T]:
+            async with gate:
+                try:
+                    return ItemResult(value=await run(item))
+                except MaasError as exc:
+                    return ItemResult(error=exc)
+                except Exception:
+                    # Masked like any internal error: the id lets an operator find the log line.
+                    error_id = uuid.uuid4().hex[:12]
+                    log.exception("batch item failed (errorId=%s)", error_id)
+                    return ItemResult(
+                        error=MaasError(f"Internal error (errorId {error_id}).", errorId=error_id)
+                    )
+
+        return list(await asyncio.gather(*(one(item) for item in items)))
+
+    # ---- events -----------------------------------------------------------------------------
+
+    async def events(self, tenant: str, scope: Scope) -> AsyncIterator[MemoryEvent]:
+        """Changes to the tenant's memories within scope (all of them when scope is empty)."""
+        check_scope(scope, required=False)
+        try:
+            async with self._events.subscribe(self._channel(tenant)) as payloads:
+                async for payload in payloads:
+                    event = decode_memory_event(payload)
+                    if scope.covers(event.scope):
+                        yield event
+        except SubscriberTooSlow as exc:
+            raise LimitExceeded(str(exc)) from exc
+        except OSError as exc:
+            raise Unavailable("Memory events are unavailable; subscribe again shortly.") from exc
+
+    async def _publish(
+        self,
+        tenant: str,
+        type_: MemoryEventType,
+        memory: MemoryRecord,
+        *,
+        with_memory: bool = True,
+    ) -> None:
+        payload = _payload_of(memory) if with_memory else None
+        try:
+            await self._events.publish(
+                self._channel(tenant),
+                encode_memory_event(type_, memory.id, memory.scope, payload),
+            )
+        except Exception:
+            # The change is stored; a dashboard missing one event must not fail the write.
+            log.warning("could not publish a memory event", exc_info=True)
+
+    # ---- helpers ----------------------------------------------------------------------------
+
+    def _expiry(self, ttl_seconds: int) -> float:
+        return self._clock() + ttl_seconds if ttl_seconds > 0 else NEVER
+
+    def _filters(
+        self,
+        tenant: str,
+        scope: Scope,
+        categories: list[Category] | None,
+        metadata: dict[str, Any] | None,
+    ) -> dict[str, Any]:
+        filters: dict[str, Any] = {
+            **scope.mem0_ids(tenant),
+            "tenant": tenant,
+            "expires_at": {"gt": self._clock()},
+        }
+        if categories:
+            filters["category"] = {"in": sorted({c.value for c in categories})}
+        for key, value in (metadata or {}).items():
+            filters[f"metadata.{key}"] = value
+        return filters
+
+    def _visible(self, tenant: str, payload: dict[str, Any]) -> bool:
+        return payload.get("tenant") == tenant and payload.get("expires_at", NEVER) > self._clock()
+
+    async def _stored(self, tenant: str, memory_id: str) -> VectorHit | None:
+        with self._dependencies():
+            store = (await self._engine.get()).vector_store
+            hit: VectorHit | None = await asyncio.to_thread(store.get, memory_id)
+        return hit if hit is not None and self._visible(tenant, hit.payload) else None
+
+    async def _existing(self, tenant: str, memory_id: str) -> MemoryRecord:
+        hit = await self._stored(tenant, memory_id)
+        if hit is None:
+            raise NotFound(f"No memory '{memory_id}'.", field="id")
+        return record_from_payload(hit.id, hit.payload)
+
+    async def _records(self, memory_ids: list[str]) -> list[MemoryRecord]:
+        store = (await self._engine.get()).vector_store
+        hits = [await asyncio.to_thread(store.get, memory_id) for memory_id in memory_ids]
+        return [record_from_payload(h.id, h.payload) for h in hits if h is not None]
+
+    @contextlib.contextmanager
+    def _dependencies(self) -> Iterator[None]:
+        try:
+            yield
+        except DependencyDown as exc:
+            raise Unavailable(f"{exc.what} is unavailable; try again shortly.") from exc
+        except Exception as exc:
+            what = dependency_down(exc)
+            if what is None:
+                raise
+            log.warning("%s is unavailable: %s", what, type(exc).__name__)
+            raise Unavailable(f"{what} is unavailable; try again shortly.") from exc
+
+
+@contextlib.contextmanager
+def _missing_as_not_found(memory_id: str) -> Iterator[None]:
+    """mem0 says ValueError("... not found") when a memory vanished since we looked."""
+    try:
+        yield
+    except ValueError as exc:
+        if "not found" not in str(exc):
+            raise
+        raise NotFound(f"No memory '{memory_id}'.", field="id") from exc
+
+
+def _payload_of(memory: MemoryRecord) -> dict[str, Any]:
+    """Enough of a payload to rebuild the record on the other side of the bus."""
+    return {
+        "data": memory.text,
+        "category": memory.category.value,
+        "metadata": memory.metadata,
+        "created_at": memory.created_at.isoformat(),
+        "updated_at": memory.updated_at.isoformat(),
+        "expires_at": memory.expires_at.timestamp() if memory.expires_at else NEVER,
+        **memory.scope.mem0_ids("_"),  # the receiver drops the qualifier again
+    }
+
+
+def _history_entry(row: dict[str, Any]) -> HistoryEntry:
+    at = row.get("updated_at") or row.get("created_at")
+    when = datetime.fromisoformat(at) if at else datetime.fromtimestamp(0, UTC)
+    return HistoryEntry(
+        event=ChangeKind(row["event"]),
+        previous_text=row.get("old_memory"),
+        new_text=row.get("new_memory"),
+        at=when if when.tzinfo else when.replace(tzinfo=UTC),
+    )
+
+
+def _encode_cursor(row: VectorHit) -> str:
+    text = f"{row.payload.get('created_at', '')}|{row.id}"
+    return base64.urlsafe_b64encode(text.encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[str, str]:
+    try:
+        created_at, separator, memory_id = base64.urlsafe_b64decode(cursor).decode().rpartition("|")
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidInput("Invalid cursor.", field="after") from None
+    if not separator:
+        raise InvalidInput("Invalid cursor.", field="after")
+    return created_at, memory_id

@@ -1,0 +1,197 @@
+"""The one mem0 `AsyncMemory`, assembled from our parts, and the handle that keeps it.
+
+mem0 has no public registry for stores, embedders or LLMs, and its config models accept only the
+providers it knows. This module is the one place that teaches mem0 our names, and it builds the
+config with `model_construct` so mem0's provider lists are not consulted. After construction the
+engine gets our embedder (built and dimension-checked first), and our history store in place of
+mem0's SQLite file (which fails under concurrent writers, mem0#7196, and cannot be shared).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from mem0 import AsyncMemory
+from mem0.configs.base import MemoryConfig
+from mem0.embeddings.base import EmbeddingBase
+from mem0.embeddings.configs import EmbedderConfig
+from mem0.exceptions import LLMError, VectorStoreError
+from mem0.llms.configs import LlmConfig
+from mem0.utils.factory import EmbedderFactory, LlmFactory, VectorStoreFactory
+from mem0.vector_stores.configs import VectorStoreConfig
+from pymongo.errors import ConnectionFailure, ExecutionTimeout
+
+from services.embeddings.providers import EMBEDDER_CLASSES, check_dimensions
+from services.llm import LLMGateway
+from stores.vector_hits import StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+VECTOR_STORE_CLASSES = {
+    "maas_embedded": "stores.embedded_vectors.EmbeddedVectorStore",
+    "azure_documentdb": "stores.documentdb_vectors.AzureDocumentDBVectorStore",
+    "maas_mongodb": "stores.atlas_vectors.AtlasVectorStore",
+}
+_PLACEHOLDER = "maas_placeholder"
+
+
+class EmbeddingUnavailable(Exception):
+    """The embedding provider failed to embed (unreachable, refused, timed out)."""
+
+
+class DependencyDown(Exception):
+    """The engine could not be built because a dependency is down."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"{what} is unavailable")
+        self.what = what
+
+
+def dependency_down(exc: BaseException) -> str | None:
+    """Which dependency an exception says is down, or None when it is not that kind."""
+    if isinstance(exc, StoreUnavailable | VectorStoreError | ConnectionFailure | ExecutionTimeout):
+        return "The vector store"
+    if isinstance(exc, EmbeddingUnavailable):
+        return "The embedding provider"
+    if isinstance(exc, LLMError):
+        return "The LLM"
+    return None
+
+
+class GuardedEmbedder(EmbeddingBase):
+    """Any failure of the provider becomes EmbeddingUnavailable, whatever its client raised."""
+
+    def __init__(self, inner: EmbeddingBase) -> None:
+        super().__init__(inner.config)
+        self.inner = inner
+
+    def embed(self, text: Any, memory_action: Any = None) -> list[float]:
+        try:
+            return self.inner.embed(text, memory_action)
+        except Exception as exc:
+            raise EmbeddingUnavailable(f"embedding failed: {type(exc).__name__}") from exc
+
+    def embed_batch(self, texts: list[str], memory_action: str = "add") -> list[list[float]]:
+        try:
+            return self.inner.embed_batch(texts, memory_action)
+        except Exception as exc:
+            raise EmbeddingUnavailable(f"embedding failed: {type(exc).__name__}") from exc
+
+
+class _Placeholder(EmbeddingBase):
+    """Stands where mem0 builds its own embedder; replaced right after construction."""
+
+    def embed(self, text: Any, memory_action: Any = None) -> list[float]:
+        raise RuntimeError("placeholder embedder used")
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    """Everything the engine is made of. `vector_config(dims)` gives the store's config."""
+
+    vector_provider: str
+    vector_config: Callable[[int], Any]
+    embedder_provider: str
+    embedder_config: dict[str, Any]
+    embedding_dims: int | None
+    history: Callable[[], Any]
+    llm: LLMGateway
+    loop: asyncio.AbstractEventLoop
+
+
+def register_plugins() -> None:
+    """Teach mem0's factories our providers (idempotent)."""
+    VectorStoreFactory.provider_to_class.update(VECTOR_STORE_CLASSES)
+    EmbedderFactory.provider_to_class.update(EMBEDDER_CLASSES)
+    EmbedderFactory.provider_to_class[_PLACEHOLDER] = f"{__name__}._Placeholder"
+    LlmFactory.register_provider(
+        "maas", "services.mem0_llm.GatewayLLM", config_class=_gateway_config_class()
+    )
+
+
+def _gateway_config_class() -> type:
+    from services.mem0_llm import GatewayLlmConfig
+
+    return GatewayLlmConfig
+
+
+def build_memory(spec: EngineSpec) -> AsyncMemory:
+    """Builds the engine; blocking (connects, loads models): run it in a thread."""
+    register_plugins()
+    try:
+        embedder = EmbedderFactory.create(spec.embedder_provider, spec.embedder_config, None)
+        dims = check_dimensions(GuardedEmbedder(embedder), spec.embedding_dims)
+    except EmbeddingUnavailable as exc:
+        raise DependencyDown("The embedding provider") from exc
+    config = MemoryConfig.model_construct(
+        vector_store=VectorStoreConfig.model_construct(
+            provider=spec.vector_provider, config=spec.vector_config(dims)
+        ),
+        llm=LlmConfig.model_construct(
+            provider="maas",
+            config={"gateway": spec.llm, "loop": spec.loop, "model": spec.llm.config.model},
+        ),
+        embedder=EmbedderConfig.model_construct(provider=_PLACEHOLDER, config={}),
+        history_db_path=":memory:",
+        version="v1.1",
+        custom_instructions=None,
+        reranker=None,
+    )
+    try:
+        memory = AsyncMemory(config)
+    except Exception as exc:
+        if dependency_down(exc):
+            raise DependencyDown("The vector store") from exc
+        raise
+    memory.embedding_model = GuardedEmbedder(embedder)
+    memory.db.close()
+    memory.db = spec.history()
+    return memory
+
+
+class EngineHandle:
+    """Builds the engine at start-up, or on first use when a dependency was down at start-up
+    (then at most once per `retry_seconds`), so LTM recovers without a restart."""
+
+    def __init__(self, build: Callable[[], AsyncMemory], retry_seconds: float = 5.0) -> None:
+        self._build = build
+        self._retry_seconds = retry_seconds
+        self._engine: AsyncMemory | None = None
+        self._failed: tuple[float, DependencyDown] | None = None
+        self._lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        """Build now; a dependency being down is logged, anything else (bad config) raised."""
+        try:
+            await self.get()
+        except DependencyDown as exc:
+            log.error("Long-term memory is unavailable until %s", str(exc).lower())
+
+    async def get(self) -> AsyncMemory:
+        if self._engine is not None:
+            return self._engine
+        async with self._lock:
+            if self._engine is not None:
+                return self._engine
+            if self._failed and time.monotonic() - self._failed[0] < self._retry_seconds:
+                raise self._failed[1]
+            try:
+                self._engine = await asyncio.to_thread(self._build)
+            except DependencyDown as exc:
+                self._failed = (time.monotonic(), exc)
+                raise
+            self._failed = None
+            return self._engine
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.close()
+            for store in (self._engine.vector_store, self._engine._entity_store):
+                if store is not None and hasattr(store, "close"):
+                    store.close()
+            self._engine = None

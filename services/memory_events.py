@@ -1,0 +1,53 @@
+"""Live memory events: JSON on the same Redis pub/sub bus as session events, one channel per
+tenant, so every server process sees every change."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from services.ltm_model import (
+    MemoryEvent,
+    MemoryEventType,
+    MemoryRecord,
+    Scope,
+    record_from_payload,
+)
+
+
+def encode_memory_event(
+    type_: MemoryEventType,
+    memory_id: str,
+    scope: Scope,
+    payload: dict[str, Any] | None = None,
+) -> str:
+    body: dict[str, Any] = {
+        "type": type_.value,
+        "memoryId": memory_id,
+        "at": datetime.now(UTC).isoformat(),
+        "scope": [scope.user_id, scope.agent_id, scope.session_id],
+    }
+    if payload is not None:
+        body["payload"] = payload
+    return json.dumps(body, separators=(",", ":"))
+
+
+def decode_memory_event(text: str) -> MemoryEvent:
+    data = json.loads(text)
+    user_id, agent_id, session_id = data["scope"]
+    payload = data.get("payload")
+    memory: MemoryRecord | None = (
+        record_from_payload(data["memoryId"], payload) if payload is not None else None
+    )
+    return MemoryEvent(
+        type=MemoryEventType(data["type"]),
+        memory_id=data["memoryId"],
+        at=datetime.fromisoformat(data["at"]),
+        scope=Scope(user_id, agent_id, session_id),
+        memory=memory,
+    )
+
+
+def memory_events_channel(prefix: str, tenant: str) -> str:
+    return f"{prefix}:memory-events:{tenant}"
