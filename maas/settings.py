@@ -1,5 +1,5 @@
-"""Settings, read once from the environment (and `.env`). Each is documented here and only here;
-the README's tables and `.env.example` are generated from these fields."""
+"""Settings, read once from the environment (and `.env`). Each is documented here; the README's
+table repeats them (a test checks that none is missing)."""
 
 from __future__ import annotations
 

@@ -18,7 +18,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from mem0.vector_stores.base import VectorStoreBase
-from pymongo import MongoClient
 from pymongo.errors import BulkWriteError, OperationFailure
 
 from stores.documentdb_commands import (
@@ -37,7 +36,7 @@ from stores.documentdb_index import (
     wait_until_searchable,
 )
 from stores.memory_filters import parse, to_mongo
-from stores.mongo_errors import redact_uri, unavailable_on_outage
+from stores.mongo_errors import connect, redact_uri, unavailable_on_outage
 from stores.vector_hits import StoreUnavailable, VectorHit
 
 logger = logging.getLogger(__name__)
@@ -58,10 +57,8 @@ class AzureDocumentDBVectorStore(VectorStoreBase):
         self._owns_client = self.config.client is None
         if self._owns_client:
             logger.info("connecting to DocumentDB at %s", redact_uri(self.config.mongo_uri))
-            self.client: Any = MongoClient(
-                self.config.mongo_uri,
-                serverSelectionTimeoutMS=self.config.server_selection_timeout_ms,
-                appname="maas",
+            self.client: Any = connect(
+                self.config.mongo_uri, self.config.server_selection_timeout_ms
             )
         else:
             self.client = self.config.client

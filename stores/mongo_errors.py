@@ -1,4 +1,4 @@
-"""Which pymongo errors mean "the backend is unavailable", and turning them into StoreUnavailable.
+"""Which pymongo errors mean "the backend is unavailable" (turned into StoreUnavailable); clients.
 
 Shared by the DocumentDB vector store and the MongoDB history store. Everything else (a malformed
 command, a duplicate key, a bad filter) is a programming or data error and surfaces unchanged.
@@ -9,7 +9,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
+from pymongo import MongoClient
 from pymongo.errors import (
     ConnectionFailure,
     ExecutionTimeout,
@@ -53,3 +55,11 @@ def unavailable_on_outage(what: str) -> Iterator[None]:
 def redact_uri(uri: str) -> str:
     """The URI with its password replaced by ***, fit for a log line."""
     return _URI_CREDENTIALS.sub(r"\1:***@", uri)
+
+
+def connect(uri: str, timeout_ms: int) -> MongoClient[Any]:
+    """A client on `uri`; its own serverSelectionTimeoutMS wins over our default."""
+    options: dict[str, Any] = {"appname": "maas"}
+    if "serverselectiontimeoutms" not in uri.lower():
+        options["serverSelectionTimeoutMS"] = timeout_ms
+    return MongoClient(uri, **options)

@@ -18,7 +18,7 @@ from bson import ObjectId
 from pymongo import MongoClient
 from pymongo.database import Database
 
-from stores.mongo_errors import redact_uri, unavailable_on_outage
+from stores.mongo_errors import connect, redact_uri, unavailable_on_outage
 
 logger = logging.getLogger(__name__)
 
@@ -60,9 +60,7 @@ class MongoHistoryStore:
         self._owns_client = isinstance(client, str)
         if isinstance(client, str):
             logger.info("connecting the history store to %s", redact_uri(client))
-            client = MongoClient(
-                client, serverSelectionTimeoutMS=server_selection_timeout_ms, appname="maas"
-            )
+            client = connect(client, server_selection_timeout_ms)
         self.client = client
         self.db: Database[Any] = client[db_name]
         self.history_name = f"{collection}_history"

@@ -215,3 +215,23 @@ async def test_an_embedding_provider_that_is_down_fails_ltm_only(
     # Short-term memory does not depend on it.
     added = await add_messages(api, "chat-1", "still here")
     assert [m["content"] for m in added["messages"]] == ["still here"]
+
+
+async def test_a_vector_store_that_is_down_fails_ltm_only(
+    live_server: Callable[..., str], connect: Connect
+) -> None:
+    url = live_server(
+        vector_store_provider="azure_documentdb",
+        mongodb_uri="mongodb://maas:secret@127.0.0.1:9/?serverSelectionTimeoutMS=200",
+    )
+    api = await connect(url)
+    for document, variables in (
+        (ADD_MEMORY, {"input": {"text": "x", "userId": "a", "infer": False}}),
+        (GET, {"id": "0b6f1a2e"}),
+    ):
+        errors = await execute_error(api, document, **variables)
+        assert codes(errors) == ["UNAVAILABLE"]
+        assert "vector store" in errors[0]["message"]
+        assert "secret" not in str(errors)
+    added = await add_messages(api, "chat-1", "still here")
+    assert [m["content"] for m in added["messages"]] == ["still here"]
