@@ -18,6 +18,7 @@ from bson import ObjectId
 from pymongo import MongoClient
 from pymongo.database import Database
 
+from stores.history_base import HistoryStore
 from stores.mongo_errors import connect, redact_uri, unavailable_on_outage
 
 logger = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ _HISTORY_FIELDS = (
 )
 
 
-class MongoHistoryStore:
+class MongoHistoryStore(HistoryStore):
     """History and recent messages of one memory collection, shared by every server process.
 
     `client` is a pymongo MongoClient to share (the vector store's), or a connection URI: the
@@ -100,34 +101,6 @@ class MongoHistoryStore:
             )
 
     # ---- history -------------------------------------------------------------------------------
-
-    def add_history(
-        self,
-        memory_id: str,
-        old_memory: str | None,
-        new_memory: str | None,
-        event: str,
-        *,
-        created_at: str | None = None,
-        updated_at: str | None = None,
-        is_deleted: int = 0,
-        actor_id: str | None = None,
-        role: str | None = None,
-    ) -> None:
-        """Record one change of a memory."""
-        record = {
-            "memory_id": memory_id,
-            "old_memory": old_memory,
-            "new_memory": new_memory,
-            "event": event,
-            "created_at": created_at,
-            "updated_at": updated_at,
-            "is_deleted": is_deleted,
-            "actor_id": actor_id,
-            "role": role,
-        }
-        with unavailable_on_outage("writing memory history"):
-            self.history.insert_one(_history_document(record))
 
     def batch_add_history(self, records: Sequence[Mapping[str, Any]]) -> None:
         """Record several changes at once, in the given order."""

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from stores.history_base import HistoryStore
 from stores.sqlite_files import SQLiteFile
 
 _SCHEMA = (
@@ -30,7 +31,7 @@ _FIELDS += "actor_id, role"
 KEPT_MESSAGES = 10
 
 
-class SQLiteHistoryStore:
+class SQLiteHistoryStore(HistoryStore):
     """History rows in insertion order (a sequence, not timestamps, breaks ties)."""
 
     def __init__(self, path: str | Path) -> None:
@@ -38,35 +39,6 @@ class SQLiteHistoryStore:
         with self.file.write() as db:
             for statement in _SCHEMA:
                 db.execute(statement)
-
-    def add_history(
-        self,
-        memory_id: str,
-        old_memory: str | None,
-        new_memory: str | None,
-        event: str,
-        *,
-        created_at: str | None = None,
-        updated_at: str | None = None,
-        is_deleted: int = 0,
-        actor_id: str | None = None,
-        role: str | None = None,
-    ) -> None:
-        self.batch_add_history(
-            [
-                {
-                    "memory_id": memory_id,
-                    "old_memory": old_memory,
-                    "new_memory": new_memory,
-                    "event": event,
-                    "created_at": created_at,
-                    "updated_at": updated_at,
-                    "is_deleted": is_deleted,
-                    "actor_id": actor_id,
-                    "role": role,
-                }
-            ]
-        )
 
     def batch_add_history(self, records: list[dict[str, Any]]) -> None:
         rows = [

@@ -193,3 +193,9 @@ def url(module_server: Callable[..., str], redis: Any) -> str:
 async def api(url: str, connect: Connect) -> AsyncClientSession:
     """A gql session over HTTP as tenant A."""
     return await connect(url, KEY_A)
+
+
+@pytest.fixture
+async def fresh_api(live_server: Callable[..., str], connect: Connect) -> AsyncClientSession:
+    """A client of a server of its own, with empty stores (module_server's are shared)."""
+    return await connect(live_server())

@@ -36,8 +36,8 @@ from tests.support.memory_queries import (
 
 
 @pytest.fixture
-async def api(live_server: Callable[..., str], connect: Connect) -> AsyncClientSession:
-    return await connect(live_server())
+async def api(fresh_api: AsyncClientSession) -> AsyncClientSession:
+    return fresh_api
 
 
 async def test_another_tenants_memory_looks_missing(

@@ -11,7 +11,6 @@ import json
 import threading
 import uuid
 from collections import deque
-from types import TracebackType
 from typing import Any
 
 from starlette.applications import Starlette
@@ -20,7 +19,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from tests.support.fake_llm import fake_embedding
-from tests.support.threaded_server import ThreadedServer
+from tests.support.threaded_server import FakeService
 
 DEFAULT_DIMENSIONS = 1536  # embed-v4.0's default size
 FIXED_DIMENSIONS = 1024  # the v3 models' only size
@@ -34,41 +33,19 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-class FakeCohere:
+class FakeCohere(FakeService):
     """Cohere-compatible embed server on 127.0.0.1; `requests` holds each request's JSON body."""
 
+    url_path = ""
+
     def __init__(self) -> None:
-        self.base_url = ""
+        super().__init__()
         self.requests: list[dict[str, Any]] = []
         self.authorizations: list[str | None] = []
         # The test thread scripts while the server thread serves: all state shares one lock.
         self._lock = threading.Lock()
         self._failures: deque[int] = deque()
-        self._server: ThreadedServer | None = None
         self.app = Starlette(routes=[Route("/v2/embed", self._embed, methods=["POST"])])
-
-    def start(self) -> FakeCohere:
-        """Serve in a daemon thread and return once the server accepts requests."""
-        if self._server is None:
-            self._server = ThreadedServer(self.app, lifespan="off").start()
-            self.base_url = self._server.url
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
-
-    def __enter__(self) -> FakeCohere:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def fail_next(self, count: int = 1, status: int = 500) -> None:
         """Answer the next `count` calls with a Cohere-style error of `status`."""

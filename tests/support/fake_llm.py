@@ -13,7 +13,6 @@ import threading
 import time
 import uuid
 from collections import deque
-from types import TracebackType
 from typing import Any
 
 from starlette.applications import Starlette
@@ -21,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from tests.support.threaded_server import ThreadedServer
+from tests.support.threaded_server import FakeService
 
 MODEL_ID = "fake-llm"
 DEFAULT_DIMENSIONS = 384
@@ -56,11 +55,13 @@ def fake_embedding(text: str, dimensions: int = DEFAULT_DIMENSIONS) -> list[floa
     return [v / norm for v in vector]
 
 
-class FakeLLM:
+class FakeLLM(FakeService):
     """OpenAI-compatible chat/embeddings server on 127.0.0.1, scripted and deterministic."""
 
+    url_path = "/v1"
+
     def __init__(self) -> None:
-        self.base_url: str = ""
+        super().__init__()
         self.requests: list[dict[str, Any]] = []
         # The test thread scripts while the server thread serves, so all state shares one lock.
         self._lock = threading.Lock()
@@ -69,7 +70,6 @@ class FakeLLM:
         self._failures: deque[int] = deque()
         self._in_flight = 0
         self.max_in_flight = 0  # most chat calls waiting on their delay at the same time
-        self._server: ThreadedServer | None = None
         self.app = Starlette(
             routes=[
                 Route("/v1/chat/completions", self._chat, methods=["POST"]),
@@ -79,30 +79,6 @@ class FakeLLM:
         )
 
     # -- control (test thread) -------------------------------------------------------------
-
-    def start(self) -> FakeLLM:
-        """Serve in a daemon thread and return once the server accepts requests."""
-        if self._server is None:
-            self._server = ThreadedServer(self.app, lifespan="off").start()
-            self.base_url = f"{self._server.url}/v1"
-        return self
-
-    def stop(self) -> None:
-        """Shut the server down and wait for its thread."""
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
-
-    def __enter__(self) -> FakeLLM:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def script(self, *replies: str) -> None:
         """Queue chat replies, served first in, first out."""

@@ -6,7 +6,7 @@ import socket
 import threading
 import time
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import uvicorn
 
@@ -68,4 +68,34 @@ class ThreadedServer:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self.stop()
+
+
+class FakeService:
+    """A fake third-party API served by a ThreadedServer: subclasses set `app` and `url_path`."""
+
+    app: Any
+    url_path = ""
+
+    def __init__(self) -> None:
+        self.base_url = ""
+        self._server: ThreadedServer | None = None
+
+    def start(self) -> Self:
+        """Serve in a daemon thread and return once the server accepts requests."""
+        if self._server is None:
+            self._server = ThreadedServer(self.app, lifespan="off").start()
+            self.base_url = f"{self._server.url}{self.url_path}"
+        return self
+
+    def stop(self) -> None:
+        """Shut the server down and wait for its thread."""
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()

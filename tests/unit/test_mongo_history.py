@@ -91,8 +91,8 @@ def test_add_history_writes_one_document(history: MongoHistoryStore, db: FakeDat
         actor_id="a1",
         role="user",
     )
-    [call] = db.calls_to(HISTORY, "insert_one")
-    document = call.args[0]
+    [call] = db.calls_to(HISTORY, "insert_many")
+    [document] = call.args[0]
     assert isinstance(document.pop("_id"), ObjectId)
     uuid.UUID(document.pop("id"))
     assert document == {
