@@ -19,6 +19,9 @@ from stores.sqlite_files import SQLiteFile
 from stores.vector_hits import VectorHit
 
 # Payload fields copied into indexed columns: the scope of every query and the page order.
+# The scope indexes lead with the (tenant-qualified) id and cover tenant and expiry too, so
+# SQLite, which has no statistics to go by, prefers them to the tenant-wide expiry index: a
+# user's search reads that user's rows, not the tenant's.
 COLUMNS = ("tenant", "user_id", "agent_id", "run_id", "category", "expires_at", "created_at")
 _COLUMN_OF = {name: name for name in COLUMNS}
 
@@ -29,9 +32,12 @@ CREATE TABLE IF NOT EXISTS vectors (
     {", ".join(f"{c} {'REAL' if c == 'expires_at' else 'TEXT'}" for c in COLUMNS)},
     PRIMARY KEY (collection, id)
 );
-CREATE INDEX IF NOT EXISTS vectors_user ON vectors (collection, tenant, user_id);
-CREATE INDEX IF NOT EXISTS vectors_agent ON vectors (collection, tenant, agent_id);
-CREATE INDEX IF NOT EXISTS vectors_run ON vectors (collection, tenant, run_id);
+DROP INDEX IF EXISTS vectors_user;
+DROP INDEX IF EXISTS vectors_agent;
+DROP INDEX IF EXISTS vectors_run;
+CREATE INDEX IF NOT EXISTS vectors_by_user ON vectors (collection, user_id, tenant, expires_at);
+CREATE INDEX IF NOT EXISTS vectors_by_agent ON vectors (collection, agent_id, tenant, expires_at);
+CREATE INDEX IF NOT EXISTS vectors_by_run ON vectors (collection, run_id, tenant, expires_at);
 CREATE INDEX IF NOT EXISTS vectors_page ON vectors (collection, tenant, created_at, id);
 CREATE INDEX IF NOT EXISTS vectors_expiry ON vectors (collection, tenant, expires_at);
 """
