@@ -61,7 +61,7 @@ async def memories(
 async def history(info: Info[Context, Any], memory_id: str) -> list[HistoryEntry]:
     loader = info.context.history_loader
     if loader is None:
-        return (await ltm_of(info).histories([memory_id]))[0]
+        raise RuntimeError("the request context has no history loader")
     return await loader.load(memory_id)
 
 

@@ -77,11 +77,8 @@ class MemoryQuery:
         edges = [MemoryEdge(cursor=cursor, node=Memory.of(m)) for m, cursor in page]
         return MemoryConnection(
             edges=edges,
-            page_info=PageInfo(
-                has_next_page=has_more,
-                has_previous_page=after is not None,
-                start_cursor=edges[0].cursor if edges else None,
-                end_cursor=edges[-1].cursor if edges else None,
+            page_info=PageInfo.of(
+                [e.cursor for e in edges], has_next=has_more, has_previous=after is not None
             ),
         )
 

@@ -301,11 +301,11 @@ class LongTermMemory:
                 except MaasError as exc:
                     return ItemResult(error=exc)
                 except Exception:
-                    # Masked like any internal error: the id lets an operator find the log line.
-                    error_id = uuid.uuid4().hex[:12]
+                    # Masked as the schema masks whole-request errors: same message, same id.
+                    error_id = uuid.uuid4().hex[:16]
                     log.exception("batch item failed (errorId=%s)", error_id)
                     return ItemResult(
-                        error=MaasError(f"Internal error (errorId {error_id}).", errorId=error_id)
+                        error=MaasError(f"Internal error (id {error_id}).", errorId=error_id)
                     )
 
         return list(await asyncio.gather(*(one(item) for item in items)))

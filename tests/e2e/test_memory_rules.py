@@ -26,6 +26,8 @@ from tests.support.memory_queries import (
     DELETE,
     DELETE_MANY,
     GET,
+    LIST,
+    SEARCH,
     SEARCH_BATCH,
     UPDATE,
     extraction,
@@ -83,6 +85,47 @@ async def test_bad_input_gets_a_clear_error_and_changes_nothing(
     assert codes(errors) == [code]
     assert errors[0]["message"]
     assert [m["text"] for m in await list_all(api)] == ["Already here."]
+
+
+@pytest.mark.parametrize(
+    ("document", "variables", "code"),
+    [
+        (SEARCH, {"input": {"query": "x", "userId": "alice", "limit": 101}}, "LIMIT_EXCEEDED"),
+        (SEARCH, {"input": {"query": "x", "userId": "alice", "limit": 0}}, "LIMIT_EXCEEDED"),
+        (SEARCH, {"input": {"query": "x", "userId": "alice", "threshold": 1.5}}, "BAD_USER_INPUT"),
+        (SEARCH, {"input": {"query": " ", "userId": "alice"}}, "BAD_USER_INPUT"),
+        (
+            SEARCH,
+            {"input": {"query": "x", "userId": "alice", "metadata": {"k": [1]}}},
+            "BAD_USER_INPUT",
+        ),
+        (LIST, {"first": 101}, "LIMIT_EXCEEDED"),
+        (LIST, {"after": "not-a-cursor"}, "BAD_USER_INPUT"),
+        (LIST, {"metadata": {"bad key": 1}}, "BAD_USER_INPUT"),
+    ],
+)
+async def test_search_and_list_limits_are_clear_errors(
+    api: AsyncClientSession, document: str, variables: dict[str, object], code: str
+) -> None:
+    assert codes(await execute_error(api, document, **variables)) == [code]
+
+
+async def test_bad_updates_change_nothing(api: AsyncClientSession) -> None:
+    memory = await remember(api, "Kept as it is.", metadata={"v": 1})
+    for fields, code in (
+        ({"ttlSeconds": -5}, "BAD_USER_INPUT"),
+        ({"text": ""}, "BAD_USER_INPUT"),
+        ({"metadata": {"blob": "y" * 9000}}, "LIMIT_EXCEEDED"),
+    ):
+        errors = await execute_error(api, UPDATE, input={"id": memory["id"], **fields})
+        assert codes(errors) == [code]
+    fetched = (await execute(api, GET, id=memory["id"]))["memory"]
+    assert (fetched["text"], fetched["metadata"], fetched["expiresAt"]) == (
+        "Kept as it is.",
+        {"v": 1},
+        None,
+    )
+    assert [h["event"] for h in fetched["history"]] == ["ADD"]
 
 
 async def test_unknown_ids_and_empty_updates_are_clear_errors(api: AsyncClientSession) -> None:
