@@ -37,6 +37,21 @@ class Settings(BaseSettings):
         None, description="Allow schema introspection (default: on in development only)."
     )
     log_level: str = Field("INFO", description="Logging level.")
+    log_format: Literal["json", "text"] = Field(
+        "json", description="json: one JSON object per line, with request and trace ids."
+    )
+
+    # Telemetry
+    otel_sdk_disabled: bool = Field(False, description="true turns tracing off entirely.")
+    otel_exporter_otlp_endpoint: str = Field(
+        "http://localhost:4318",
+        description="OTLP/HTTP collector that receives traces (spans go to /v1/traces).",
+    )
+    otel_service_name: str = Field("my-maas", description="service.name of every span.")
+    otel_capture_message_content: bool = Field(
+        False, description="Put prompts and completions on LLM spans (they may hold personal data)."
+    )
+    metrics_enabled: bool = Field(True, description="Serve Prometheus metrics at /metrics.")
 
     # Access
     api_keys: dict[str, str] = Field(
