@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import logging.config
 import os
 import signal
-import sys
 from pathlib import Path
 
 import uvicorn
 
+from maas.log_format import logging_config
 from maas.settings import Settings
 
 log = logging.getLogger("maas")
@@ -38,6 +39,7 @@ def serve(settings: Settings, workers: int) -> None:
             port=settings.port,
             workers=workers,
             log_level=settings.log_level.lower(),
+            log_config=logging_config(settings.log_level, settings.log_format),
             ws_max_size=settings.max_request_bytes,
             lifespan="on",
         )
@@ -65,11 +67,7 @@ def main(argv: list[str] | None = None) -> None:
     export.add_argument("path", type=Path, nargs="?", default=Path("schema.graphql"))
     args = parser.parse_args(argv)
     settings = Settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    logging.config.dictConfig(logging_config(settings.log_level, settings.log_format))
     if args.command == "serve":
         serve(settings, args.workers)
     else:

@@ -14,6 +14,7 @@ from services.ltm import LongTermMemory, LtmOptions
 from services.ltm_limits import LtmLimits
 from services.mem0_engine import EngineHandle, EngineSpec, build_memory
 from services.memory_events import memory_events_channel
+from services.metrics import NO_METRICS, ServiceMetrics
 from stores.atlas_vectors import AtlasVectorConfig
 from stores.documentdb_config import AzureDocumentDBConfig
 from stores.embedded_vectors import EmbeddedVectorConfig
@@ -21,7 +22,11 @@ from stores.event_bus import RedisEventBus
 
 
 def build_ltm(
-    settings: Settings, events: RedisEventBus, llm: LLMGateway, loop: asyncio.AbstractEventLoop
+    settings: Settings,
+    events: RedisEventBus,
+    llm: LLMGateway,
+    loop: asyncio.AbstractEventLoop,
+    metrics: ServiceMetrics = NO_METRICS,
 ) -> tuple[LongTermMemory, EngineHandle]:
     """The LTM service and the handle of its engine (start it, close it)."""
     embedder_provider, embedder_config = mem0_embedder_config(
@@ -58,7 +63,11 @@ def build_ltm(
     )
     channel_prefix = settings.redis_key_prefix
     ltm = LongTermMemory(
-        engine, events, lambda tenant: memory_events_channel(channel_prefix, tenant), options
+        engine,
+        events,
+        lambda tenant: memory_events_channel(channel_prefix, tenant),
+        options,
+        metrics=metrics,
     )
     return ltm, engine
 

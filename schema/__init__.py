@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import strawberry
@@ -12,11 +13,14 @@ from strawberry.extensions import (
     MaxTokensLimiter,
     ParserCache,
     QueryDepthLimiter,
+    SchemaExtension,
     ValidationCache,
 )
 
 from schema.errors import ErrorCodes, is_request_error, request_error_code
 from schema.root import Mutation, Query, Subscription
+
+ExtensionFactory = Callable[[], SchemaExtension] | type[SchemaExtension]
 
 
 @dataclass(frozen=True)
@@ -38,9 +42,12 @@ class _QuietSchema(strawberry.Schema):
                 error.extensions = {**(error.extensions or {}), "code": request_error_code(error)}
 
 
-def build_schema(limits: QueryLimits | None = None) -> strawberry.Schema:
+def build_schema(
+    limits: QueryLimits | None = None, observers: Sequence[ExtensionFactory] = ()
+) -> strawberry.Schema:
     """The schema with its limits; each extension is a factory so no state is shared between
-    concurrent requests."""
+    concurrent requests. `observers` come first, so they see every operation whole, errors
+    already coded."""
     limits = limits or QueryLimits()
     # The limiters' rule classes hold only their limits, so they are built once: the
     # validation cache keys on the rules, and new classes per request would never hit it.
@@ -48,7 +55,8 @@ def build_schema(limits: QueryLimits | None = None) -> strawberry.Schema:
         *QueryDepthLimiter(max_depth=limits.max_depth).validation_rules,
         *MaxAliasesLimiter(max_alias_count=limits.max_aliases).validation_rules,
     ]
-    extensions = [
+    extensions: list[ExtensionFactory] = [
+        *observers,
         lambda: AddValidationRules(rules),
         lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
         lambda: ParserCache(maxsize=limits.cache_size),

@@ -14,6 +14,7 @@ import time
 import uuid
 
 from services.errors import Unavailable
+from services.metrics import NO_METRICS, ServiceMetrics, SummaryOutcome
 from services.session_events import SessionEventType, encode_event
 from services.stm_model import Message, Role, SessionConfig, Strategy, ms_to_datetime
 from services.summarizer import Summarizer
@@ -38,6 +39,7 @@ class Compactor:
         default_ttl: int,
         lock_ttl_ms: int,
         max_messages_per_summary: int = 2_000,
+        metrics: ServiceMetrics = NO_METRICS,
     ) -> None:
         self._store = store
         self._summarizer = summarizer
@@ -45,6 +47,7 @@ class Compactor:
         self._default_ttl = default_ttl
         self._lock_ttl_ms = lock_ttl_ms
         self._max_messages = max_messages_per_summary
+        self._metrics = metrics
         self._running: dict[tuple[str, str], asyncio.Task[None]] = {}
 
     @property
@@ -98,7 +101,22 @@ class Compactor:
         oldest = await self._oldest_to_fold(tenant, session_id, config)
         if not oldest or (len(oldest) == 1 and oldest[0].is_summary):
             return False
-        text = await self._summarizer.summarize(oldest, max_tokens=max(64, config.max_tokens // 4))
+        try:
+            text = await self._summarizer.summarize(
+                oldest, max_tokens=max(64, config.max_tokens // 4)
+            )
+            replaced = await self._replace_with_summary(tenant, session_id, oldest, text)
+        except Exception:
+            self._metrics.summarization(SummaryOutcome.FAILED)
+            raise
+        outcome = SummaryOutcome.SUMMARIZED if replaced else SummaryOutcome.DISCARDED
+        self._metrics.summarization(outcome)
+        return replaced
+
+    async def _replace_with_summary(
+        self, tenant: str, session_id: str, oldest: list[Message], text: str
+    ) -> bool:
+        """Swap `oldest` for one summary message, unless the range changed meanwhile."""
         now_ms = int(time.time() * 1000)
         last = oldest[-1]
         summary = Message(

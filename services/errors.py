@@ -15,7 +15,10 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, ClassVar, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Concatenate, ParamSpec, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    from services.metrics import ServiceMetrics
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
@@ -53,18 +56,28 @@ class Unavailable(MaasError):
     code = "UNAVAILABLE"
 
 
-def unavailable_on(
-    errors: tuple[type[BaseException], ...], what: str
-) -> Callable[[Callable[P, Awaitable[T]]], Callable[P, Awaitable[T]]]:
-    """Decorates a coroutine function: `errors` (a dependency being down) become Unavailable."""
+class CountsDependencyErrors(Protocol):
+    metrics: ServiceMetrics
 
-    def decorate(func: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+
+S = TypeVar("S", bound=CountsDependencyErrors)
+Method = Callable[Concatenate[S, P], Awaitable[T]]
+
+
+def unavailable_on(
+    errors: tuple[type[BaseException], ...], what: str, dependency: str
+) -> Callable[[Method[S, P, T]], Method[S, P, T]]:
+    """Decorates a service's coroutine method: `errors` (a dependency being down) become
+    Unavailable, counted in the service's metrics under `dependency`."""
+
+    def decorate(func: Method[S, P, T]) -> Method[S, P, T]:
         @functools.wraps(func)
-        async def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
+        async def guarded(service: S, *args: P.args, **kwargs: P.kwargs) -> T:
             try:
-                return await func(*args, **kwargs)
+                return await func(service, *args, **kwargs)
             except errors as exc:
                 log.warning("%s is unavailable: %s", what, type(exc).__name__)
+                service.metrics.dependency_error(dependency)
                 raise Unavailable(f"{what} is unavailable; try again shortly.") from exc
 
         return guarded

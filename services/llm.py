@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import openai
 
 from services.errors import Unavailable
+from services.metrics import NO_METRICS, ServiceMetrics
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +46,16 @@ class LLMConfig:
 class LLMGateway:
     """Chat completions with timeouts and bounded retries; failures become Unavailable."""
 
-    def __init__(self, config: LLMConfig, client: openai.AsyncOpenAI | None = None) -> None:
+    def __init__(
+        self,
+        config: LLMConfig,
+        client: openai.AsyncOpenAI | None = None,
+        *,
+        metrics: ServiceMetrics = NO_METRICS,
+    ) -> None:
         self.config = config
         self._client = client
+        self._metrics = metrics
         if client is None and config.configured:
             self._client = openai.AsyncOpenAI(
                 base_url=config.base_url or PROVIDER_BASE_URLS[config.provider],
@@ -71,9 +79,10 @@ class LLMGateway:
         """The assistant's reply to messages; raises Unavailable when the LLM cannot answer."""
         if self._client is None:
             raise Unavailable("No LLM is configured (set LLM_API_KEY or LLM_BASE_URL).")
+        model = model or self.config.model
         try:
             response = await self._client.chat.completions.create(
-                model=model or self.config.model,
+                model=model,
                 messages=messages,  # type: ignore[arg-type]
                 temperature=self.config.temperature,
                 max_tokens=max_tokens or self.config.max_tokens,
@@ -81,7 +90,12 @@ class LLMGateway:
             )
         except openai.OpenAIError as exc:
             log.warning("LLM call failed: %s", type(exc).__name__)
+            self._metrics.dependency_error("llm")
             raise Unavailable("The LLM is unavailable.") from exc
+        if response.usage is not None:
+            self._metrics.llm_tokens(
+                model, response.usage.prompt_tokens, response.usage.completion_tokens
+            )
         content = response.choices[0].message.content if response.choices else None
         if not content:
             raise Unavailable("The LLM returned an empty reply.")

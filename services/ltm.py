@@ -49,8 +49,9 @@ from services.ltm_model import (
     payload_from_mem0_item,
     record_from_payload,
 )
-from services.mem0_engine import DependencyDown, EngineHandle, dependency_down
+from services.mem0_engine import LLM_DOWN, DependencyDown, EngineHandle, dependency_down
 from services.memory_events import decode_memory_event, encode_memory_event
+from services.metrics import NO_METRICS, ServiceMetrics
 from stores.event_bus import RedisEventBus, SubscriberTooSlow
 from stores.vector_hits import VectorHit
 
@@ -85,8 +86,10 @@ class LongTermMemory:
         channel: Callable[[str], str],
         options: LtmOptions,
         clock: Callable[[], float] = time.time,
+        metrics: ServiceMetrics = NO_METRICS,
     ) -> None:
         self._engine = engine
+        self.metrics = metrics
         self._events = events
         self._channel = channel
         self._options = options
@@ -324,6 +327,7 @@ class LongTermMemory:
         except SubscriberTooSlow as exc:
             raise LimitExceeded(str(exc)) from exc
         except OSError as exc:
+            self.metrics.dependency_error("redis")
             raise Unavailable("Memory events are unavailable; subscribe again shortly.") from exc
 
     async def _publish(
@@ -392,13 +396,20 @@ class LongTermMemory:
         try:
             yield
         except DependencyDown as exc:
+            self._count_dependency_error(exc.what)
             raise Unavailable(f"{exc.what} is unavailable; try again shortly.") from exc
         except Exception as exc:
             what = dependency_down(exc)
             if what is None:
                 raise
             log.warning("%s is unavailable: %s", what, type(exc).__name__)
+            self._count_dependency_error(what)
             raise Unavailable(f"{what} is unavailable; try again shortly.") from exc
+
+    def _count_dependency_error(self, what: str) -> None:
+        # "The vector store" -> vector_store. The LLM gateway counts its own failures.
+        if what != LLM_DOWN:
+            self.metrics.dependency_error(what.lower().removeprefix("the ").replace(" ", "_"))
 
 
 @contextlib.contextmanager

@@ -10,9 +10,10 @@ mem0's SQLite file (which fails under concurrent writers, mem0#7196, and cannot 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,8 @@ from mem0.exceptions import LLMError, VectorStoreError
 from mem0.llms.configs import LlmConfig
 from mem0.utils.factory import EmbedderFactory, LlmFactory, VectorStoreFactory
 from mem0.vector_stores.configs import VectorStoreConfig
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
 from pymongo.errors import ConnectionFailure, ExecutionTimeout
 
 from services.embeddings.providers import EMBEDDER_CLASSES, check_dimensions
@@ -38,6 +41,17 @@ VECTOR_STORE_CLASSES = {
     "maas_mongodb": "stores.atlas_vectors.AtlasVectorStore",
 }
 _PLACEHOLDER = "maas_placeholder"
+
+
+LLM_DOWN = "The LLM"
+# mem0 embedder providers that run in this process, and their GenAI provider name; the others
+# call an API through a client OpenLIT instruments.
+IN_PROCESS_EMBEDDERS = {
+    "maas_local": "local",
+    "huggingface": "huggingface",
+    "fastembed": "fastembed",
+}
+_tracer = trace.get_tracer("maas.embeddings")
 
 
 class EmbeddingUnavailable(Exception):
@@ -59,28 +73,48 @@ def dependency_down(exc: BaseException) -> str | None:
     if isinstance(exc, EmbeddingUnavailable):
         return "The embedding provider"
     if isinstance(exc, LLMError):
-        return "The LLM"
+        return LLM_DOWN
     return None
 
 
 class GuardedEmbedder(EmbeddingBase):
-    """Any failure of the provider becomes EmbeddingUnavailable, whatever its client raised."""
+    """Any failure of the provider becomes EmbeddingUnavailable, whatever its client raised.
+    Embedders that run in-process (no instrumented client) get a GenAI span here."""
 
-    def __init__(self, inner: EmbeddingBase) -> None:
+    def __init__(self, inner: EmbeddingBase, provider: str) -> None:
         super().__init__(inner.config)
         self.inner = inner
+        self._span_provider = IN_PROCESS_EMBEDDERS.get(provider)
 
     def embed(self, text: Any, memory_action: Any = None) -> list[float]:
-        try:
+        with self._guard():
             return self.inner.embed(text, memory_action)
-        except Exception as exc:
-            raise EmbeddingUnavailable(f"embedding failed: {type(exc).__name__}") from exc
 
     def embed_batch(self, texts: list[str], memory_action: str = "add") -> list[list[float]]:
-        try:
+        with self._guard():
             return self.inner.embed_batch(texts, memory_action)
-        except Exception as exc:
-            raise EmbeddingUnavailable(f"embedding failed: {type(exc).__name__}") from exc
+
+    @contextlib.contextmanager
+    def _guard(self) -> Iterator[None]:
+        with self._span():
+            try:
+                yield
+            except Exception as exc:
+                raise EmbeddingUnavailable(f"embedding failed: {type(exc).__name__}") from exc
+
+    def _span(self) -> contextlib.AbstractContextManager[Any]:
+        if self._span_provider is None:
+            return contextlib.nullcontext()
+        model = str(self.config.model)
+        return _tracer.start_as_current_span(
+            f"embeddings {model}",
+            kind=SpanKind.CLIENT,
+            attributes={
+                "gen_ai.operation.name": "embeddings",
+                "gen_ai.provider.name": self._span_provider,
+                "gen_ai.request.model": model,
+            },
+        )
 
 
 class _Placeholder(EmbeddingBase):
@@ -125,7 +159,9 @@ def build_memory(spec: EngineSpec) -> AsyncMemory:
     register_plugins()
     try:
         embedder = EmbedderFactory.create(spec.embedder_provider, spec.embedder_config, None)
-        dims = check_dimensions(GuardedEmbedder(embedder), spec.embedding_dims)
+        dims = check_dimensions(
+            GuardedEmbedder(embedder, spec.embedder_provider), spec.embedding_dims
+        )
     except EmbeddingUnavailable as exc:
         raise DependencyDown("The embedding provider") from exc
     config = MemoryConfig.model_construct(
@@ -148,7 +184,7 @@ def build_memory(spec: EngineSpec) -> AsyncMemory:
         if dependency_down(exc):
             raise DependencyDown("The vector store") from exc
         raise
-    memory.embedding_model = GuardedEmbedder(embedder)
+    memory.embedding_model = GuardedEmbedder(embedder, spec.embedder_provider)
     memory.db.close()
     memory.db = spec.history()
     return memory

@@ -13,6 +13,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from services.compaction import Compactor
 from services.errors import InvalidInput, LimitExceeded, NotFound, Unavailable, unavailable_on
+from services.metrics import NO_METRICS, ServiceMetrics
 from services.session_events import (
     SessionEvent,
     SessionEventType,
@@ -46,7 +47,9 @@ from stores.redis_messages import RedisMessageStore
 
 DEFAULT_PAGE_SIZE = 50
 
-_storage = unavailable_on((RedisConnectionError, RedisTimeoutError), "Short-term memory storage")
+_storage = unavailable_on(
+    (RedisConnectionError, RedisTimeoutError), "Short-term memory storage", "redis"
+)
 
 
 class ShortTermMemory:
@@ -60,8 +63,10 @@ class ShortTermMemory:
         compactor: Compactor,
         defaults: SessionConfig,
         limits: StmLimits,
+        metrics: ServiceMetrics = NO_METRICS,
     ) -> None:
         self._store = store
+        self.metrics = metrics
         self._events = events
         self._tokens = tokens
         self._compactor = compactor
@@ -235,6 +240,7 @@ class ShortTermMemory:
         except SubscriberTooSlow as exc:
             raise LimitExceeded(str(exc)) from exc
         except (RedisConnectionError, RedisTimeoutError) as exc:
+            self.metrics.dependency_error("redis")
             raise Unavailable("Session events are unavailable; subscribe again shortly.") from exc
 
     async def wait_idle(self) -> None:

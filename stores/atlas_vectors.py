@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from stores.documentdb_commands import PAGE_SORT, page_query
 from stores.memory_filters import parse, to_mongo
 from stores.mongo_errors import unavailable_on_outage
+from stores.traced import VECTOR_STORE_CALLS, traced
 from stores.vector_hits import StoreUnavailable, VectorHit
 
 OVERFETCH = 10
@@ -35,6 +36,7 @@ class AtlasVectorConfig(BaseModel):
     db_name: str = "maas"
 
 
+@traced("vector_store", "mongodb", VECTOR_STORE_CALLS)
 class AtlasVectorStore(MongoDB):
     """mem0's MongoDB store with our filter language, paging and StoreUnavailable."""
 

@@ -37,6 +37,7 @@ from stores.documentdb_index import (
 )
 from stores.memory_filters import parse, to_mongo
 from stores.mongo_errors import connect, redact_uri, unavailable_on_outage
+from stores.traced import VECTOR_STORE_CALLS, traced
 from stores.vector_hits import StoreUnavailable, VectorHit
 
 logger = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ Names = list[str]
 _PAYLOAD_ONLY = {"payload": 1}
 
 
+@traced("vector_store", "mongodb", VECTOR_STORE_CALLS)
 class AzureDocumentDBVectorStore(VectorStoreBase):
     """mem0's VectorStoreBase on DocumentDB, plus `page` and `delete_many` for the service."""
 

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from stores import memory_filters
 from stores.sqlite_files import SQLiteFile
+from stores.traced import VECTOR_STORE_CALLS, traced
 from stores.vector_hits import VectorHit
 
 # Payload fields copied into indexed columns: the scope of every query and the page order.
@@ -51,6 +52,7 @@ class EmbeddedVectorConfig(BaseModel):
     path: str
 
 
+@traced("vector_store", "sqlite", VECTOR_STORE_CALLS)
 class EmbeddedVectorStore(VectorStoreBase):
     """mem0 vector store over one SQLite file; vectors stored unit-length as float32."""
 

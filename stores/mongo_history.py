@@ -20,6 +20,7 @@ from pymongo.database import Database
 
 from stores.history_base import HistoryStore
 from stores.mongo_errors import connect, redact_uri, unavailable_on_outage
+from stores.traced import HISTORY_STORE_CALLS, traced
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ _HISTORY_FIELDS = (
 )
 
 
+@traced("history_store", "mongodb", HISTORY_STORE_CALLS)
 class MongoHistoryStore(HistoryStore):
     """History and recent messages of one memory collection, shared by every server process.
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from stores.history_base import HistoryStore
 from stores.sqlite_files import SQLiteFile
+from stores.traced import HISTORY_STORE_CALLS, traced
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS history (
@@ -31,6 +32,7 @@ _FIELDS += "actor_id, role"
 KEPT_MESSAGES = 10
 
 
+@traced("history_store", "sqlite", HISTORY_STORE_CALLS)
 class SQLiteHistoryStore(HistoryStore):
     """History rows in insertion order (a sequence, not timestamps, breaks ties)."""
 

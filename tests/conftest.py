@@ -12,16 +12,47 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from redis.asyncio import Redis
 
 from maas.app import build_stm, create_app, llm_config
 from maas.settings import Settings
+from maas.telemetry import flush_traces, install_tracing
 from services.llm import LLMGateway
 from services.stm import ShortTermMemory
 from stores.event_bus import RedisEventBus
 from stores.redis_server import RedisServerProcess
 from tests.support.fake_llm import FakeLLM
 from tests.support.threaded_server import ThreadedServer
+
+
+@pytest.fixture(scope="session", autouse=True)
+def span_exporter() -> InMemorySpanExporter:
+    """Tracing is process-wide: installed once, here, before any app, exporting in memory."""
+    exporter = InMemorySpanExporter()
+    install_tracing(Settings(_env_file=None), exporter)  # type: ignore[call-arg]
+    return exporter
+
+
+class Spans:
+    """The spans the process finished since the test began."""
+
+    def __init__(self, exporter: InMemorySpanExporter) -> None:
+        self._exporter = exporter
+
+    def finished(self) -> list[ReadableSpan]:
+        flush_traces()
+        return list(self._exporter.get_finished_spans())
+
+    def named(self, name: str) -> list[ReadableSpan]:
+        return [span for span in self.finished() if span.name == name]
+
+
+@pytest.fixture
+def spans(span_exporter: InMemorySpanExporter) -> Spans:
+    span_exporter.clear()
+    return Spans(span_exporter)
 
 
 @pytest.fixture(scope="session")

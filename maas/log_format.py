@@ -1,0 +1,71 @@
+"""Log records as JSON lines (or text), each with the request id and the trace and span ids of
+the work it belongs to, so a log line leads to its trace and back."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from opentelemetry import trace
+
+from maas.request_ids import current_request_id
+
+TEXT_FORMAT = (
+    "%(asctime)s %(levelname)s %(name)s [request=%(request_id)s trace=%(trace_id)s]: %(message)s"
+)
+
+
+class RequestContext(logging.Filter):
+    """Adds request_id, trace_id and span_id to every record (None outside a request)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = current_request_id()
+        span = trace.get_current_span().get_span_context()
+        record.trace_id = format(span.trace_id, "032x") if span.is_valid else None
+        record.span_id = format(span.span_id, "016x") if span.is_valid else None
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, ids, exception."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key in ("request_id", "trace_id", "span_id"):
+            value = getattr(record, key, None)
+            if value:
+                entry[key] = value
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+def logging_config(level: str, style: Literal["json", "text"]) -> dict[str, Any]:
+    """A dictConfig for our loggers and uvicorn's, in every worker process."""
+    level = level.upper()
+    formatter = {"()": JsonFormatter} if style == "json" else {"format": TEXT_FORMAT}
+    handler = {"class": "logging.StreamHandler", "formatter": "default", "filters": ["ids"]}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"ids": {"()": RequestContext}},
+        "formatters": {"default": formatter},
+        "handlers": {"default": {**handler, "stream": "ext://sys.stderr"}},
+        "loggers": {
+            # uvicorn's own handlers would print its records a second time, as plain text.
+            "uvicorn": {"handlers": ["default"], "level": level, "propagate": False},
+            "uvicorn.error": {"level": level},
+            "uvicorn.access": {"handlers": ["default"], "level": level, "propagate": False},
+            # Chatty at INFO; failed exports are reported once by maas.telemetry instead.
+            "openlit": {"level": "WARNING"},
+            "opentelemetry.exporter.otlp.proto.http.trace_exporter": {"level": "CRITICAL"},
+        },
+        "root": {"handlers": ["default"], "level": level},
+    }

@@ -1,0 +1,111 @@
+"""One span and one set of metrics per GraphQL operation.
+
+The span is the parent of everything the operation causes (Redis commands, mem0, vector-store,
+LLM and embedding calls). It continues the caller's trace when the request carries a W3C
+`traceparent`. Operations are labelled by the schema fields they select, which are bounded,
+never by the client-chosen operation name.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from graphql import FieldNode, OperationDefinitionNode, get_operation_ast
+from opentelemetry import propagate, trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from strawberry.extensions import SchemaExtension
+
+if TYPE_CHECKING:
+    from graphql import DocumentNode
+    from opentelemetry.context import Context
+
+    from maas.metrics import PrometheusMetrics
+
+# The label of an operation that never ran (it did not parse or validate).
+INVALID = "invalid"
+MAX_LABEL_FIELDS = 3
+_tracer = trace.get_tracer("maas.graphql")
+
+
+class OperationTelemetry(SchemaExtension):
+    """Span, counts, errors and latency of each operation; active subscriptions."""
+
+    def __init__(self, metrics: PrometheusMetrics | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._metrics = metrics
+        self._fields = INVALID
+        self._type = "unknown"
+        self._streaming = False
+
+    def on_operation(self) -> Iterator[None]:
+        started = time.perf_counter()
+        with _tracer.start_as_current_span(
+            "graphql", context=_caller_context(self.execution_context.context), kind=SpanKind.SERVER
+        ) as span:
+            yield
+            self._describe(span)
+            codes = _error_codes(self.execution_context.result)
+            if codes:
+                span.set_status(Status(StatusCode.ERROR, ", ".join(sorted(set(codes)))))
+                span.set_attribute("graphql.error.codes", codes)
+        self._record(codes, time.perf_counter() - started)
+
+    def on_execute(self) -> Iterator[None]:
+        # Reached only by documents that parsed and validated: their root fields are real.
+        context = self.execution_context
+        self._type = context.operation_type.value
+        self._fields = _root_fields(context.graphql_document, context.operation_name)
+        if self._type == "subscription" and self._metrics is not None:
+            self._streaming = True
+            self._metrics.active_subscriptions.labels(self._fields).inc()
+        yield
+
+    def _describe(self, span: trace.Span) -> None:
+        context = self.execution_context
+        name = context.operation_name
+        span.update_name(f"{self._type} {name or self._fields}")
+        span.set_attribute("graphql.operation.type", self._type)
+        span.set_attribute("maas.graphql.fields", self._fields)
+        if name:
+            span.set_attribute("graphql.operation.name", name)
+        tenant = getattr(context.context, "tenant", None)
+        if tenant:
+            span.set_attribute("maas.tenant", tenant)
+
+    def _record(self, codes: list[str], seconds: float) -> None:
+        metrics = self._metrics
+        if metrics is None:
+            return
+        labels = (self._fields, self._type)
+        metrics.operations.labels(*labels).inc()
+        for code in sorted(set(codes)):
+            metrics.operation_errors.labels(*labels, code).inc()
+        if self._streaming:
+            metrics.active_subscriptions.labels(self._fields).dec()
+        else:
+            metrics.operation_seconds.labels(*labels).observe(seconds)
+
+
+def _caller_context(context: Any) -> Context | None:
+    request = getattr(context, "request", None)
+    headers = getattr(request, "headers", None)
+    return propagate.extract(headers) if headers is not None else None
+
+
+def _root_fields(document: DocumentNode | None, operation_name: str | None) -> str:
+    operation = get_operation_ast(document, operation_name) if document else None
+    if not isinstance(operation, OperationDefinitionNode):
+        return INVALID
+    names = sorted(
+        {s.name.value for s in operation.selection_set.selections if isinstance(s, FieldNode)}
+    )
+    if not names:
+        return "fragments"
+    return "+".join(names) if len(names) <= MAX_LABEL_FIELDS else "multiple"
+
+
+def _error_codes(result: Any) -> list[str]:
+    errors = getattr(result, "errors", None) or []
+    return [(error.extensions or {}).get("code", "INTERNAL") for error in errors]

@@ -1,0 +1,128 @@
+"""Tracing for the process: one TracerProvider exporting OTLP over HTTP in the background, with
+Redis and GenAI (OpenLIT: OpenAI-protocol LLM and embedding calls, Cohere, mem0)
+auto-instrumentation.
+
+OpenTelemetry's provider and the libraries it patches are process-wide by design, so tracing is
+installed once per process; every app built later in the same process shares it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+from opentelemetry import trace
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+from maas.settings import Settings
+
+log = logging.getLogger("maas.telemetry")
+
+# A collector that does not answer costs the exporter's background thread this long per batch,
+# never a request; it also bounds how long shutdown waits for the last batch.
+EXPORT_TIMEOUT_SECONDS = 5.0
+# Instrumentations OpenLIT may apply; it would otherwise patch every library it finds
+# (HTTP clients, frameworks), doubling our own spans.
+GENAI_INSTRUMENTATIONS = frozenset({"openai", "cohere", "ollama", "mem0"})
+# An empty price list: OpenLIT downloads one at start-up unless given a file.
+_NO_PRICES = Path(__file__).with_name("genai_prices.json")
+
+_installed: TracerProvider | None = None
+
+
+def install_tracing(settings: Settings, exporter: SpanExporter | None = None) -> None:
+    """Start tracing for this process (once; later calls change nothing). `exporter` replaces
+    the OTLP exporter, for tests."""
+    global _installed
+    if settings.otel_sdk_disabled or _installed is not None:
+        return
+    provider = TracerProvider(
+        resource=Resource.create(
+            {
+                "service.name": settings.otel_service_name,
+                "deployment.environment.name": settings.environment,
+            }
+        )
+    )
+    provider.add_span_processor(
+        BatchSpanProcessor(
+            exporter or ReportingExporter(otlp_exporter(settings.otel_exporter_otlp_endpoint)),
+            export_timeout_millis=int(EXPORT_TIMEOUT_SECONDS * 1000),
+        )
+    )
+    trace.set_tracer_provider(provider)
+    _installed = provider
+    _instrument_redis(provider)
+    _instrument_genai(settings)
+    log.info(
+        "tracing to %s", settings.otel_exporter_otlp_endpoint if exporter is None else exporter
+    )
+
+
+def otlp_exporter(endpoint: str) -> OTLPSpanExporter:
+    """OTLP/HTTP to a collector's base URL (spans go to its /v1/traces, as the spec says)."""
+    return OTLPSpanExporter(
+        endpoint=f"{endpoint.rstrip('/')}/v1/traces", timeout=EXPORT_TIMEOUT_SECONDS
+    )
+
+
+class ReportingExporter(SpanExporter):
+    """Logs once when export starts failing (collector down) and once when it recovers, where
+    the OTLP exporter would log three lines for every batch it drops."""
+
+    def __init__(self, inner: SpanExporter) -> None:
+        self.inner = inner
+        self._failing = False
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        result = self.inner.export(spans)
+        failing = result is not SpanExportResult.SUCCESS
+        if failing and not self._failing:
+            log.warning("cannot export traces (is the collector up?); spans are being dropped")
+        elif self._failing and not failing:
+            log.info("exporting traces again")
+        self._failing = failing
+        return result
+
+    def shutdown(self) -> None:
+        self.inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return self.inner.force_flush(timeout_millis)
+
+
+def flush_traces(timeout_seconds: float = EXPORT_TIMEOUT_SECONDS) -> None:
+    """Export what is buffered (at shutdown); gives up after `timeout_seconds`."""
+    if _installed is not None and not _installed.force_flush(int(timeout_seconds * 1000)):
+        log.warning("not every span could be exported before shutdown")
+
+
+def _instrument_redis(provider: TracerProvider) -> None:
+    from opentelemetry.instrumentation.redis import RedisInstrumentor
+
+    # Command names only (arguments hold message contents); the default already sanitizes.
+    RedisInstrumentor().instrument(tracer_provider=provider)
+
+
+def _instrument_genai(settings: Settings) -> None:
+    import openlit
+    from openlit._instrumentors import INSTRUMENTOR_MAP
+    from opentelemetry._logs import set_logger_provider
+    from opentelemetry.sdk._logs import LoggerProvider
+
+    # OpenLIT installs a console log exporter for its events unless a provider exists; events
+    # are off, so an exporter-less provider keeps stdout clean.
+    set_logger_provider(LoggerProvider())
+    openlit.init(
+        service_name=settings.otel_service_name,
+        environment=settings.environment,
+        disable_metrics=True,
+        disable_events=True,
+        capture_message_content=settings.otel_capture_message_content,
+        pricing_json=str(_NO_PRICES),
+        disabled_instrumentors=sorted(set(INSTRUMENTOR_MAP) - GENAI_INSTRUMENTATIONS),
+    )
