@@ -19,6 +19,7 @@ from starlette.routing import Route, WebSocketRoute
 
 from maas import log_redaction
 from maas.auth import ApiKeyAuth
+from maas.graphiql import graphiql_routes
 from maas.graphql_view import MaasGraphQL
 from maas.limits_middleware import BodySizeLimit
 from maas.ltm_wiring import build_ltm
@@ -138,6 +139,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     return Starlette(
         routes=[
             Route("/health", health),
+            *graphiql_routes(settings),
             Route("/health/ready", ready),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),

@@ -14,6 +14,7 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.types import ExecutionResult
 
 from maas.auth import ApiKeyAuth
+from maas.graphiql import graphiql_page
 from resolvers.context import RequestContext
 
 
@@ -38,6 +39,12 @@ class MaasGraphQL(GraphQL):
             request=request,
             response=response,
         )
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        # Our copy of Strawberry's GraphiQL page, whose assets this service serves itself.
+        if self.graphql_ide == "graphiql":
+            return graphiql_page()
+        return await super().render_graphql_ide(request)
 
     async def execute_single(
         self, request: Any, request_adapter: Any, *args: Any, **kwargs: Any
