@@ -23,10 +23,15 @@ from maas.graphiql import graphiql_routes
 from maas.graphql_view import MaasGraphQL
 from maas.limits_middleware import BodySizeLimit
 from maas.ltm_wiring import build_ltm
+from maas.metrics import PrometheusMetrics
+from maas.operation_telemetry import OperationTelemetry
+from maas.request_scope import RequestScope
 from maas.settings import Settings
+from maas.telemetry import flush_traces, install_tracing
 from schema import QueryLimits, build_schema
 from services.compaction import Compactor
 from services.llm import LLMConfig, LLMGateway
+from services.metrics import NO_METRICS, ServiceMetrics
 from services.stm import ShortTermMemory
 from services.stm_limits import StmLimits
 from services.stm_model import SessionConfig, Strategy
@@ -53,7 +58,11 @@ def llm_config(settings: Settings) -> LLMConfig:
 
 
 def build_stm(
-    settings: Settings, redis: Redis, events: RedisEventBus, llm: LLMGateway
+    settings: Settings,
+    redis: Redis,
+    events: RedisEventBus,
+    llm: LLMGateway,
+    metrics: ServiceMetrics = NO_METRICS,
 ) -> ShortTermMemory:
     """The short-term-memory service and everything it stands on."""
     store = RedisMessageStore(redis, settings.redis_key_prefix)
@@ -73,18 +82,21 @@ def build_stm(
         # Long enough for every retry of the LLM call; a crashed holder frees it by expiry.
         lock_ttl_ms=int(settings.llm_timeout_seconds * (settings.llm_max_retries + 1) * 1000)
         + 30_000,
+        metrics=metrics,
     )
     limits = StmLimits(
         max_messages_per_call=settings.max_messages_per_call,
         max_content_chars=settings.max_content_chars,
         max_metadata_bytes=settings.max_metadata_bytes,
     )
-    return ShortTermMemory(store, events, tokens, compactor, defaults, limits)
+    return ShortTermMemory(store, events, tokens, compactor, defaults, limits, metrics)
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
     """The ASGI app; needs REDIS_URL (`maas serve` provides an embedded Redis when unset)."""
     settings = settings or Settings()
+    install_tracing(settings)
+    metrics = PrometheusMetrics()
     if not settings.redis_url:
         raise RuntimeError("REDIS_URL is not set: use `maas serve`, which starts Redis for you.")
     auth = ApiKeyAuth(settings.api_keys)
@@ -103,11 +115,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         loop.set_default_executor(ThreadPoolExecutor(WORKER_THREADS, thread_name_prefix="maas"))
         redis = Redis.from_url(settings.redis_url, health_check_interval=30)
         events = RedisEventBus(redis)
-        llm = LLMGateway(llm_config(settings))
+        llm = LLMGateway(llm_config(settings), metrics=metrics)
         # Token encodings take a moment to build: do it now, not on the first request.
         await asyncio.to_thread(token_counter_for(settings.llm_model).count_text, "warm up")
-        app.state.stm = build_stm(settings, redis, events, llm)
-        app.state.ltm, engine = build_ltm(settings, events, llm, loop)
+        app.state.stm = build_stm(settings, redis, events, llm, metrics)
+        app.state.ltm, engine = build_ltm(settings, events, llm, loop, metrics)
         await engine.start()
         app.state.redis = redis
         # What start-up built lives as long as the process: keep it out of every later
@@ -122,6 +134,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await asyncio.to_thread(engine.close)
             await llm.close()
             await redis.aclose()
+            await asyncio.to_thread(flush_traces)
 
     graphql = MaasGraphQL(
         build_schema(
@@ -130,7 +143,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 max_aliases=settings.max_query_aliases,
                 max_tokens=settings.max_query_tokens,
                 introspection=settings.introspection_enabled,
-            )
+            ),
+            observers=[lambda: OperationTelemetry(metrics)],
         ),
         auth=auth,
         graphql_ide="graphiql" if settings.graphiql_enabled else None,
@@ -141,10 +155,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/health", health),
             *graphiql_routes(settings),
             Route("/health/ready", ready),
+            *([Route("/metrics", metrics.endpoint)] if settings.metrics_enabled else []),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
         ],
-        middleware=[Middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)],
+        middleware=[
+            Middleware(RequestScope),
+            Middleware(BodySizeLimit, max_bytes=settings.max_request_bytes),
+        ],
         lifespan=lifespan,
     )
 

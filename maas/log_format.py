@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from opentelemetry import trace
 
-from maas.request_ids import current_request_id
+from maas.request_scope import current_request_id
 
 TEXT_FORMAT = (
     "%(asctime)s %(levelname)s %(name)s [request=%(request_id)s trace=%(trace_id)s]: %(message)s"

@@ -12,14 +12,13 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from graphql import FieldNode, OperationDefinitionNode, get_operation_ast
-from opentelemetry import propagate, trace
+from graphql import FieldNode, GraphQLError, OperationDefinitionNode, get_operation_ast
+from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from strawberry.extensions import SchemaExtension
 
 if TYPE_CHECKING:
     from graphql import DocumentNode
-    from opentelemetry.context import Context
 
     from maas.metrics import PrometheusMetrics
 
@@ -41,16 +40,26 @@ class OperationTelemetry(SchemaExtension):
 
     def on_operation(self) -> Iterator[None]:
         started = time.perf_counter()
-        with _tracer.start_as_current_span(
-            "graphql", context=_caller_context(self.execution_context.context), kind=SpanKind.SERVER
-        ) as span:
-            yield
-            self._describe(span)
-            codes = _error_codes(self.execution_context.result)
-            if codes:
-                span.set_status(Status(StatusCode.ERROR, ", ".join(sorted(set(codes)))))
-                span.set_attribute("graphql.error.codes", codes)
-        self._record(codes, time.perf_counter() - started)
+        # Under the request's span (HTTP), or in the caller's trace (WebSocket): see
+        # maas.request_scope.
+        with _tracer.start_as_current_span("graphql", kind=SpanKind.SERVER) as span:
+            codes: list[str] = []
+            try:
+                yield
+                codes = _error_codes(self.execution_context.result)
+            except GraphQLError:
+                # A document that does not parse: Strawberry answers it outside the extensions.
+                codes = ["BAD_USER_INPUT"]
+                raise
+            except BaseException:
+                codes = ["INTERNAL"]
+                raise
+            finally:
+                self._describe(span)
+                if codes:
+                    span.set_status(Status(StatusCode.ERROR, ", ".join(sorted(set(codes)))))
+                    span.set_attribute("graphql.error.codes", codes)
+                self._record(codes, time.perf_counter() - started)
 
     def on_execute(self) -> Iterator[None]:
         # Reached only by documents that parsed and validated: their root fields are real.
@@ -86,12 +95,6 @@ class OperationTelemetry(SchemaExtension):
             metrics.active_subscriptions.labels(self._fields).dec()
         else:
             metrics.operation_seconds.labels(*labels).observe(seconds)
-
-
-def _caller_context(context: Any) -> Context | None:
-    request = getattr(context, "request", None)
-    headers = getattr(request, "headers", None)
-    return propagate.extract(headers) if headers is not None else None
 
 
 def _root_fields(document: DocumentNode | None, operation_name: str | None) -> str:

@@ -120,13 +120,14 @@ class ServerProcess:
 def server_processes(
     redis_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Callable[..., list[ServerProcess]]]:
-    """Starts `count` real `maas serve` processes on the test Redis, with `api_keys`; each is
-    terminated (SIGTERM, then kill) when the module's tests are done. Module-scoped because a
-    process takes seconds to boot: tests that share them request `redis` to start empty."""
+    """Starts `count` real `maas serve` processes on the test Redis, with `api_keys` and any
+    `extra_env` variables; each is terminated (SIGTERM, then kill) when the module's tests are
+    done. Module-scoped because a process takes seconds to boot: tests that share them request
+    `redis` to start empty."""
     tmp_path = tmp_path_factory.mktemp("processes")
     started: list[ServerProcess] = []
 
-    def start(count: int, api_keys: dict[str, str]) -> list[ServerProcess]:
+    def start(count: int, api_keys: dict[str, str], **extra_env: str) -> list[ServerProcess]:
         env = {
             name: value
             for name, value in os.environ.items()
@@ -140,6 +141,7 @@ def server_processes(
             LOG_LEVEL="WARNING",
             PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")])),
         )
+        env.update(extra_env)
         servers = [ServerProcess(env, tmp_path) for _ in range(count)]
         started.extend(servers)
         # Start them all, then wait: they boot in parallel.

@@ -1,0 +1,136 @@
+"""/metrics after real traffic: every count matches what the test did."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.e2e.conftest import Connect
+from tests.support.fake_llm import FakeLLM
+from tests.support.graphql_client import (
+    ADD_MESSAGES,
+    add_messages,
+    execute_error,
+    message,
+    post,
+    subscribed,
+)
+from tests.support.memory_queries import ADD_MEMORY
+
+LONG = " ".join(f"word{i}" for i in range(40))  # ~80 tokens
+
+
+async def scrape(url: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """Every sample of /metrics, keyed by name and labels."""
+    async with httpx.AsyncClient() as client:
+        response = await client.get(f"{url}/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }
+
+
+def sample(samples: dict, name: str, **labels: str) -> float:
+    return samples.get((name, frozenset(labels.items())), 0.0)
+
+
+async def eventually(url: str, name: str, value: float, **labels: str) -> None:
+    """Background work (summaries) is counted when it ends; wait for it, at most 10 s."""
+    for _ in range(200):
+        if sample(await scrape(url), name, **labels) == value:
+            return
+        await asyncio.sleep(0.05)
+    assert sample(await scrape(url), name, **labels) == value
+
+
+async def test_operations_errors_and_latency_are_counted_by_root_field(
+    live_server: Callable[..., str],
+) -> None:
+    url = live_server()
+    for n in range(3):
+        await post(url, ADD_MESSAGES, {"sessionId": f"s{n}", "messages": [message("hi")]})
+    await post(url, ADD_MESSAGES, {"sessionId": "", "messages": [message("bad id")]})
+    await post(url, "{ sessions(first: 5) { nodes { id } } }")
+    await post(url, "{ sessions(")
+
+    samples = await scrape(url)
+    mutation = {"operation": "addMessages", "type": "mutation"}
+    assert sample(samples, "maas_graphql_operations_total", **mutation) == 4
+    errors = "maas_graphql_operation_errors_total"
+    assert sample(samples, errors, **mutation, code="BAD_USER_INPUT") == 1
+    assert sample(samples, "maas_graphql_operation_duration_seconds_count", **mutation) == 4
+    query = {"operation": "sessions", "type": "query"}
+    assert sample(samples, "maas_graphql_operations_total", **query) == 1
+    assert sample(samples, errors, **query, code="BAD_USER_INPUT") == 0
+    invalid = {"operation": "invalid", "type": "unknown"}
+    assert sample(samples, errors, **invalid, code="BAD_USER_INPUT") == 1
+
+
+async def test_active_subscriptions_rise_and_fall(
+    live_server: Callable[..., str], connect: Connect
+) -> None:
+    url = live_server()
+    writer = await connect(url)
+    socket = await connect(url, ws=True)
+    gauge = "maas_active_subscriptions"
+    async with subscribed(socket, writer, "s1"):
+        assert sample(await scrape(url), gauge, operation="sessionEvents") == 1
+    await eventually(url, gauge, 0, operation="sessionEvents")
+    samples = await scrape(url)
+    subscription = {"operation": "sessionEvents", "type": "subscription"}
+    assert sample(samples, "maas_graphql_operations_total", **subscription) == 1
+    # A subscription's lifetime is no latency.
+    assert sample(samples, "maas_graphql_operation_duration_seconds_count", **subscription) == 0
+
+
+async def test_summaries_and_the_tokens_they_used_are_counted(
+    live_server: Callable[..., str], connect: Connect, fake_llm: FakeLLM
+) -> None:
+    url = live_server(stm_default_strategy="token_threshold", stm_max_tokens=400)
+    api = await connect(url)
+    fake_llm.script("the early part, summarized")
+    await add_messages(api, "ok", *(f"{i} {LONG}" for i in range(8)))
+    await eventually(url, "maas_summarizations_total", 1, outcome="summarized")
+    samples = await scrape(url)
+    tokens = "maas_llm_tokens_total"
+    assert sample(samples, tokens, model="gpt-4.1-mini", kind="prompt") > 0
+    assert sample(samples, tokens, model="gpt-4.1-mini", kind="completion") > 0
+
+    fake_llm.fail_next(1, status=500)
+    await add_messages(api, "failing", *(f"{i} {LONG}" for i in range(8)))
+    await eventually(url, "maas_summarizations_total", 1, outcome="failed")
+    samples = await scrape(url)
+    assert sample(samples, "maas_summarizations_total", outcome="summarized") == 1
+    assert sample(samples, "maas_dependency_errors_total", dependency="llm") == 1
+
+
+async def test_a_provider_that_is_down_is_counted_as_a_dependency_error(
+    live_server: Callable[..., str], connect: Connect
+) -> None:
+    url = live_server(
+        embedding_provider="openai",
+        embedding_base_url="http://127.0.0.1:9/v1",
+        embedding_api_key="k",
+        embedding_dims=1536,
+    )
+    api = await connect(url)
+    for _ in range(2):
+        await execute_error(api, ADD_MEMORY, input={"text": "x", "userId": "a"})
+
+    samples = await scrape(url)
+    down = "maas_dependency_errors_total"
+    assert sample(samples, down, dependency="embedding_provider") == 2
+    mutation = {"operation": "addMemory", "type": "mutation", "code": "UNAVAILABLE"}
+    assert sample(samples, "maas_graphql_operation_errors_total", **mutation) == 2
+
+
+async def test_metrics_can_be_turned_off(live_server: Callable[..., str]) -> None:
+    url = live_server(metrics_enabled=False)
+    async with httpx.AsyncClient() as client:
+        assert (await client.get(f"{url}/metrics")).status_code == 404

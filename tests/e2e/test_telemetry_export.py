@@ -1,0 +1,104 @@
+"""Telemetry of a real `maas serve` process: spans reach a collector through the real OTLP/HTTP
+exporter and the last ones are flushed at shutdown; without a collector the service serves
+every request and stops promptly; logs are JSON lines with request and trace ids, and never
+hold message contents or keys."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import ServerProcess, _free_port
+from tests.support.graphql_client import ADD_MESSAGES, KEY_A, message
+from tests.support.otlp_receiver import OtlpReceiver
+
+SECRET_CONTENT = "my-bank-pin-is-99231"
+SERVICE_NAME = "maas-under-test"
+
+
+@pytest.fixture
+def receiver() -> Iterator[OtlpReceiver]:
+    with OtlpReceiver() as started:
+        yield started
+
+
+def add_message(server: ServerProcess, content: str, **headers: str) -> httpx.Response:
+    body = {"query": ADD_MESSAGES, "variables": {"sessionId": "s1", "messages": [message(content)]}}
+    response = httpx.post(
+        f"{server.url}/graphql",
+        json=body,
+        headers={"Authorization": f"Bearer {KEY_A}", **headers},
+        timeout=10,
+    )
+    assert response.status_code == 200
+    assert response.json().get("errors") is None
+    return response
+
+
+def json_lines(server: ServerProcess) -> list[dict[str, str]]:
+    lines = server.log_path.read_text().splitlines()
+    return [json.loads(line) for line in lines if line.startswith("{")]
+
+
+def test_spans_reach_the_collector_and_shutdown_flushes_the_last_ones(
+    server_processes: Callable[..., list[ServerProcess]], receiver: OtlpReceiver
+) -> None:
+    (server,) = server_processes(
+        1,
+        {KEY_A: "tenant-a"},
+        OTEL_EXPORTER_OTLP_ENDPOINT=receiver.base_url,
+        OTEL_SERVICE_NAME=SERVICE_NAME,
+        LOG_LEVEL="INFO",
+    )
+    response = add_message(server, SECRET_CONTENT, **{"X-Request-ID": "req-7f3a"})
+    assert response.headers["x-request-id"] == "req-7f3a"
+    # Stop at once: the batch is still buffered (the exporter sends every 5 s), so only the
+    # flush at shutdown can deliver it.
+    server.stop()
+
+    operation = receiver.named("mutation Add")
+    assert len(operation) == 1
+    assert operation[0].service_name == SERVICE_NAME
+    assert operation[0].attributes["maas.tenant"] == "tenant-a"
+    (request,) = receiver.named("POST /graphql")
+    assert operation[0].parent_span_id == request.span_id
+    redis = [
+        s for s in receiver.spans if s.trace_id == request.trace_id and "db.system" in s.attributes
+    ]
+    assert redis
+    assert receiver.content_types == {"application/x-protobuf"}
+
+    records = json_lines(server)
+    access = [
+        r for r in records if r["logger"] == "uvicorn.access" and "/graphql" in str(r["message"])
+    ]
+    assert [r["request_id"] for r in access] == ["req-7f3a"]
+    assert access[0]["trace_id"] == request.trace_id
+    log_text = server.log_path.read_text()
+    assert SECRET_CONTENT not in log_text
+    assert KEY_A not in log_text
+
+
+def test_without_a_collector_every_request_is_served_and_shutdown_is_prompt(
+    server_processes: Callable[..., list[ServerProcess]],
+) -> None:
+    nowhere = f"http://127.0.0.1:{_free_port()}"
+    (server,) = server_processes(
+        1, {KEY_A: "tenant-a"}, OTEL_EXPORTER_OTLP_ENDPOINT=nowhere, OTEL_BSP_SCHEDULE_DELAY="100"
+    )
+    for n in range(50):
+        add_message(server, f"message {n}")
+    time.sleep(1)  # scheduled exports (every 0.1 s) have failed by now
+    add_message(server, "after a failed export")
+
+    started = time.monotonic()
+    server.stop()
+    # Not a performance figure: a liveness bound on the final flush, whose export gives up
+    # after EXPORT_TIMEOUT_SECONDS (5 s) instead of retrying for a minute.
+    assert time.monotonic() - started < 15
+    warnings = [r for r in json_lines(server) if "cannot export traces" in r["message"]]
+    assert len(warnings) == 1

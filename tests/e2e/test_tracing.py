@@ -1,0 +1,187 @@
+"""Traces of real operations through the running app, read from the in-memory exporter that the
+test process installs (tests/conftest.py): names, attributes, parent/child links, errors."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import pytest
+from gql.client import AsyncClientSession
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.trace import SpanKind, StatusCode
+
+from tests.conftest import Spans
+from tests.e2e.conftest import Connect
+from tests.support.fake_llm import FakeLLM
+from tests.support.graphql_client import ADD_MESSAGES, execute, message, post, subscribed
+from tests.support.memory_queries import ADD_MEMORY, extraction
+
+SECRET_CONTENT = "the-launch-code-is-7731-alpha"
+
+
+@pytest.fixture
+def url(live_server: Callable[..., str]) -> str:
+    return live_server()
+
+
+def only(spans: list[ReadableSpan]) -> ReadableSpan:
+    assert len(spans) == 1, [s.name for s in spans]
+    return spans[0]
+
+
+def descendants(root: ReadableSpan, spans: list[ReadableSpan]) -> list[ReadableSpan]:
+    """Every span below `root`, following parent links."""
+    below: list[ReadableSpan] = []
+    frontier = {root.context.span_id}
+    while frontier:
+        children = [s for s in spans if s.parent and s.parent.span_id in frontier]
+        below.extend(children)
+        frontier = {s.context.span_id for s in children}
+    return below
+
+
+async def add_message(url: str, content: str, **kwargs: object) -> None:
+    response = await post(
+        url, ADD_MESSAGES, {"sessionId": "s1", "messages": [message(content)]}, **kwargs
+    )
+    assert response.json().get("errors") is None
+
+
+async def test_a_mutation_is_one_server_span_with_its_redis_calls_below_it(
+    url: str, spans: Spans
+) -> None:
+    await add_message(url, "hello")
+
+    finished = spans.finished()
+    operation = only([s for s in finished if s.name == "mutation Add"])
+    assert operation.kind is SpanKind.SERVER
+    request = only([s for s in finished if s.name == "POST /graphql"])
+    assert request.parent is None
+    assert operation.parent is not None
+    assert operation.parent.span_id == request.context.span_id
+    assert request.attributes is not None
+    assert request.attributes["http.response.status_code"] == 200
+    assert operation.attributes is not None
+    assert operation.attributes["graphql.operation.type"] == "mutation"
+    assert operation.attributes["graphql.operation.name"] == "Add"
+    assert operation.attributes["maas.graphql.fields"] == "addMessages"
+    assert operation.attributes["maas.tenant"] == "local"
+    assert operation.status.status_code is StatusCode.UNSET
+    redis_calls = [s for s in descendants(operation, finished) if s.attributes.get("db.system")]
+    assert redis_calls, "no Redis span below the operation"
+    assert {s.attributes["db.system"] for s in redis_calls} == {"redis"}
+    assert all(s.context.trace_id == operation.context.trace_id for s in redis_calls)
+
+
+async def test_an_unnamed_operation_is_named_by_the_fields_it_selects(
+    url: str, spans: Spans
+) -> None:
+    await post(url, "{ sessions(first: 5) { nodes { id } } }")
+
+    operation = only(spans.named("query sessions"))
+    assert "graphql.operation.name" not in (operation.attributes or {})
+
+
+async def test_errors_mark_the_span_with_their_codes(url: str, spans: Spans) -> None:
+    response = await post(url, ADD_MESSAGES, {"sessionId": "", "messages": [message("x")]})
+    assert response.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+    operation = only(spans.named("mutation Add"))
+    assert operation.status.status_code is StatusCode.ERROR
+    assert operation.attributes is not None
+    assert operation.attributes["graphql.error.codes"] == ("BAD_USER_INPUT",)
+
+
+async def test_a_document_that_does_not_parse_is_an_invalid_operation(
+    url: str, spans: Spans
+) -> None:
+    await post(url, "{ sessions(")
+
+    operation = only(spans.named("unknown invalid"))
+    assert operation.status.status_code is StatusCode.ERROR
+
+
+async def test_a_callers_traceparent_continues_its_trace(url: str, spans: Spans) -> None:
+    trace_id, parent_id = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    await add_message(url, "hi", headers={"traceparent": f"00-{trace_id}-{parent_id}-01"})
+
+    request = only(spans.named("POST /graphql"))
+    assert format(request.context.trace_id, "032x") == trace_id
+    assert request.parent is not None
+    assert format(request.parent.span_id, "016x") == parent_id
+    operation = only(spans.named("mutation Add"))
+    assert operation.context.trace_id == request.context.trace_id
+
+
+async def test_spans_never_carry_message_contents(url: str, spans: Spans) -> None:
+    await add_message(url, SECRET_CONTENT)
+
+    finished = spans.finished()
+    assert finished
+    for span in finished:
+        for value in (span.attributes or {}).values():
+            assert SECRET_CONTENT not in str(value), span.name
+
+
+async def test_memory_add_traces_mem0_the_vector_store_the_embedder_and_the_llm(
+    url: str, connect: Connect, fake_llm: FakeLLM, spans: Spans
+) -> None:
+    api: AsyncClientSession = await connect(url)
+    fake_llm.script(extraction("Prefers window seats"))
+    await execute(
+        api,
+        ADD_MEMORY,
+        input={"userId": "alice", "messages": [{"role": "USER", "content": "Window seat!"}]},
+    )
+
+    finished = spans.finished()
+    operation = only([s for s in finished if s.name == "mutation Add"])
+    below = descendants(operation, finished)
+    names = {s.name for s in below}
+    assert "vector_store insert" in names
+    assert "vector_store search" in names
+    assert "history_store add_history" in names or "history_store batch_add_history" in names
+    vector = next(s for s in below if s.name == "vector_store insert")
+    assert vector.kind is SpanKind.CLIENT
+    assert vector.attributes is not None
+    assert vector.attributes["db.system.name"] == "sqlite"
+
+    embeddings = genai(below, "embeddings")
+    assert embeddings, names
+    assert embeddings[0].attributes is not None
+    assert embeddings[0].attributes["gen_ai.provider.name"] == "local"
+    assert embeddings[0].attributes["gen_ai.request.model"] == "all-MiniLM-L6-v2"
+
+    chats = genai(below, "chat")
+    assert chats, names
+    chat = chats[0]
+    assert chat.attributes is not None
+    assert chat.attributes["gen_ai.request.model"] == "gpt-4.1-mini"
+    assert chat.attributes["gen_ai.usage.input_tokens"] > 0
+    assert not any("gen_ai.input.messages" in (s.attributes or {}) for s in chats)
+
+    mem0 = [s for s in below if s.name.startswith("memory ")]
+    assert mem0, names
+
+
+def genai(spans: list[ReadableSpan], operation: str) -> list[ReadableSpan]:
+    return [s for s in spans if (s.attributes or {}).get("gen_ai.operation.name") == operation]
+
+
+async def test_a_subscription_is_one_span_that_ends_with_it(
+    url: str, connect: Connect, spans: Spans
+) -> None:
+    writer = await connect(url)
+    socket = await connect(url, ws=True)
+    async with subscribed(socket, writer, "s1"):
+        assert spans.named("subscription Events") == []
+
+    for _ in range(100):
+        if spans.named("subscription Events"):
+            break
+        await asyncio.sleep(0.05)
+    subscription = only(spans.named("subscription Events"))
+    assert subscription.kind is SpanKind.SERVER
+    assert subscription.attributes is not None
+    assert subscription.attributes["maas.graphql.fields"] == "sessionEvents"
