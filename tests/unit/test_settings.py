@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,13 @@ def test_every_setting_is_documented_in_the_readme():
     readme = (ROOT / "README.md").read_text()
     missing = [n.upper() for n in Settings.model_fields if f"| `{n.upper()}` |" not in readme]
     assert missing == []
+
+
+def test_the_readme_documents_no_setting_that_does_not_exist():
+    readme = (ROOT / "README.md").read_text()
+    rows = re.findall(r"^\| `([A-Z][A-Z0-9_]*)` \|", readme, flags=re.MULTILINE)
+    assert rows, "the README's settings table is where this test looks"
+    assert sorted(set(rows) - {n.upper() for n in Settings.model_fields}) == []
 
 
 def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch):

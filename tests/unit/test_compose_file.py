@@ -1,0 +1,167 @@
+"""docker-compose.yml: valid by the Compose Specification, wired the way MaaS expects, and every
+variable it reads documented in .env.example with the same default.
+
+No Docker engine is needed: the schema ships inside check-jsonschema (a dev dependency)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from typing import Any
+
+import pytest
+from pymongo.uri_parser import parse_uri
+
+from maas.settings import Settings
+from tests.support.deploy_files import (
+    COLLECTOR_CONFIG,
+    COMPOSE_FILE,
+    ROOT,
+    compose_variables,
+    env_example,
+    interpolate,
+    load_yaml,
+)
+
+COMPOSE = load_yaml(COMPOSE_FILE)
+SERVICES: dict[str, Any] = COMPOSE["services"]
+# Images whose publishers offer no version tags (DocumentDB Local's tests use :latest too;
+# Chainguard's free tier publishes only latest).
+LATEST_ALLOWED = {
+    "ghcr.io/documentdb/documentdb/documentdb-local:latest",
+    "cgr.dev/chainguard/minio:latest",
+}
+
+
+def maas_environment() -> dict[str, str]:
+    return {
+        name: interpolate(str(value)) for name, value in SERVICES["maas"]["environment"].items()
+    }
+
+
+def test_the_compose_file_is_valid_by_the_compose_specification():
+    check = shutil.which("check-jsonschema")
+    assert check, "check-jsonschema is a dev dependency: run the tests with `uv run`"
+    result = subprocess.run(
+        [check, "--builtin-schema", "vendor.compose-spec", str(COMPOSE_FILE)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_stack_has_maas_its_stores_the_collector_and_langfuse():
+    assert set(SERVICES) == {
+        "maas",
+        "redis",
+        "documentdb",
+        "otel-collector",
+        "langfuse",
+        "langfuse-worker",
+        "langfuse-db",
+        "langfuse-redis",
+        "langfuse-clickhouse",
+        "langfuse-minio",
+    }
+    assert SERVICES["maas"]["build"] == "."
+
+
+def test_maas_runs_in_production_on_redis_documentdb_and_the_collector():
+    env = maas_environment()
+    assert env["ENVIRONMENT"] == "production"
+    assert env["REDIS_URL"] == "redis://redis:6379/0"
+    assert env["VECTOR_STORE_PROVIDER"] == "azure_documentdb"
+    assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector:4318"
+    assert env["HOST"] == "0.0.0.0"  # noqa: S104 (inside its container)
+
+
+def test_maas_environment_is_valid_settings():
+    env = maas_environment()
+    fields = {
+        name.lower(): value for name, value in env.items() if name.lower() in Settings.model_fields
+    }
+    assert len(fields) == len(env), "every variable set for maas is a setting"
+    Settings(_env_file=None, **fields)  # type: ignore[call-arg]
+
+
+def test_the_mongodb_uri_reaches_documentdb_local_over_tls_with_its_user():
+    uri = parse_uri(maas_environment()["MONGODB_URI"])
+    documentdb = {
+        name: interpolate(value) for name, value in SERVICES["documentdb"]["environment"].items()
+    }
+    assert uri["nodelist"] == [("documentdb", 10260)]
+    assert (uri["username"], uri["password"]) == (documentdb["USERNAME"], documentdb["PASSWORD"])
+    # DocumentDB Local serves TLS with a self-signed certificate.
+    assert uri["options"]["tls"] is True
+    assert uri["options"]["tlsAllowInvalidCertificates"] is True
+
+
+def test_services_wait_for_the_health_of_what_they_need():
+    def healthy(name: str) -> bool:
+        # maas has no healthcheck here: its image declares one (Dockerfile HEALTHCHECK).
+        return "healthcheck" in SERVICES[name] or name == "maas"
+
+    for name, service in SERVICES.items():
+        for dependency, condition in service.get("depends_on", {}).items():
+            expected = "service_healthy" if healthy(dependency) else "service_started"
+            assert condition["condition"] == expected, f"{name} -> {dependency}"
+    maas = SERVICES["maas"]["depends_on"]
+    assert {"redis", "documentdb", "otel-collector"} <= set(maas)
+
+
+def test_every_image_names_a_version():
+    for name, service in SERVICES.items():
+        image = service.get("image")
+        if image is None:
+            continue
+        tag = image.rsplit("/", 1)[-1].partition(":")[2]
+        assert tag, f"{name}: {image} has no tag"
+        assert tag != "latest" or image in LATEST_ALLOWED, f"{name}: {image}"
+
+
+def test_every_variable_is_documented_in_env_example_with_the_same_default():
+    _, compose_only = env_example()
+    used = compose_variables(COMPOSE)
+    assert sorted(set(used) - set(compose_only)) == []
+    differing = {
+        name: defaults for name, defaults in used.items() if defaults != {compose_only[name]}
+    }
+    assert differing == {}
+
+
+def test_env_example_documents_no_compose_variable_the_compose_file_does_not_read():
+    _, compose_only = env_example()
+    used = compose_variables(COMPOSE)
+    assert sorted(set(compose_only) - set(used)) == []
+
+
+def test_langfuse_creates_the_project_keys_the_collector_sends():
+    langfuse = SERVICES["langfuse"]["environment"]
+    collector = SERVICES["otel-collector"]["environment"]
+    assert langfuse["LANGFUSE_INIT_PROJECT_PUBLIC_KEY"] == collector["LANGFUSE_PUBLIC_KEY"]
+    assert langfuse["LANGFUSE_INIT_PROJECT_SECRET_KEY"] == collector["LANGFUSE_SECRET_KEY"]
+    # Headless initialization creates keys only together with their organization and project.
+    assert langfuse["LANGFUSE_INIT_ORG_ID"]
+    assert langfuse["LANGFUSE_INIT_PROJECT_ID"]
+    assert interpolate(collector["LANGFUSE_BASE_URL"]) == "http://langfuse:3000"
+
+
+def test_langfuse_web_and_worker_share_their_stores():
+    web, worker = SERVICES["langfuse"]["environment"], SERVICES["langfuse-worker"]["environment"]
+    assert {name: web[name] for name in worker} == worker
+    assert SERVICES["langfuse"]["depends_on"] == SERVICES["langfuse-worker"]["depends_on"]
+
+
+def test_the_collector_runs_the_config_in_otel():
+    collector = SERVICES["otel-collector"]
+    (config,) = [arg.removeprefix("--config=") for arg in collector["command"]]
+    mounts = {target: source for source, target, *_ in (v.split(":") for v in collector["volumes"])}
+    assert (ROOT / mounts[config]).resolve() == COLLECTOR_CONFIG
+
+
+@pytest.mark.parametrize("service", ["maas", "otel-collector"])
+def test_published_ports_are_the_ones_the_services_listen_on(service: str):
+    ports = [interpolate(port) for port in SERVICES[service]["ports"]]
+    container_ports = {port.rsplit(":", 1)[-1] for port in ports}
+    assert container_ports == {"maas": {"8000"}, "otel-collector": {"4317", "4318"}}[service]
