@@ -31,7 +31,7 @@ from tests.support.graphql_client import (
 from tests.support.threaded_server import ThreadedServer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-PROCESS_START_TIMEOUT_S = 30.0
+PROCESS_START_TIMEOUT_S = 60.0
 
 Connect = Callable[..., Awaitable[AsyncClientSession]]
 

@@ -14,6 +14,7 @@ import pytest
 
 from tests.e2e.conftest import ServerProcess, _free_port
 from tests.support.graphql_client import ADD_MESSAGES, KEY_A, message
+from tests.support.memory_queries import ADD_MEMORY, UPDATE
 from tests.support.otlp_receiver import OtlpReceiver
 
 SECRET_CONTENT = "my-bank-pin-is-99231"
@@ -39,6 +40,20 @@ def add_message(server: ServerProcess, content: str, **headers: str) -> httpx.Re
     return response
 
 
+def remember_and_rewrite(server: ServerProcess, text: str) -> None:
+    """Adds a memory and updates it: mem0 logs both texts at INFO unless kept quiet."""
+    headers = {"Authorization": f"Bearer {KEY_A}"}
+    with httpx.Client(base_url=server.url, headers=headers, timeout=30) as client:
+        added = client.post(
+            "/graphql",
+            json={"query": ADD_MEMORY, "variables": {"input": {"text": text, "userId": "u"}}},
+        ).json()
+        memory_id = added["data"]["addMemory"]["added"][0]["id"]
+        update = {"input": {"id": memory_id, "text": f"{text} (updated)"}}
+        updated = client.post("/graphql", json={"query": UPDATE, "variables": update}).json()
+        assert updated.get("errors") is None
+
+
 def json_lines(server: ServerProcess) -> list[dict[str, str]]:
     lines = server.log_path.read_text().splitlines()
     return [json.loads(line) for line in lines if line.startswith("{")]
@@ -55,29 +70,33 @@ def test_spans_reach_the_collector_and_shutdown_flushes_the_last_ones(
         LOG_LEVEL="INFO",
     )
     response = add_message(server, SECRET_CONTENT, **{"X-Request-ID": "req-7f3a"})
+    remember_and_rewrite(server, f"memory {SECRET_CONTENT}")
     assert response.headers["x-request-id"] == "req-7f3a"
     # Stop at once: the batch is still buffered (the exporter sends every 5 s), so only the
     # flush at shutdown can deliver it.
     server.stop()
 
-    operation = receiver.named("mutation Add")
-    assert len(operation) == 1
-    assert operation[0].service_name == SERVICE_NAME
-    assert operation[0].attributes["maas.tenant"] == "tenant-a"
-    (request,) = receiver.named("POST /graphql")
-    assert operation[0].parent_span_id == request.span_id
-    redis = [
-        s for s in receiver.spans if s.trace_id == request.trace_id and "db.system" in s.attributes
+    (operation,) = [
+        s
+        for s in receiver.named("mutation Add")
+        if s.attributes["maas.graphql.fields"] == "addMessages"
     ]
-    assert redis
+    assert operation.service_name == SERVICE_NAME
+    assert operation.attributes["maas.tenant"] == "tenant-a"
+    (request,) = [
+        s for s in receiver.named("POST /graphql") if s.span_id == operation.parent_span_id
+    ]
+    in_trace = [s for s in receiver.spans if s.trace_id == request.trace_id]
+    assert any(s.attributes.get("db.system") == "redis" for s in in_trace)
     assert receiver.content_types == {"application/x-protobuf"}
 
     records = json_lines(server)
     access = [
         r for r in records if r["logger"] == "uvicorn.access" and "/graphql" in str(r["message"])
     ]
-    assert [r["request_id"] for r in access] == ["req-7f3a"]
+    assert access[0]["request_id"] == "req-7f3a"
     assert access[0]["trace_id"] == request.trace_id
+    assert len({r["request_id"] for r in access}) == len(access) == 3
     log_text = server.log_path.read_text()
     assert SECRET_CONTENT not in log_text
     assert KEY_A not in log_text

@@ -1,0 +1,61 @@
+import json
+import logging
+import sys
+
+from opentelemetry import trace
+
+from maas.log_format import JsonFormatter, RequestContext, logging_config
+
+
+def record(message: str, *args: object) -> logging.LogRecord:
+    made = logging.LogRecord("maas.test", logging.WARNING, __file__, 1, message, args, None)
+    RequestContext().filter(made)
+    return made
+
+
+def test_a_record_inside_a_span_carries_its_trace_and_span_ids():
+    tracer = trace.get_tracer("test")
+    with tracer.start_as_current_span("work") as span:
+        line = JsonFormatter().format(record("stored %d messages", 3))
+    entry = json.loads(line)
+    assert entry["message"] == "stored 3 messages"
+    assert entry["level"] == "WARNING"
+    assert entry["logger"] == "maas.test"
+    assert entry["trace_id"] == format(span.get_span_context().trace_id, "032x")
+    assert entry["span_id"] == format(span.get_span_context().span_id, "016x")
+
+
+def test_a_record_outside_any_request_has_no_ids():
+    entry = json.loads(JsonFormatter().format(record("started")))
+    assert not {"request_id", "trace_id", "span_id"} & entry.keys()
+
+
+def test_exceptions_are_one_json_line():
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        failed = record("failed")
+        failed.exc_info = sys.exc_info()
+    line = JsonFormatter().format(failed)
+    assert "\n" not in line
+    assert "ValueError: boom" in json.loads(line)["exception"]
+
+
+def test_the_text_format_shows_the_ids_too():
+    config = logging_config("info", "text")
+    formatter = logging.Formatter(config["formatters"]["default"]["format"])
+    with trace.get_tracer("test").start_as_current_span("work") as span:
+        line = formatter.format(record("slow call"))
+    assert f"trace={format(span.get_span_context().trace_id, '032x')}" in line
+    assert line.endswith("slow call")
+
+
+def test_the_config_quiets_chatty_libraries_at_every_level():
+    loggers = logging_config("debug", "json")["loggers"]
+    assert loggers["openlit"]["level"] == "WARNING"
+    assert loggers["uvicorn.access"]["level"] == "DEBUG"
+
+
+def test_mem0_which_logs_memory_texts_at_info_speaks_only_at_warning_or_debug():
+    assert logging_config("info", "json")["loggers"]["mem0"]["level"] == "WARNING"
+    assert logging_config("debug", "json")["loggers"]["mem0"]["level"] == "DEBUG"
