@@ -19,7 +19,10 @@ Provider = Literal[
 class Settings(BaseSettings):
     """The service's configuration."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+    # An empty value (`GRAPHIQL=` in .env) means unset, as in .env.example's commented lines.
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", frozen=True, env_ignore_empty=True
+    )
 
     # Server
     host: str = Field("127.0.0.1", description="Address the server listens on.")

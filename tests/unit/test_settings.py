@@ -42,3 +42,11 @@ def test_production_turns_graphiql_and_introspection_off():
     dev = Settings(_env_file=None)  # type: ignore[call-arg]
     assert dev.graphiql_enabled
     assert dev.introspection_enabled
+
+
+def test_an_empty_value_means_unset(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("GRAPHIQL", "")
+    monkeypatch.setenv("STM_MAX_MESSAGES", "")
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.graphiql is None
+    assert settings.stm_max_messages == 50
