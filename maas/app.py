@@ -27,7 +27,7 @@ from maas.metrics import PrometheusMetrics
 from maas.operation_telemetry import OperationTelemetry
 from maas.request_scope import RequestScope
 from maas.settings import Settings
-from maas.telemetry import flush_traces, install_tracing
+from maas.telemetry import install_tracing
 from schema import QueryLimits, build_schema
 from services.compaction import Compactor
 from services.llm import LLMConfig, LLMGateway
@@ -95,7 +95,7 @@ def build_stm(
 def create_app(settings: Settings | None = None) -> Starlette:
     """The ASGI app; needs REDIS_URL (`maas serve` provides an embedded Redis when unset)."""
     settings = settings or Settings()
-    install_tracing(settings)
+    tracing = install_tracing(settings)
     metrics = PrometheusMetrics()
     if not settings.redis_url:
         raise RuntimeError("REDIS_URL is not set: use `maas serve`, which starts Redis for you.")
@@ -134,7 +134,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await asyncio.to_thread(engine.close)
             await llm.close()
             await redis.aclose()
-            await asyncio.to_thread(flush_traces)
+            if tracing is not None:
+                await asyncio.to_thread(tracing.shutdown)
 
     graphql = MaasGraphQL(
         build_schema(

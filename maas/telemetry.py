@@ -3,12 +3,14 @@ Redis and GenAI (OpenLIT: OpenAI-protocol LLM and embedding calls, Cohere, mem0)
 auto-instrumentation.
 
 OpenTelemetry's provider and the libraries it patches are process-wide by design, so tracing is
-installed once per process; every app built later in the same process shares it.
+installed once per process; every app built later in the same process shares it, and the app
+that installed it shuts it down.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -22,9 +24,12 @@ from maas.settings import Settings
 
 log = logging.getLogger("maas.telemetry")
 
-# A collector that does not answer costs the exporter's background thread this long per batch,
-# never a request; it also bounds how long shutdown waits for the last batch.
+# A collector that does not answer costs the exporter's background thread this long per batch
+# (retries included), never a request.
 EXPORT_TIMEOUT_SECONDS = 5.0
+# The longest shutdown waits for buffered spans. The SDK's own flush ignores its timeout and
+# spends EXPORT_TIMEOUT_SECONDS on each batch of 512 when no collector answers.
+SHUTDOWN_TIMEOUT_SECONDS = 5.0
 # Instrumentations OpenLIT may apply; it would otherwise patch every library it finds
 # (HTTP clients, frameworks), doubling our own spans.
 GENAI_INSTRUMENTATIONS = frozenset({"openai", "cohere", "ollama", "mem0"})
@@ -34,19 +39,37 @@ _NO_PRICES = Path(__file__).with_name("genai_prices.json")
 _installed: TracerProvider | None = None
 
 
-def install_tracing(settings: Settings, exporter: SpanExporter | None = None) -> None:
-    """Start tracing for this process (once; later calls change nothing). `exporter` replaces
-    the OTLP exporter, for tests."""
+class Tracing:
+    """The process's tracing, held by whoever installed it."""
+
+    def __init__(self, provider: TracerProvider) -> None:
+        self.provider = provider
+
+    def shutdown(self, timeout_seconds: float = SHUTDOWN_TIMEOUT_SECONDS) -> None:
+        """Export what is buffered and stop; gives up after `timeout_seconds`."""
+        stopping = threading.Thread(target=self.provider.shutdown, name="tracing-shutdown")
+        stopping.daemon = True
+        stopping.start()
+        stopping.join(timeout_seconds)
+        if stopping.is_alive():
+            log.warning("gave up exporting the last spans after %.0f s", timeout_seconds)
+
+
+def install_tracing(settings: Settings, exporter: SpanExporter | None = None) -> Tracing | None:
+    """Start tracing for this process; returns its handle to the first caller only (later calls
+    change nothing). `exporter` replaces the OTLP exporter, for tests."""
     global _installed
     if settings.otel_sdk_disabled or _installed is not None:
-        return
+        return None
     provider = TracerProvider(
         resource=Resource.create(
             {
                 "service.name": settings.otel_service_name,
                 "deployment.environment.name": settings.environment,
             }
-        )
+        ),
+        # Tracing.shutdown does it, bounded; the SDK's exit hook could wait for minutes.
+        shutdown_on_exit=False,
     )
     provider.add_span_processor(
         BatchSpanProcessor(
@@ -61,6 +84,7 @@ def install_tracing(settings: Settings, exporter: SpanExporter | None = None) ->
     log.info(
         "tracing to %s", settings.otel_exporter_otlp_endpoint if exporter is None else exporter
     )
+    return Tracing(provider)
 
 
 def otlp_exporter(endpoint: str) -> OTLPSpanExporter:
@@ -95,10 +119,10 @@ class ReportingExporter(SpanExporter):
         return self.inner.force_flush(timeout_millis)
 
 
-def flush_traces(timeout_seconds: float = EXPORT_TIMEOUT_SECONDS) -> None:
-    """Export what is buffered (at shutdown); gives up after `timeout_seconds`."""
-    if _installed is not None and not _installed.force_flush(int(timeout_seconds * 1000)):
-        log.warning("not every span could be exported before shutdown")
+def flush_traces() -> None:
+    """Export what is buffered now (tests read what they caused)."""
+    if _installed is not None:
+        _installed.force_flush()
 
 
 def _instrument_redis(provider: TracerProvider) -> None:
