@@ -8,6 +8,7 @@ never by the client-chosen operation name.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -47,6 +48,9 @@ class OperationTelemetry(SchemaExtension):
             try:
                 yield
                 codes = _error_codes(self.execution_context.result)
+            except (GeneratorExit, asyncio.CancelledError):
+                # The client stopped a subscription or went away: no error of ours.
+                raise
             except GraphQLError:
                 # A document that does not parse: Strawberry answers it outside the extensions.
                 codes = ["BAD_USER_INPUT"]

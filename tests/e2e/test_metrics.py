@@ -85,6 +85,8 @@ async def test_active_subscriptions_rise_and_fall(
     samples = await scrape(url)
     subscription = {"operation": "sessionEvents", "type": "subscription"}
     assert sample(samples, "maas_graphql_operations_total", **subscription) == 1
+    errors = "maas_graphql_operation_errors_total"
+    assert not [key for key in samples if key[0] == errors], "stopping is no error"
     # A subscription's lifetime is no latency.
     assert sample(samples, "maas_graphql_operation_duration_seconds_count", **subscription) == 0
 

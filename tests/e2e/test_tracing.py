@@ -185,3 +185,4 @@ async def test_a_subscription_is_one_span_that_ends_with_it(
     assert subscription.kind is SpanKind.SERVER
     assert subscription.attributes is not None
     assert subscription.attributes["maas.graphql.fields"] == "sessionEvents"
+    assert subscription.status.status_code is StatusCode.UNSET, "stopping is no error"
