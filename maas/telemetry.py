@@ -36,8 +36,6 @@ GENAI_INSTRUMENTATIONS = frozenset({"openai", "cohere", "ollama", "mem0"})
 # An empty price list: OpenLIT downloads one at start-up unless given a file.
 _NO_PRICES = Path(__file__).with_name("genai_prices.json")
 
-_installed: TracerProvider | None = None
-
 
 class Tracing:
     """The process's tracing, held by whoever installed it."""
@@ -58,8 +56,8 @@ class Tracing:
 def install_tracing(settings: Settings, exporter: SpanExporter | None = None) -> Tracing | None:
     """Start tracing for this process; returns its handle to the first caller only (later calls
     change nothing). `exporter` replaces the OTLP exporter, for tests."""
-    global _installed
-    if settings.otel_sdk_disabled or _installed is not None:
+    # OpenTelemetry's global provider tells whether this process traces already.
+    if settings.otel_sdk_disabled or isinstance(trace.get_tracer_provider(), TracerProvider):
         return None
     provider = TracerProvider(
         resource=Resource.create(
@@ -78,7 +76,6 @@ def install_tracing(settings: Settings, exporter: SpanExporter | None = None) ->
         )
     )
     trace.set_tracer_provider(provider)
-    _installed = provider
     _instrument_redis(provider)
     _instrument_genai(settings)
     log.info(
@@ -117,12 +114,6 @@ class ReportingExporter(SpanExporter):
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         return self.inner.force_flush(timeout_millis)
-
-
-def flush_traces() -> None:
-    """Export what is buffered now (tests read what they caused)."""
-    if _installed is not None:
-        _installed.force_flush()
 
 
 def _instrument_redis(provider: TracerProvider) -> None:

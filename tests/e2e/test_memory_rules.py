@@ -25,6 +25,7 @@ from tests.support.memory_queries import (
     ADD_MEMORY,
     DELETE,
     DELETE_MANY,
+    EMBEDDING_PROVIDER_DOWN,
     GET,
     LIST,
     SEARCH,
@@ -244,12 +245,7 @@ async def test_an_llm_failure_is_unavailable_and_stores_nothing(
 async def test_an_embedding_provider_that_is_down_fails_ltm_only(
     live_server: Callable[..., str], connect: Connect
 ) -> None:
-    url = live_server(
-        embedding_provider="openai",
-        embedding_base_url="http://127.0.0.1:9/v1",
-        embedding_api_key="k",
-        embedding_dims=1536,
-    )
+    url = live_server(**EMBEDDING_PROVIDER_DOWN)
     api = await connect(url)
     errors = await execute_error(api, ADD_MEMORY, input={"text": "x", "userId": "a"})
     assert codes(errors) == ["UNAVAILABLE"]

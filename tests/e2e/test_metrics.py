@@ -18,7 +18,7 @@ from tests.support.graphql_client import (
     post,
     subscribed,
 )
-from tests.support.memory_queries import ADD_MEMORY
+from tests.support.memory_queries import ADD_MEMORY, EMBEDDING_PROVIDER_DOWN
 
 LONG = " ".join(f"word{i}" for i in range(40))  # ~80 tokens
 
@@ -115,12 +115,7 @@ async def test_summaries_and_the_tokens_they_used_are_counted(
 async def test_a_provider_that_is_down_is_counted_as_a_dependency_error(
     live_server: Callable[..., str], connect: Connect
 ) -> None:
-    url = live_server(
-        embedding_provider="openai",
-        embedding_base_url="http://127.0.0.1:9/v1",
-        embedding_api_key="k",
-        embedding_dims=1536,
-    )
+    url = live_server(**EMBEDDING_PROVIDER_DOWN)
     api = await connect(url)
     for _ in range(2):
         await execute_error(api, ADD_MEMORY, input={"text": "x", "userId": "a"})

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -98,3 +100,16 @@ def env_text(value: Any) -> str:
     if isinstance(value, dict | list):
         return json.dumps(value)
     return str(value)
+
+
+def schema_errors(builtin_schema: str, path: Path) -> str:
+    """What check-jsonschema (a dev dependency) finds wrong in `path`; empty when it is valid."""
+    check = shutil.which("check-jsonschema")
+    assert check, "check-jsonschema is a dev dependency: run the tests with `uv run`"
+    result = subprocess.run(
+        [check, "--builtin-schema", builtin_schema, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return "" if result.returncode == 0 else result.stdout + result.stderr

@@ -9,6 +9,14 @@ from gql.client import AsyncClientSession
 
 from tests.support.graphql_client import execute
 
+# Settings of a server whose embedding provider never answers (port 9: discard, closed).
+EMBEDDING_PROVIDER_DOWN = {
+    "embedding_provider": "openai",
+    "embedding_base_url": "http://127.0.0.1:9/v1",
+    "embedding_api_key": "k",
+    "embedding_dims": 1536,
+}
+
 MEMORY_FIELDS = "id text category userId agentId sessionId metadata createdAt updatedAt expiresAt"
 HISTORY_FIELDS = "history { event previousText newText at }"
 
