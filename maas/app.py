@@ -95,10 +95,10 @@ def build_stm(
 def create_app(settings: Settings | None = None) -> Starlette:
     """The ASGI app; needs REDIS_URL (`maas serve` provides an embedded Redis when unset)."""
     settings = settings or Settings()
-    tracing = install_tracing(settings)
-    metrics = PrometheusMetrics()
     if not settings.redis_url:
         raise RuntimeError("REDIS_URL is not set: use `maas serve`, which starts Redis for you.")
+    tracing = install_tracing(settings)
+    metrics = PrometheusMetrics()
     auth = ApiKeyAuth(settings.api_keys)
     log_redaction.install(list(settings.api_keys))
 
