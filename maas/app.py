@@ -6,11 +6,9 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -32,12 +30,13 @@ from schema import QueryLimits, build_schema
 from services.compaction import Compactor
 from services.llm import LLMConfig, LLMGateway
 from services.metrics import NO_METRICS, ServiceMetrics
-from services.stm import ShortTermMemory
+from services.stm import ShortTermMemory, wall_clock_ms
 from services.stm_limits import StmLimits
 from services.stm_model import SessionConfig, Strategy
 from services.summarizer import Summarizer
 from services.tokens import token_counter_for
-from stores.event_bus import RedisEventBus
+from stores.event_bus import EventRetention, RedisEventBus
+from stores.redis_client import RedisClient, connect, redis_health
 from stores.redis_messages import RedisMessageStore
 
 log = logging.getLogger("maas")
@@ -57,15 +56,39 @@ def llm_config(settings: Settings) -> LLMConfig:
     )
 
 
+def event_retention(settings: Settings) -> EventRetention:
+    return EventRetention(
+        max_len=settings.events_max_per_stream, max_age_ms=settings.events_max_age_seconds * 1000
+    )
+
+
+def build_redis(settings: Settings) -> RedisClient:
+    assert settings.redis_url is not None
+    return connect(
+        settings.redis_url,
+        cluster=settings.redis_cluster,
+        timeout_seconds=settings.redis_timeout_seconds,
+    )
+
+
+def build_events(settings: Settings, redis: RedisClient) -> RedisEventBus:
+    return RedisEventBus(
+        redis,
+        retention=event_retention(settings),
+        reconnect_grace_s=settings.events_outage_grace_seconds,
+    )
+
+
 def build_stm(
     settings: Settings,
-    redis: Redis,
+    redis: RedisClient,
     events: RedisEventBus,
     llm: LLMGateway,
     metrics: ServiceMetrics = NO_METRICS,
+    clock: Callable[[], int] = wall_clock_ms,
 ) -> ShortTermMemory:
     """The short-term-memory service and everything it stands on."""
-    store = RedisMessageStore(redis, settings.redis_key_prefix)
+    store = RedisMessageStore(redis, settings.redis_key_prefix, event_retention(settings))
     defaults = SessionConfig(
         strategy=Strategy(settings.stm_default_strategy),
         max_messages=settings.stm_max_messages,
@@ -89,7 +112,7 @@ def build_stm(
         max_content_chars=settings.max_content_chars,
         max_metadata_bytes=settings.max_metadata_bytes,
     )
-    return ShortTermMemory(store, events, tokens, compactor, defaults, limits, metrics)
+    return ShortTermMemory(store, events, tokens, compactor, defaults, limits, metrics, clock)
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -113,8 +136,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # mem0 runs every store, embedding and LLM call in a worker thread; the default pool
         # (cores + 4) would cap a batch of adds at a handful of LLM calls in flight.
         loop.set_default_executor(ThreadPoolExecutor(WORKER_THREADS, thread_name_prefix="maas"))
-        redis = Redis.from_url(settings.redis_url, health_check_interval=30)
-        events = RedisEventBus(redis)
+        redis = build_redis(settings)
+        events = build_events(settings, redis)
         llm = LLMGateway(llm_config(settings), metrics=metrics)
         # Token encodings take a moment to build: do it now, not on the first request.
         await asyncio.to_thread(token_counter_for(settings.llm_model).count_text, "warm up")
@@ -122,6 +145,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.ltm, engine = build_ltm(settings, events, llm, loop, metrics)
         await engine.start()
         app.state.redis = redis
+        app.state.events = events
         # What start-up built lives as long as the process: keep it out of every later
         # collection, whose full passes otherwise pause the event loop for tens of ms.
         gc.collect()
@@ -174,13 +198,13 @@ async def health(_: Request) -> JSONResponse:
 
 
 async def ready(request: Request) -> JSONResponse:
-    """Readiness: each dependency, 503 when one is down."""
-    try:
-        redis_ok = await asyncio.wait_for(request.app.state.redis.ping(), timeout=2)
-    except (RedisError, OSError, TimeoutError):
-        redis_ok = False
-    status = "ok" if redis_ok else "unavailable"
+    """Readiness: each dependency. 503 when Redis is unreachable or live events are cut off;
+    200 with "degraded" while some cluster masters are down (the other slots still serve)."""
+    redis = await redis_health(request.app.state.redis)
+    events = "ok" if request.app.state.events.healthy else "unavailable"
+    ready = redis != "unavailable" and events == "ok"
+    status = "ok" if redis == "ok" and ready else ("degraded" if ready else "unavailable")
     return JSONResponse(
-        {"status": status, "checks": {"redis": "ok" if redis_ok else "unavailable"}},
-        status_code=200 if redis_ok else 503,
+        {"status": status, "checks": {"redis": redis, "events": events}},
+        status_code=200 if ready else 503,
     )

@@ -13,12 +13,12 @@ from services.llm import LLMGateway
 from services.ltm import LongTermMemory, LtmOptions
 from services.ltm_limits import LtmLimits
 from services.mem0_engine import EngineHandle, EngineSpec, build_memory
-from services.memory_events import memory_events_channel
 from services.metrics import NO_METRICS, ServiceMetrics
 from stores.atlas_vectors import AtlasVectorConfig
 from stores.documentdb_config import AzureDocumentDBConfig
 from stores.embedded_vectors import EmbeddedVectorConfig
 from stores.event_bus import RedisEventBus
+from stores.redis_keys import TenantKeys
 
 
 def build_ltm(
@@ -61,11 +61,11 @@ def build_ltm(
         llm_configured=llm.configured,
         batch_concurrency=settings.ltm_batch_concurrency,
     )
-    channel_prefix = settings.redis_key_prefix
+    prefix = settings.redis_key_prefix
     ltm = LongTermMemory(
         engine,
         events,
-        lambda tenant: memory_events_channel(channel_prefix, tenant),
+        lambda tenant: TenantKeys.of(prefix, tenant).memory_events,
         options,
         metrics=metrics,
     )

@@ -69,7 +69,34 @@ class Settings(BaseSettings):
         description="redis:// or rediss:// URL (password in the URL). Unset: `maas serve` "
         "starts an embedded redis-server with its data under DATA_DIR.",
     )
+    redis_cluster: bool = Field(
+        False,
+        description="true: REDIS_URL names one node of a Redis Cluster (the others are found "
+        "from it).",
+    )
     redis_key_prefix: str = Field("maas", description="Prefix of every Redis key and channel.")
+    redis_timeout_seconds: float = Field(
+        5.0, gt=0, description="Longest wait to connect to Redis or for one reply."
+    )
+
+    # Live events
+    events_max_per_stream: int = Field(
+        1000,
+        ge=1,
+        description="Events kept per stream (a session's; a tenant's sessions'; a tenant's "
+        "memories') for subscribers resuming with `after`.",
+    )
+    events_max_age_seconds: int = Field(
+        3600,
+        ge=1,
+        description="Oldest event kept for resuming; a deleted session's events go after this.",
+    )
+    events_outage_grace_seconds: float = Field(
+        5.0,
+        ge=0,
+        description="How long subscriptions wait for Redis to come back before ending with "
+        "UNAVAILABLE (then resume with `after`).",
+    )
 
     # Short-term memory
     stm_default_strategy: Literal["sliding_window", "token_threshold"] = Field(

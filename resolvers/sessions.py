@@ -14,6 +14,7 @@ from services.stm_model import (
     MessagePage,
     NewMessage,
     SessionInfo,
+    SessionPage,
     Strategy,
 )
 
@@ -27,9 +28,7 @@ async def session(info: Info[RequestContext, Any], session_id: str) -> SessionIn
     return await stm_of(info).get_session(tenant_of(info), session_id)
 
 
-async def sessions(
-    info: Info[RequestContext, Any], first: int, after: str | None
-) -> tuple[list[tuple[SessionInfo, str]], bool]:
+async def sessions(info: Info[RequestContext, Any], first: int, after: str | None) -> SessionPage:
     return await stm_of(info).list_sessions(tenant_of(info), first=first, after=after)
 
 
@@ -92,8 +91,8 @@ async def delete_session(info: Info[RequestContext, Any], session_id: str) -> No
 
 
 async def session_events(
-    info: Info[RequestContext, Any], session_id: str | None
+    info: Info[RequestContext, Any], session_id: str | None, after: str | None
 ) -> AsyncIterator[SessionEvent]:
     tenant = tenant_of(info)
-    async for event in stm_of(info).session_events(tenant, session_id):
+    async for event in stm_of(info).session_events(tenant, session_id, after):
         yield event

@@ -176,7 +176,8 @@ class MemoryMutation:
 @strawberry.type
 class MemorySubscription:
     @strawberry.subscription(
-        description="Live changes to your memories, optionally within a scope."
+        description="Live changes to your memories, optionally within a scope. With after (an "
+        "eventId), first every change after it, then live ones."
     )
     async def memory_events(
         self,
@@ -184,6 +185,7 @@ class MemorySubscription:
         user_id: str | None = None,
         agent_id: str | None = None,
         session_id: str | None = None,
+        after: str | None = None,
     ) -> AsyncGenerator[MemoryEvent, None]:
-        async for event in resolve.events(info, Scope(user_id, agent_id, session_id)):
+        async for event in resolve.events(info, Scope(user_id, agent_id, session_id), after):
             yield MemoryEvent.of(event)

@@ -167,6 +167,10 @@ class DeleteExpiredMemoriesPayload:
 
 @strawberry.type(description="A change to one of your memories.")
 class MemoryEvent:
+    event_id: str = strawberry.field(
+        description="Orders your memory events; pass the last one you got as `after` to "
+        "resume without gaps or repeats."
+    )
     type: MemoryEventType
     memory_id: strawberry.ID
     at: datetime
@@ -178,6 +182,7 @@ class MemoryEvent:
     @classmethod
     def of(cls, event: ltm_model.MemoryEvent) -> MemoryEvent:
         return cls(
+            event_id=event.event_id,
             type=event.type,
             memory_id=strawberry.ID(event.memory_id),
             at=event.at,

@@ -37,13 +37,14 @@ class Query(MemoryQuery):
     async def sessions(
         self, info: strawberry.Info, first: int = 20, after: str | None = None
     ) -> SessionConnection:
-        page, has_more = await resolve.sessions(info, first, after)
-        edges = [SessionEdge(cursor=cursor, node=Session.of(s)) for s, cursor in page]
+        page = await resolve.sessions(info, first, after)
+        edges = [SessionEdge(cursor=cursor, node=Session.of(s)) for s, cursor in page.sessions]
         return SessionConnection(
             edges=edges,
             page_info=PageInfo.of(
-                [e.cursor for e in edges], has_next=has_more, has_previous=after is not None
+                [e.cursor for e in edges], has_next=page.has_more, has_previous=after is not None
             ),
+            last_event_id=page.last_event_id,
         )
 
 
@@ -86,10 +87,11 @@ class Mutation(MemoryMutation):
 @strawberry.type
 class Subscription(MemorySubscription):
     @strawberry.subscription(
-        description="Live events of one session, or of all your sessions without sessionId."
+        description="Live events of one session, or of all your sessions without sessionId. "
+        "With after (an eventId), first every event after it, then live ones."
     )
     async def session_events(
-        self, info: strawberry.Info, session_id: str | None = None
+        self, info: strawberry.Info, session_id: str | None = None, after: str | None = None
     ) -> AsyncGenerator[SessionEvent, None]:
-        async for event in resolve.session_events(info, session_id):
+        async for event in resolve.session_events(info, session_id, after):
             yield SessionEvent.of(event)

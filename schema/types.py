@@ -139,6 +139,10 @@ class Session:
     created_at: datetime
     last_activity_at: datetime
     config: SessionConfig
+    last_event_id: str | None = strawberry.field(
+        description="Id of the session's newest event: subscribe to sessionEvents with "
+        "after: it to follow on from what this read shows, missing nothing."
+    )
     info: strawberry.Private[stm_model.SessionInfo]
 
     @strawberry.field(description="Messages, oldest first: the newest 50 unless paged.")
@@ -169,6 +173,7 @@ class Session:
             created_at=s.created_at,
             last_activity_at=s.last_activity_at,
             config=SessionConfig.of(s.config),
+            last_event_id=s.last_event_id,
             info=s,
         )
 
@@ -183,6 +188,10 @@ class SessionEdge:
 class SessionConnection:
     edges: list[SessionEdge]
     page_info: PageInfo
+    last_event_id: str | None = strawberry.field(
+        description="Id of your newest session event when this page was read: subscribe to "
+        "sessionEvents (without sessionId) with after: it to miss no later change."
+    )
 
     @strawberry.field
     def nodes(self) -> list[Session]:
@@ -191,6 +200,10 @@ class SessionConnection:
 
 @strawberry.type(description="A change to a session, live.")
 class SessionEvent:
+    event_id: str = strawberry.field(
+        description="Orders the events of the subscription's stream (one session's, or all "
+        "yours); pass the last one you got as `after` to resume without gaps or repeats."
+    )
     type: SessionEventType
     session_id: str
     at: datetime
@@ -201,6 +214,7 @@ class SessionEvent:
     @classmethod
     def of(cls, e: session_events.SessionEvent) -> SessionEvent:
         return cls(
+            event_id=e.event_id,
             type=e.type,
             session_id=e.session_id,
             at=e.at,

@@ -138,6 +138,7 @@ class Compactor:
             summary_id=summary.id,
             summary_record=record,
             default_ttl=self._default_ttl,
+            now_ms=now_ms,
             event=encode_event(
                 SessionEventType.SESSION_SUMMARIZED, session_id, now_ms, summary_record=record
             ),

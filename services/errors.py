@@ -5,7 +5,9 @@
      ├── Unauthenticated      UNAUTHENTICATED  no or unknown API key
      ├── NotFound             NOT_FOUND        nothing with that id for this tenant
      ├── LimitExceeded        LIMIT_EXCEEDED   a configured limit was passed
-     └── Unavailable          UNAVAILABLE      a dependency (Redis, the LLM) is down
+     ├── Unavailable          UNAVAILABLE      a dependency (Redis, the LLM) is down
+     └── ResyncRequired       RESYNC_REQUIRED  events a subscriber asked for are gone: re-read
+                                               the state, then resume from its event id
 
 Anything else that escapes is an internal error: masked for clients, logged with an id.
 """
@@ -54,6 +56,10 @@ class LimitExceeded(MaasError):
 
 class Unavailable(MaasError):
     code = "UNAVAILABLE"
+
+
+class ResyncRequired(MaasError):
+    code = "RESYNC_REQUIRED"
 
 
 class CountsDependencyErrors(Protocol):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 import logging
 import time
 import uuid
@@ -19,7 +20,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
-from services.errors import InvalidInput, LimitExceeded, MaasError, NotFound, Unavailable
+from services.errors import InvalidInput, MaasError, NotFound, Unavailable
+from services.event_feed import follow
 from services.ltm_limits import (
     LtmLimits,
     check_batch,
@@ -52,7 +54,7 @@ from services.ltm_model import (
 from services.mem0_engine import LLM_DOWN, DependencyDown, EngineHandle, dependency_down
 from services.memory_events import decode_memory_event, encode_memory_event
 from services.metrics import NO_METRICS, ServiceMetrics
-from stores.event_bus import RedisEventBus, SubscriberTooSlow
+from stores.event_bus import RedisEventBus
 from stores.vector_hits import VectorHit
 
 log = logging.getLogger(__name__)
@@ -83,7 +85,7 @@ class LongTermMemory:
         self,
         engine: EngineHandle,
         events: RedisEventBus,
-        channel: Callable[[str], str],
+        stream: Callable[[str], str],
         options: LtmOptions,
         clock: Callable[[], float] = time.time,
         metrics: ServiceMetrics = NO_METRICS,
@@ -91,7 +93,7 @@ class LongTermMemory:
         self._engine = engine
         self.metrics = metrics
         self._events = events
-        self._channel = channel
+        self._stream = stream
         self._options = options
         self._limits = options.limits
         self._clock = clock
@@ -315,20 +317,17 @@ class LongTermMemory:
 
     # ---- events -----------------------------------------------------------------------------
 
-    async def events(self, tenant: str, scope: Scope) -> AsyncIterator[MemoryEvent]:
-        """Changes to the tenant's memories within scope (all of them when scope is empty)."""
+    async def events(
+        self, tenant: str, scope: Scope, after: str | None = None
+    ) -> AsyncIterator[MemoryEvent]:
+        """Changes to the tenant's memories within scope (all of them when scope is empty):
+        those after the event id `after` first, when given, then live ones."""
         check_scope(scope, required=False)
-        try:
-            async with self._events.subscribe(self._channel(tenant)) as payloads:
-                async for payload in payloads:
-                    event = decode_memory_event(payload)
-                    if scope.covers(event.scope):
-                        yield event
-        except SubscriberTooSlow as exc:
-            raise LimitExceeded(str(exc)) from exc
-        except OSError as exc:
-            self.metrics.dependency_error("redis")
-            raise Unavailable("Memory events are unavailable; subscribe again shortly.") from exc
+        stream = self._stream(tenant)
+        async for stored in follow(self._events, stream, after, self.metrics, "memory events"):
+            event = _decode_shared(stored.id, stored.payload)
+            if scope.covers(event.scope):
+                yield event
 
     async def _publish(
         self,
@@ -340,13 +339,17 @@ class LongTermMemory:
     ) -> None:
         payload = _payload_of(memory) if with_memory else None
         try:
-            await self._events.publish(
-                self._channel(tenant),
+            await self._events.append(
+                self._stream(tenant),
                 encode_memory_event(type_, memory.id, memory.scope, payload),
+                kind="M",
+                at_ms=int(self._clock() * 1000),
             )
         except Exception:
-            # The change is stored; a dashboard missing one event must not fail the write.
-            log.warning("could not publish a memory event", exc_info=True)
+            # The change is stored (in the vector store, which Redis cannot join in one atomic
+            # step); a dashboard missing one event must not fail the write.
+            self.metrics.dependency_error("redis")
+            log.warning("could not record a memory event", exc_info=True)
 
     # ---- helpers ----------------------------------------------------------------------------
 
@@ -460,3 +463,8 @@ def _decode_cursor(cursor: str) -> tuple[str, str]:
     if not separator:
         raise InvalidInput("Invalid cursor.", field="after")
     return created_at, memory_id
+
+
+# Every local subscriber of a tenant's stream receives the same event at about the same moment:
+# decode it once for all of them, as one object.
+_decode_shared = functools.lru_cache(maxsize=16)(decode_memory_event)

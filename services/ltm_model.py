@@ -142,6 +142,7 @@ class AddResult:
 
 @dataclass(frozen=True)
 class MemoryEvent:
+    event_id: str  # orders the tenant's memory events; resume after it
     type: MemoryEventType
     memory_id: str
     at: datetime

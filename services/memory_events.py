@@ -1,5 +1,5 @@
-"""Live memory events: JSON on the same Redis pub/sub bus as session events, one channel per
-tenant, so every server process sees every change."""
+"""Memory events: their JSON in the tenant's memory-event stream, which every server process
+follows."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def encode_memory_event(
     return json.dumps(body, separators=(",", ":"))
 
 
-def decode_memory_event(text: str) -> MemoryEvent:
+def decode_memory_event(event_id: str, text: str) -> MemoryEvent:
     data = json.loads(text)
     user_id, agent_id, session_id = data["scope"]
     payload = data.get("payload")
@@ -41,13 +41,10 @@ def decode_memory_event(text: str) -> MemoryEvent:
         record_from_payload(data["memoryId"], payload) if payload is not None else None
     )
     return MemoryEvent(
+        event_id=event_id,
         type=MemoryEventType(data["type"]),
         memory_id=data["memoryId"],
         at=datetime.fromisoformat(data["at"]),
         scope=Scope(user_id, agent_id, session_id),
         memory=memory,
     )
-
-
-def memory_events_channel(prefix: str, tenant: str) -> str:
-    return f"{prefix}:memory-events:{tenant}"

@@ -1,4 +1,4 @@
-"""Live session events: their shape on the wire (JSON on Redis pub/sub) and in the product."""
+"""Session events: their shape in the streams (JSON) and in the product."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import enum
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from services.stm_model import Message, SessionConfig, Strategy, ms_to_datetime
+from services.stm_config import effective_config
+from services.stm_model import Message, SessionConfig, ms_to_datetime
 
 
 class SessionEventType(enum.StrEnum):
@@ -20,8 +20,10 @@ class SessionEventType(enum.StrEnum):
 
 @dataclass(frozen=True)
 class SessionEvent:
-    """Something that happened to a session, as every server process sees it."""
+    """Something that happened to a session, as every server process sees it. event_id orders
+    the events of the stream it was read from (one session's, or the tenant's)."""
 
+    event_id: str
     type: SessionEventType
     session_id: str
     at: datetime
@@ -30,53 +32,42 @@ class SessionEvent:
     config: SessionConfig | None = None
 
 
+def _head(type_: SessionEventType, session_id: str, at_ms: int) -> str:
+    """The event's JSON without its closing brace."""
+    body = {"type": type_.value, "sessionId": session_id, "at": at_ms}
+    return json.dumps(body, separators=(",", ":"))[:-1]
+
+
 def messages_added_prefix(session_id: str, at_ms: int) -> str:
     """The JSON event up to its message list; the store appends the records and closes it."""
-    head = json.dumps(
-        {"type": SessionEventType.MESSAGES_ADDED.value, "sessionId": session_id, "at": at_ms},
-        separators=(",", ":"),
-    )
-    return head[:-1] + ',"messages":['
+    return _head(SessionEventType.MESSAGES_ADDED, session_id, at_ms) + ',"messages":['
+
+
+def config_changed_prefix(session_id: str, at_ms: int) -> str:
+    """The JSON event up to the session's meta hash, which the store adds as it is after the
+    change (the config is read from it like from a session read) and closes the event."""
+    return _head(SessionEventType.CONFIG_CHANGED, session_id, at_ms) + ',"meta":'
 
 
 def encode_event(
-    type_: SessionEventType,
-    session_id: str,
-    at_ms: int,
-    *,
-    summary_record: str | None = None,
-    config: SessionConfig | None = None,
+    type_: SessionEventType, session_id: str, at_ms: int, *, summary_record: str | None = None
 ) -> str:
-    body: dict[str, Any] = {"type": type_.value, "sessionId": session_id, "at": at_ms}
-    if config is not None:
-        body["config"] = {
-            "strategy": config.strategy.value,
-            "maxMessages": config.max_messages,
-            "maxTokens": config.max_tokens,
-            "ttlSeconds": config.ttl_seconds,
-        }
-    text = json.dumps(body, separators=(",", ":"))
+    text = _head(type_, session_id, at_ms)
     if summary_record is not None:
         # The record is already JSON; splice it in rather than decode and re-encode it.
-        text = text[:-1] + ',"summary":' + summary_record + "}"
-    return text
+        text += ',"summary":' + summary_record
+    return text + "}"
 
 
-def decode_event(payload: str) -> SessionEvent:
+def decode_event(event_id: str, payload: str, defaults: SessionConfig) -> SessionEvent:
     data = json.loads(payload)
-    config = data.get("config")
+    meta = data.get("meta")
     return SessionEvent(
+        event_id=event_id,
         type=SessionEventType(data["type"]),
         session_id=data["sessionId"],
         at=ms_to_datetime(data["at"]),
         messages=[Message.from_record(m) for m in data.get("messages", ())],
         summary=Message.from_record(data["summary"]) if data.get("summary") else None,
-        config=SessionConfig(
-            strategy=Strategy(config["strategy"]),
-            max_messages=config["maxMessages"],
-            max_tokens=config["maxTokens"],
-            ttl_seconds=config["ttlSeconds"],
-        )
-        if config
-        else None,
+        config=effective_config(defaults, meta) if meta is not None else None,
     )

@@ -6,17 +6,16 @@ import base64
 import functools
 import time
 import uuid
-from collections.abc import AsyncIterator
-
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from collections.abc import AsyncIterator, Callable
 
 from services.compaction import Compactor
-from services.errors import InvalidInput, LimitExceeded, NotFound, Unavailable, unavailable_on
+from services.errors import InvalidInput, NotFound, unavailable_on
+from services.event_feed import follow
 from services.metrics import NO_METRICS, ServiceMetrics
 from services.session_events import (
     SessionEvent,
     SessionEventType,
+    config_changed_prefix,
     decode_event,
     encode_event,
     messages_added_prefix,
@@ -38,18 +37,22 @@ from services.stm_model import (
     NewMessage,
     SessionConfig,
     SessionInfo,
+    SessionPage,
     Strategy,
     ms_to_datetime,
 )
 from services.tokens import TokenCounter
-from stores.event_bus import RedisEventBus, SubscriberTooSlow
+from stores.event_bus import RedisEventBus
+from stores.redis_client import REDIS_DOWN
 from stores.redis_messages import RedisMessageStore
 
 DEFAULT_PAGE_SIZE = 50
 
-_storage = unavailable_on(
-    (RedisConnectionError, RedisTimeoutError), "Short-term memory storage", "redis"
-)
+_storage = unavailable_on(REDIS_DOWN, "Short-term memory storage", "redis")
+
+
+def wall_clock_ms() -> int:
+    return int(time.time() * 1000)
 
 
 class ShortTermMemory:
@@ -64,8 +67,10 @@ class ShortTermMemory:
         defaults: SessionConfig,
         limits: StmLimits,
         metrics: ServiceMetrics = NO_METRICS,
+        clock: Callable[[], int] = wall_clock_ms,
     ) -> None:
         self._store = store
+        self._clock = clock
         self.metrics = metrics
         self._events = events
         self._tokens = tokens
@@ -80,7 +85,7 @@ class ShortTermMemory:
         """Append messages in order; a message whose id is already stored is not stored again."""
         check_session_id(session_id)
         check_messages(messages, self.limits)
-        now_ms = _now_ms()
+        now_ms = self._clock()
         created_at = ms_to_datetime(now_ms)
         items = []
         for new in messages:
@@ -120,18 +125,19 @@ class ShortTermMemory:
         return session_info(session_id, meta, self._defaults) if meta else None
 
     @_storage
-    async def list_sessions(
-        self, tenant: str, *, first: int, after: str | None
-    ) -> tuple[list[tuple[SessionInfo, str]], bool]:
+    async def list_sessions(self, tenant: str, *, first: int, after: str | None) -> SessionPage:
         """The tenant's sessions by last activity, newest first, each with its cursor."""
         check_page_size(first, "first", self.limits)
         before = _decode_session_cursor(after) if after else None
+        # Read before the page: resuming tenant-wide events after it misses no change the page
+        # does not show.
+        last_event_id = await self._events.newest_id(self._store.tenant_stream(tenant))
         found = await self._store.list_sessions(tenant, limit=first + 1, before=before)
         page = [
             (session_info(sid, meta, self._defaults), _encode_cursor(f"{score}:{sid}"))
             for sid, score, meta in found[:first]
         ]
-        return page, len(found) > first
+        return SessionPage(page, len(found) > first, last_event_id)
 
     @_storage
     async def get_messages(
@@ -199,19 +205,16 @@ class ShortTermMemory:
         """Change the session's config (creating the session if new) and tell subscribers."""
         check_session_id(session_id)
         check_config(change, self.limits)
-        now_ms = _now_ms()
+        now_ms = self._clock()
         meta = await self._store.set_config(
             tenant,
             session_id,
             meta_fields(change),
             default_ttl=self._defaults.ttl_seconds,
             now_ms=now_ms,
+            event_prefix=config_changed_prefix(session_id, now_ms),
         )
         info = session_info(session_id, meta, self._defaults)
-        await self._store.publish(
-            tenant,
-            encode_event(SessionEventType.CONFIG_CHANGED, session_id, now_ms, config=info.config),
-        )
         self._compactor.after_write(tenant, session_id, info.token_count, info.config)
         return info
 
@@ -219,29 +222,23 @@ class ShortTermMemory:
     async def delete_session(self, tenant: str, session_id: str) -> None:
         """Delete the session and everything in it; NotFound when there was none."""
         check_session_id(session_id)
-        if not await self._store.delete(tenant, session_id):
+        now_ms = self._clock()
+        event = encode_event(SessionEventType.SESSION_DELETED, session_id, now_ms)
+        if not await self._store.delete(tenant, session_id, now_ms=now_ms, event=event):
             raise NotFound(f"No session '{session_id}'.", field="sessionId")
-        await self._store.publish(
-            tenant, encode_event(SessionEventType.SESSION_DELETED, session_id, _now_ms())
-        )
 
     async def session_events(
-        self, tenant: str, session_id: str | None
+        self, tenant: str, session_id: str | None, after: str | None = None
     ) -> AsyncIterator[SessionEvent]:
-        """Events of one session (or of all the tenant's sessions), from now on."""
+        """Events of one session (or of all the tenant's sessions): those after the event id
+        `after` first, when given, then live ones."""
         if session_id is not None:
             check_session_id(session_id)
-        try:
-            async with self._events.subscribe(self._store.channel(tenant)) as payloads:
-                async for payload in payloads:
-                    event = _decode_shared(payload)
-                    if session_id is None or event.session_id == session_id:
-                        yield event
-        except SubscriberTooSlow as exc:
-            raise LimitExceeded(str(exc)) from exc
-        except (RedisConnectionError, RedisTimeoutError) as exc:
-            self.metrics.dependency_error("redis")
-            raise Unavailable("Session events are unavailable; subscribe again shortly.") from exc
+            stream = self._store.session_stream(tenant, session_id)
+        else:
+            stream = self._store.tenant_stream(tenant)
+        async for stored in follow(self._events, stream, after, self.metrics, "session events"):
+            yield _decode_shared(stored.id, stored.payload, self._defaults)
 
     async def wait_idle(self) -> None:
         """Wait for the summaries this process started."""
@@ -252,13 +249,9 @@ class ShortTermMemory:
         await self._compactor.cancel()
 
 
-# Every local subscriber of a channel receives the same payload object at about the same
-# moment: decode it once for all of them (str caches its hash, so a hit costs little).
-_decode_shared = functools.lru_cache(maxsize=8)(decode_event)
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
+# Every local subscriber of a stream receives the same event at about the same moment: decode
+# it once for all of them, as one object (str caches its hash, so a hit costs little).
+_decode_shared = functools.lru_cache(maxsize=16)(decode_event)
 
 
 def _encode_cursor(text: str) -> str:

@@ -42,4 +42,5 @@ def session_info(session_id: str, meta: dict[str, str], defaults: SessionConfig)
         created_at=ms_to_datetime(meta["created_at"]),
         last_activity_at=ms_to_datetime(meta["last_at"]),
         config=effective_config(defaults, meta),
+        last_event_id=meta.get("last_event"),
     )

@@ -122,6 +122,16 @@ class SessionInfo:
     created_at: datetime
     last_activity_at: datetime
     config: SessionConfig
+    last_event_id: str | None = None  # subscribe with after= this to miss nothing from here
+
+
+@dataclass(frozen=True)
+class SessionPage:
+    """One page of the tenant's sessions, newest activity first, each with its cursor."""
+
+    sessions: list[tuple[SessionInfo, str]]
+    has_more: bool
+    last_event_id: str | None  # the tenant's newest session event when the page was read
 
 
 @dataclass(frozen=True)

@@ -1,116 +1,393 @@
-"""Redis pub/sub shared by every server process: one Redis subscription per channel and process,
-fanned out to local subscribers, so 1,000 WebSockets cost one Redis connection."""
+"""Event streams shared by every server process, and their live delivery to local subscribers.
+
+An event lives in a Redis Stream (written by the same script as its change) and is published
+on a channel named like the stream as "<id> <prev> <json>", where prev is the id of the event
+before it. Each process follows a stream with one Redis subscription, however many local
+subscribers it has, and delivers an event only when its prev is the last one delivered; a gap
+(a message missed while reconnecting) is filled from the stream itself. So delivery has no
+gaps and no duplicates, and a subscriber can resume after an event id it saw: it first gets
+what it missed from the stream, then live events.
+
+When Redis goes away the reader reconnects with backoff for as long as it takes; subscribers
+keep waiting for a grace period and then end with EventsUnavailable. When the stream lost
+events a subscriber needed (trimmed, or Redis restarted empty) it ends with EventsLost.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
 
-from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
-from redis.exceptions import RedisError
+from redis.asyncio.cluster import RedisCluster
+
+from stores.redis_client import REDIS_DOWN, RedisClient
+from stores.redis_scripts import Scripts
 
 log = logging.getLogger(__name__)
+
+_REPLAY_CHUNK = 200
+_FIRST_BACKOFF_S = 0.05
+_MAX_BACKOFF_S = 2.0
+
+
+@dataclass(frozen=True)
+class EventRetention:
+    """How much of each stream Redis keeps: at most max_len events, none older than
+    max_age_ms (so a stream of a deleted session disappears after max_age_ms)."""
+
+    max_len: int = 1000
+    max_age_ms: int = 3_600_000
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """An event as its stream holds it: its id, the id of the one before, its JSON."""
+
+    id: str
+    prev: str
+    payload: str
+
+
+class EventsLost(Exception):
+    """Events after the subscriber's position are no longer in the stream."""
+
+
+class EventsUnavailable(Exception):
+    """Redis has been unreachable for longer than the grace period."""
 
 
 class SubscriberTooSlow(Exception):
     """A subscriber's queue overflowed; it missed events and is dropped."""
 
 
-_OVERFLOW = object()
+def parse_event_id(text: str) -> tuple[int, int]:
+    """The (ms, seq) of a stream id; ValueError when it is not one."""
+    ms, sep, seq = text.partition("-")
+    if not (sep and ms.isdigit() and seq.isdigit() and len(text) <= 41):
+        raise ValueError(f"not an event id: {text!r}")
+    return int(ms), int(seq)
+
+
+def _entry(raw: tuple[bytes, dict[bytes, bytes]]) -> StoredEvent:
+    entry_id, fields = raw
+    return StoredEvent(entry_id.decode(), fields[b"p"].decode(), fields[b"e"].decode())
+
+
+class _Subscriber:
+    """One local subscriber: its queue of events (or the exception that ends it)."""
+
+    def __init__(self, size: int) -> None:
+        self.queue: asyncio.Queue[StoredEvent | Exception] = asyncio.Queue(size)
+        self.ended = False
+
+    def offer(self, event: StoredEvent) -> None:
+        if self.ended:
+            return
+        try:
+            self.queue.put_nowait(event)
+        except asyncio.QueueFull:
+            self.end(SubscriberTooSlow("Too many undelivered events; subscribe again."))
+
+    def end(self, error: Exception) -> None:
+        if self.ended:
+            return
+        self.ended = True
+        if self.queue.full():
+            self.queue.get_nowait()  # make room: the end matters more than one more event
+        self.queue.put_nowait(error)
+
+
+@dataclass
+class _Followed:
+    """A stream this process follows: the last event delivered, and who gets the next."""
+
+    last: str | None = None  # None until the start position is known
+    early: list[StoredEvent] = field(default_factory=list)  # arrived before it was
+    subscribers: set[_Subscriber] = field(default_factory=set)
 
 
 class RedisEventBus:
-    """Publishes and subscribes to Redis channels; local fan-out with bounded queues."""
+    """Appends to event streams and delivers them live to this process's subscribers."""
 
-    def __init__(self, redis: Redis, *, queue_size: int = 1000) -> None:
+    def __init__(
+        self,
+        redis: RedisClient,
+        *,
+        retention: EventRetention | None = None,
+        queue_size: int = 1000,
+        reconnect_grace_s: float = 5.0,
+    ) -> None:
         self._redis = redis
+        self.retention = retention or EventRetention()
         self._queue_size = queue_size
-        self._subscribers: dict[str, set[asyncio.Queue[object]]] = {}
+        self._grace_s = reconnect_grace_s
+        self._scripts = Scripts(redis)
+        self._followed: dict[str, _Followed] = {}
         self._pubsub: PubSub | None = None
         self._reader: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
+        self._down_since: float | None = None
+        self._attempts = 0
+        self._reconnected = False  # redis-py reconnected the pub/sub connection by itself
 
-    async def publish(self, channel: str, payload: str) -> None:
-        await self._redis.publish(channel, payload)
+    @property
+    def healthy(self) -> bool:
+        """False while subscribers wait for the reader to get Redis back."""
+        return self._down_since is None or not self._followed
+
+    async def append(self, stream: str, payload: str, *, kind: str, at_ms: int) -> str:
+        """Append an event whose change lives outside Redis; returns its id."""
+        event_id = await self._scripts.append_event(
+            keys=[stream],
+            args=[self.retention.max_len, self.retention.max_age_ms, kind, at_ms, payload],
+        )
+        return event_id.decode()
+
+    async def newest_id(self, stream: str) -> str | None:
+        """The id of the stream's newest event (None when it has none)."""
+        newest = await self._redis.xrevrange(stream, count=1)
+        return newest[0][0].decode() if newest else None
 
     @contextlib.asynccontextmanager
-    async def subscribe(self, channel: str) -> AsyncIterator[AsyncIterator[str]]:
-        """Yields an iterator of the payloads published on channel from now on."""
-        queue: asyncio.Queue[object] = asyncio.Queue(self._queue_size)
-        await self._add(channel, queue)
+    async def subscribe(
+        self, stream: str, after: str | None = None
+    ) -> AsyncIterator[AsyncIterator[StoredEvent]]:
+        """Yields an iterator of the stream's events: those after `after` first (when given),
+        then live ones. Raises (on entry, or from the iterator) EventsLost, EventsUnavailable,
+        SubscriberTooSlow, or a Redis error when Redis cannot be reached to start."""
+        if after is not None:
+            parse_event_id(after)
+        subscriber = _Subscriber(self._queue_size)
+        await self._add(stream, subscriber)
         try:
-            yield self._drain(queue)
+            yield self._events(stream, subscriber, after)
         finally:
-            await self._remove(channel, queue)
+            await self._remove(stream, subscriber)
 
-    async def _drain(self, queue: asyncio.Queue[object]) -> AsyncIterator[str]:
+    async def _events(
+        self, stream: str, subscriber: _Subscriber, after: str | None
+    ) -> AsyncIterator[StoredEvent]:
+        floor = after
+        if after is not None:
+            async for event in self._replay(stream, after):
+                floor = event.id
+                yield event
+        floor_key = parse_event_id(floor) if floor is not None else None
         while True:
-            item = await queue.get()
-            if item is _OVERFLOW:
-                raise SubscriberTooSlow("Too many undelivered events; subscribe again.")
-            yield item  # type: ignore[misc]
+            item = await subscriber.queue.get()
+            if isinstance(item, Exception):
+                raise item
+            if floor_key is not None:
+                if parse_event_id(item.id) <= floor_key:
+                    continue  # the replay already gave it
+                floor_key = None
+            yield item
 
-    async def _add(self, channel: str, queue: asyncio.Queue[object]) -> None:
+    async def _replay(self, stream: str, after: str) -> AsyncIterator[StoredEvent]:
+        """The stream's events after `after`, proven contiguous with it."""
+        expected_prev = after
+        while True:
+            raw = await self._redis.xrange(stream, min=f"({expected_prev}", count=_REPLAY_CHUNK)
+            events = [_entry(r) for r in raw]
+            if not events:
+                if expected_prev == after:
+                    newest = await self.newest_id(stream)
+                    if newest != after:
+                        # The stream is gone or never had this id: nothing proves continuity.
+                        raise EventsLost(stream)
+                return
+            if events[0].prev != expected_prev:
+                raise EventsLost(stream)
+            for event in events:
+                yield event
+            if len(events) < _REPLAY_CHUNK:
+                return
+            expected_prev = events[-1].id
+
+    # ---- following streams ----------------------------------------------------------------
+
+    async def _add(self, stream: str, subscriber: _Subscriber) -> None:
         async with self._lock:
             if self._pubsub is None:
-                self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-            queues = self._subscribers.setdefault(channel, set())
-            if not queues:
-                await self._pubsub.subscribe(channel)
-            queues.add(queue)
-            if self._reader is None or self._reader.done():
-                self._reader = asyncio.create_task(self._read(), name="event-bus-reader")
+                if self._followed:  # the reader is waiting to reconnect: try now
+                    await self._reconnect_locked()
+                else:
+                    self._pubsub = await self._open_pubsub()
+            followed = self._followed.get(stream)
+            if followed is None:
+                followed = self._followed[stream] = _Followed()
+                try:
+                    await self._pubsub.subscribe(stream)  # type: ignore[union-attr]
+                    self._watch_reconnects(self._pubsub)  # type: ignore[arg-type]
+                    followed.last = await self.newest_id(stream) or "0-0"
+                except BaseException:
+                    del self._followed[stream]
+                    if not self._followed:
+                        await self._close_pubsub()
+                    raise
+                self._down_since = None
+                early, followed.early = followed.early, []
+                for event in early:
+                    await self._offer(stream, followed, event)
+                if self._reader is None or self._reader.done():
+                    self._reader = asyncio.create_task(self._read(), name="event-bus-reader")
+            followed.subscribers.add(subscriber)
 
-    async def _remove(self, channel: str, queue: asyncio.Queue[object]) -> None:
+    async def _remove(self, stream: str, subscriber: _Subscriber) -> None:
         async with self._lock:
-            queues = self._subscribers.get(channel)
-            if queues is None:
+            followed = self._followed.get(stream)
+            if followed is None:
                 return
-            queues.discard(queue)
-            if not queues:
-                del self._subscribers[channel]
+            followed.subscribers.discard(subscriber)
+            if not followed.subscribers:
+                del self._followed[stream]
                 if self._pubsub is not None:
-                    with contextlib.suppress(RedisError, ConnectionError):
-                        await self._pubsub.unsubscribe(channel)
+                    with contextlib.suppress(*REDIS_DOWN):
+                        await self._pubsub.unsubscribe(stream)
+
+    async def _open_pubsub(self) -> PubSub:
+        """A pub/sub connection. On a cluster, any node hears every channel: try them in
+        turn, so one node down does not stop delivery."""
+        if isinstance(self._redis, RedisCluster):
+            nodes = self._redis.get_nodes()
+            node = nodes[self._attempts % len(nodes)]
+            pubsub: PubSub = self._redis.pubsub(node=node)
+        else:
+            pubsub = self._redis.pubsub()
+        pubsub.ignore_subscribe_messages = True
+        return pubsub
 
     async def _read(self) -> None:
-        assert self._pubsub is not None
-        while self._subscribers:
-            try:
-                message = await self._pubsub.get_message(timeout=1.0)
-            except (RedisError, ConnectionError, OSError):
-                log.warning("event bus lost its Redis connection; resubscribing", exc_info=True)
-                await asyncio.sleep(0.5)
-                await self._resubscribe()
-                continue
-            if message is None or message["type"] != "message":
-                continue
-            payload = message["data"].decode()
-            for queue in tuple(self._subscribers.get(message["channel"].decode(), ())):
+        backoff = _FIRST_BACKOFF_S
+        try:
+            while self._followed:
                 try:
-                    queue.put_nowait(payload)
-                except asyncio.QueueFull:
-                    # Drop the oldest event, then tell the subscriber it fell behind.
-                    queue.get_nowait()
-                    queue.put_nowait(_OVERFLOW)
+                    if self._pubsub is None:
+                        await self._reconnect()
+                        backoff = _FIRST_BACKOFF_S
+                    await self._handle(await self._pubsub.get_message(timeout=1.0))  # type: ignore[union-attr]
+                    if self._reconnected:
+                        await self._catch_up_all()
+                except REDIS_DOWN:
+                    await self._lost_redis()
+                except Exception:
+                    # Never die silently: a reader that stops leaves every subscriber mute.
+                    log.exception("event bus reader failed; reconnecting")
+                    await self._lost_redis()
+                else:
+                    continue
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, _MAX_BACKOFF_S)
+        finally:
+            await self._close_pubsub()
+            self._down_since = None  # nothing is followed: the next subscriber tries afresh
 
-    async def _resubscribe(self) -> None:
+    async def _handle(self, message: dict[str, Any] | None) -> None:
+        if message is None or message["type"] != "message":
+            return
+        stream = message["channel"].decode()
+        followed = self._followed.get(stream)
+        if followed is None:
+            return
+        event_id, prev, payload = message["data"].decode().split(" ", 2)
+        event = StoredEvent(event_id, prev, payload)
+        if followed.last is None:
+            followed.early.append(event)
+        else:
+            await self._offer(stream, followed, event)
+
+    async def _offer(self, stream: str, followed: _Followed, event: StoredEvent) -> None:
+        """Deliver the event if it is the next one; fill a gap from the stream first."""
+        assert followed.last is not None
+        if event.prev == followed.last:
+            self._deliver(followed, [event])
+        elif parse_event_id(event.id) > parse_event_id(followed.last):
+            await self._catch_up(stream, followed)
+
+    async def _catch_up(self, stream: str, followed: _Followed) -> None:
+        """Deliver every event after the last delivered one, from the stream itself."""
+        assert followed.last is not None
+        raw = await self._redis.xrange(stream, min=f"({followed.last}")
+        events = [_entry(r) for r in raw]
+        if events and events[0].prev != followed.last:
+            log.warning("events of %s were lost before delivery; subscribers must resync", stream)
+            for subscriber in followed.subscribers:
+                subscriber.end(EventsLost(stream))
+            followed.last = events[-1].id
+            return
+        self._deliver(followed, events)
+
+    @staticmethod
+    def _deliver(followed: _Followed, events: list[StoredEvent]) -> None:
+        for event in events:
+            for subscriber in followed.subscribers:
+                subscriber.offer(event)
+            followed.last = event.id
+
+    async def _lost_redis(self) -> None:
+        """Drop the connection; after the grace period, end every subscriber."""
+        now = time.monotonic()
+        if self._down_since is None:
+            log.warning("event bus lost Redis; reconnecting")
+            self._down_since = now
+        self._attempts += 1
+        await self._close_pubsub()
+        if now - self._down_since >= self._grace_s:
+            for followed in self._followed.values():
+                for subscriber in followed.subscribers:
+                    subscriber.end(EventsUnavailable("Redis unreachable"))
+
+    async def _reconnect(self) -> None:
         async with self._lock:
-            if self._pubsub is not None:
-                with contextlib.suppress(Exception):
-                    await self._pubsub.aclose()
-            self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-            with contextlib.suppress(RedisError, ConnectionError, OSError):
-                if self._subscribers:
-                    await self._pubsub.subscribe(*self._subscribers)
+            if self._pubsub is None:  # a new subscriber may have reconnected already
+                await self._reconnect_locked()
+
+    async def _reconnect_locked(self) -> None:
+        """Subscribe again to every followed stream and deliver what was missed meanwhile."""
+        pubsub = await self._open_pubsub()
+        try:
+            await pubsub.subscribe(*self._followed)
+            self._watch_reconnects(pubsub)
+            await self._catch_up_all()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()
+            raise
+        self._pubsub = pubsub
+        if self._down_since is not None:
+            log.warning("event bus reconnected to Redis")
+        self._down_since = None
+
+    def _watch_reconnects(self, pubsub: PubSub) -> None:
+        """redis-py reconnects a dropped pub/sub connection and resubscribes by itself, but
+        what was published meanwhile is gone: note it, so the reader catches up."""
+        if pubsub.connection is not None:
+            pubsub.connection.register_connect_callback(self._on_pubsub_connect)
+
+    def _on_pubsub_connect(self, _: object) -> None:
+        self._reconnected = True
+
+    async def _catch_up_all(self) -> None:
+        self._reconnected = False
+        for stream, followed in list(self._followed.items()):
+            if followed.last is not None:
+                await self._catch_up(stream, followed)
+
+    async def _close_pubsub(self) -> None:
+        pubsub, self._pubsub = self._pubsub, None
+        if pubsub is not None:
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()
 
     async def close(self) -> None:
         if self._reader is not None:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
-        if self._pubsub is not None:
-            await self._pubsub.aclose()
+        await self._close_pubsub()

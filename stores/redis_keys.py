@@ -1,5 +1,6 @@
 """Redis key names. All keys of one session share a hash tag, so multi-key scripts run on
-Redis Cluster; tenant ids contain no ':' so `{tenant:session}` is never ambiguous."""
+Redis Cluster; so do all keys of one tenant's own (session index, tenant-wide event streams).
+Tenant ids contain no ':' so `{tenant:session}` is never ambiguous."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ class SessionKeys:
     order: str
     msgs: str
     folded: str
+    events: str
     lock: str
 
     @classmethod
@@ -24,20 +26,36 @@ class SessionKeys:
             order=f"{tag}:order",
             msgs=f"{tag}:msgs",
             folded=f"{tag}:folded",
+            events=f"{tag}:events",
             lock=f"{tag}:lock",
         )
 
     @property
     def data(self) -> list[str]:
-        """The keys a write touches (meta first: the scripts read the TTL from it)."""
-        return [self.meta, self.order, self.msgs, self.folded]
+        """The keys a write touches (meta first: the scripts read the TTL from it; the event
+        stream last)."""
+        return [self.meta, self.order, self.msgs, self.folded, self.events]
 
 
-def session_index_key(prefix: str, tenant: str) -> str:
-    """Sorted set of a tenant's sessions, scored by last activity (ms)."""
-    return f"{prefix}:tenant:{{{tenant}}}:sessions"
+@dataclass(frozen=True)
+class TenantKeys:
+    """The keys of one tenant that span its sessions; all in the tenant's own slot."""
 
+    sessions: str  # sorted set of session ids by last activity (ms)
+    session_events: str  # stream: every session event of the tenant, in one order
+    memory_events: str  # stream: every memory event of the tenant
+    _fan_in_prefix: str
 
-def events_channel(prefix: str, tenant: str) -> str:
-    """Pub/sub channel for a tenant's session events."""
-    return f"{prefix}:events:{tenant}"
+    @classmethod
+    def of(cls, prefix: str, tenant: str) -> TenantKeys:
+        tag = f"{prefix}:tenant:{{{tenant}}}"
+        return cls(
+            sessions=f"{tag}:sessions",
+            session_events=f"{tag}:session-events",
+            memory_events=f"{tag}:memory-events",
+            _fan_in_prefix=f"{tag}:fan-in:",
+        )
+
+    def fan_in_mark(self, session_id: str) -> str:
+        """The id of the session's newest event already copied into `session_events`."""
+        return self._fan_in_prefix + session_id

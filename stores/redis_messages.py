@@ -1,22 +1,34 @@
-"""Session message buffers in Redis: append, windows, pages, summary swaps, config, index.
+"""Session message buffers in Redis: append, windows, pages, summary swaps, config, the tenant's
+session index and the sessions' event streams.
 
 Records are JSON strings that start with {"seq":N,"tokens":N, (the scripts rely on it). The
 store orders, counts and swaps them; what they mean is the service's business.
+
+Every change writes its event into the session's stream in the same script (so an event
+exists exactly when its change does). A second step, in the tenant's slot, copies it into the
+tenant's stream and updates the session index: on Redis Cluster the two live on different
+nodes. That step is checked (its failure fails the request, which a retry with the same message
+ids repairs) and self-healing (the next copy of a session brings every event it missed).
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
-from redis.asyncio import Redis
-from redis.commands.core import AsyncScript
-from redis.exceptions import NoScriptError
-
-from stores.redis_keys import SessionKeys, events_channel, session_index_key
+from stores.event_bus import EventRetention
+from stores.redis_client import RedisClient
+from stores.redis_keys import SessionKeys, TenantKeys
 from stores.redis_scripts import Scripts
 
+log = logging.getLogger(__name__)
+
 RECORD_PREFIX = '{"seq":0,'
+# A fan-in mark outlives its session's stream by this much, so a late copy never mistakes an
+# old session's events for new ones.
+_MARK_MARGIN_MS = 86_400_000
+_FAN_IN_ROUNDS = 3
 
 
 @dataclass(frozen=True)
@@ -37,53 +49,54 @@ class Window:
     truncated: bool
 
 
+@dataclass(frozen=True)
+class _Written:
+    """What a session script wrote to the session's stream: the id before, and the new event
+    (id '' when the script wrote none)."""
+
+    prev: str
+    id: str
+    kind: str = ""
+    at_ms: int = 0
+    payload: str = ""
+
+
 def _decode_hash(raw: list[bytes] | dict[bytes, bytes]) -> dict[str, str]:
     if isinstance(raw, dict):
         return {k.decode(): v.decode() for k, v in raw.items()}
     return {raw[i].decode(): raw[i + 1].decode() for i in range(0, len(raw), 2)}
 
 
+def _written(raw: list[bytes], kind: str, at_ms: int) -> _Written:
+    prev, id_, payload = (part.decode() for part in raw)
+    return _Written(prev, id_, kind, at_ms, payload)
+
+
 class RedisMessageStore:
     """Stores each tenant's sessions in Redis; every method is scoped to one tenant."""
 
-    def __init__(self, redis: Redis, prefix: str = "maas") -> None:
+    def __init__(
+        self, redis: RedisClient, prefix: str = "maas", retention: EventRetention | None = None
+    ) -> None:
         self._redis = redis
         self._prefix = prefix
+        self._retention = retention or EventRetention()
         self._scripts = Scripts(redis)
 
     def _keys(self, tenant: str, session_id: str) -> SessionKeys:
         return SessionKeys.of(self._prefix, tenant, session_id)
 
-    async def _run_and_index(
-        self,
-        script: AsyncScript,
-        keys: list[str],
-        args: list[str | int],
-        tenant: str,
-        session_id: str,
-        now_ms: int,
-    ) -> Any:
-        """Run a session script and touch the tenant's session index in one round trip.
+    def session_stream(self, tenant: str, session_id: str) -> str:
+        """The stream (and channel) of one session's events."""
+        return self._keys(tenant, session_id).events
 
-        The index lives in another hash slot, so it cannot be part of the script. EVALSHA is
-        sent directly: redis-py would ask SCRIPT EXISTS before every pipeline with a script.
-        """
-        index = session_index_key(self._prefix, tenant)
-        for attempt in range(2):
-            async with self._redis.pipeline(transaction=False) as pipe:
-                pipe.evalsha(script.sha, len(keys), *keys, *args)
-                pipe.zadd(index, {session_id: now_ms})
-                result, _ = await pipe.execute(raise_on_error=False)
-            if isinstance(result, NoScriptError) and attempt == 0:
-                await self._redis.script_load(script.script)
-                continue
-            if isinstance(result, Exception):
-                raise result
-            return result
-        raise AssertionError("unreachable")
+    def tenant_stream(self, tenant: str) -> str:
+        """The stream (and channel) of every session event of the tenant, in one order."""
+        return TenantKeys.of(self._prefix, tenant).session_events
 
-    def channel(self, tenant: str) -> str:
-        return events_channel(self._prefix, tenant)
+    @property
+    def _events_args(self) -> list[int]:
+        return [self._retention.max_len, self._retention.max_age_ms]
 
     async def append(
         self,
@@ -95,25 +108,24 @@ class RedisMessageStore:
         now_ms: int,
         event_prefix: str,
     ) -> AppendResult:
-        """Append (id, record) pairs once each and publish the new ones as
-        `event_prefix + records + "]}"`, all in one round trip with the index update."""
+        """Append (id, record) pairs once each; the new ones become one event,
+        `event_prefix + records + "]}"`."""
         keys = self._keys(tenant, session_id)
-        args: list[str | int] = [default_ttl, now_ms, self.channel(tenant), event_prefix]
+        args: list[str | int] = [default_ttl, *self._events_args, now_ms, event_prefix]
         for message_id, record in items:
             if not record.startswith(RECORD_PREFIX):
                 raise ValueError(f"record must start with {RECORD_PREFIX}")
             args += [message_id, record]
-        raw = await self._run_and_index(
-            self._scripts.append, keys.data, args, tenant, session_id, now_ms
-        )
-        *entries, meta = raw
+        *entries, meta, event = await self._scripts.append(keys=keys.data, args=args)
+        decoded = _decode_hash(meta)
+        await self._fan_in(tenant, session_id, _written(event, "A", now_ms), decoded, default_ttl)
         stored: list[str | None] = []
         duplicate: list[bool] = []
         for entry in entries:
             kind, body = entry[:1], entry[1:].decode()
             stored.append(None if kind == b"F" else body)
             duplicate.append(kind != b"N")
-        return AppendResult(stored, duplicate, _decode_hash(meta))
+        return AppendResult(stored, duplicate, decoded)
 
     async def read_window(
         self,
@@ -167,16 +179,18 @@ class RedisMessageStore:
         *,
         default_ttl: int,
         now_ms: int,
+        event_prefix: str,
     ) -> dict[str, str]:
-        """Set fields of the session's meta ('' clears one); returns the new meta."""
+        """Set fields of the session's meta ('' clears one); returns the new meta. The event is
+        `event_prefix + <the meta as a JSON object> + "}"`."""
         keys = self._keys(tenant, session_id)
-        args: list[str | int] = [default_ttl, now_ms]
+        args: list[str | int] = [default_ttl, *self._events_args, now_ms, event_prefix]
         for name, value in fields.items():
             args += [name, value]
-        meta = await self._run_and_index(
-            self._scripts.set_config, keys.data, args, tenant, session_id, now_ms
-        )
-        return _decode_hash(meta)
+        meta, event = await self._scripts.set_config(keys=keys.data, args=args)
+        decoded = _decode_hash(meta)
+        await self._fan_in(tenant, session_id, _written(event, "C", now_ms), decoded, default_ttl)
+        return decoded
 
     async def replace_range(
         self,
@@ -188,61 +202,123 @@ class RedisMessageStore:
         summary_id: str,
         summary_record: str,
         default_ttl: int,
+        now_ms: int,
         event: str,
     ) -> bool:
         """Swap the records up to last_seq for the summary if they are still expected_ids."""
         keys = self._keys(tenant, session_id)
-        replaced = await self._scripts.replace_range(
+        written = await self._scripts.replace_range(
             keys=keys.data,
             args=[
                 default_ttl,
+                *self._events_args,
+                now_ms,
                 last_seq,
                 summary_id,
                 summary_record,
-                self.channel(tenant),
                 event,
                 *expected_ids,
             ],
         )
-        return bool(replaced)
+        if not written:
+            return False
+        meta = await self.read_meta(tenant, session_id) or {}
+        await self._fan_in(tenant, session_id, _written(written, "S", now_ms), meta, default_ttl)
+        return True
 
-    async def delete(self, tenant: str, session_id: str) -> bool:
+    async def delete(self, tenant: str, session_id: str, *, now_ms: int, event: str) -> bool:
         """Delete the session; True when it existed."""
         keys = self._keys(tenant, session_id)
-        async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.delete(*keys.data, keys.lock)
-            pipe.zrem(session_index_key(self._prefix, tenant), session_id)
-            deleted, _ = await pipe.execute()
-        return deleted > 0
+        existed, *written = await self._scripts.delete_session(
+            keys=[*keys.data, keys.lock], args=[*self._events_args, now_ms, event]
+        )
+        mark_ttl_ms = self._retention.max_age_ms + _MARK_MARGIN_MS
+        await self._copy_to_tenant(tenant, session_id, _written(written, "D", now_ms), mark_ttl_ms)
+        return bool(existed)
+
+    async def _fan_in(
+        self,
+        tenant: str,
+        session_id: str,
+        written: _Written,
+        meta: dict[str, str],
+        default_ttl: int,
+    ) -> None:
+        ttl_seconds = int(meta.get("ttl_seconds", default_ttl))
+        mark_ttl_ms = ttl_seconds * 1000 + _MARK_MARGIN_MS if ttl_seconds > 0 else 0
+        await self._copy_to_tenant(tenant, session_id, written, mark_ttl_ms)
+
+    async def _copy_to_tenant(
+        self, tenant: str, session_id: str, written: _Written, mark_ttl_ms: int
+    ) -> None:
+        """Copy the session's events the tenant's stream lacks (normally just `written`) into
+        it, updating the session index as they say."""
+        if not written.id and written.prev == "0-0":
+            return  # the session has no events at all
+        tenant_keys = TenantKeys.of(self._prefix, tenant)
+        keys = [
+            tenant_keys.sessions,
+            tenant_keys.session_events,
+            tenant_keys.fan_in_mark(session_id),
+        ]
+        prev = written.prev
+        events: list[Any] = (
+            [written.id, written.kind, written.at_ms, written.payload] if written.id else []
+        )
+        for _ in range(_FAN_IN_ROUNDS):
+            gap = await self._scripts.fan_in(
+                keys=keys,
+                args=[session_id, mark_ttl_ms, *self._events_args, prev, *events],
+            )
+            if not gap:
+                return
+            # An earlier copy failed or a concurrent write is behind us: send everything
+            # after the mark.
+            mark = gap[0].decode()
+            entries = await self._redis.xrange(
+                self.session_stream(tenant, session_id), min=f"({mark}", max="+"
+            )
+            if not entries:
+                return
+            first_prev = entries[0][1][b"p"].decode()
+            if first_prev != mark:
+                log.warning(
+                    "events of a session were trimmed before reaching the tenant's stream; "
+                    "tenant-wide subscribers miss them"
+                )
+            prev = mark
+            events = []
+            for entry_id, fields in entries:
+                events += [entry_id, fields[b"k"], fields[b"a"], fields[b"e"]]
+        raise RuntimeError("the tenant's stream kept moving under the copy")
 
     async def list_sessions(
         self, tenant: str, *, limit: int, before: tuple[int, str] | None
     ) -> list[tuple[str, int, dict[str, str]]]:
         """(session id, last activity ms, meta) newest first, strictly after the (score, id)
         cursor. Sessions whose keys expired are dropped from the index on the way."""
-        index = session_index_key(self._prefix, tenant)
+        index = TenantKeys.of(self._prefix, tenant).sessions
         found: list[tuple[str, int, dict[str, str]]] = []
-        fetch = limit + 16  # over-fetch: ties on the cursor's score and expired sessions
+        cursor = before
         while len(found) < limit:
-            high = "+inf" if before is None else before[0]
-            batch = await self._redis.zrevrangebyscore(
-                index, high, "-inf", start=0, num=fetch, withscores=True
-            )
-            candidates = [(m.decode(), int(s)) for m, s in batch]
-            if before is not None:
-                candidates = [(sid, s) for sid, s in candidates if (s, sid) < before]
-            if not candidates:
+            want = limit - len(found)
+            args: list[str | int] = [want, *(cursor if cursor is not None else ())]
+            raw = await self._scripts.page_sessions(keys=[index], args=args)
+            batch = [(raw[i].decode(), int(float(raw[i + 1]))) for i in range(0, len(raw), 2)]
+            if not batch:
                 break
-            metas = await self.read_metas(tenant, [sid for sid, _ in candidates])
-            gone = [sid for (sid, _), meta in zip(candidates, metas, strict=True) if meta is None]
-            if gone:
-                await self._redis.zrem(index, *gone)
-            for (sid, score), meta in zip(candidates, metas, strict=True):
-                if meta is not None:
+            metas = await self.read_metas(tenant, [sid for sid, _ in batch])
+            gone: list[str | int] = []
+            for (sid, score), meta in zip(batch, metas, strict=True):
+                if meta is None:
+                    gone += [sid, score]
+                else:
                     found.append((sid, score, meta))
-            if len(batch) < fetch:
+            if gone:
+                await self._scripts.forget_sessions(keys=[index], args=gone)
+            if len(batch) < want:
                 break
-            before = (candidates[-1][1], candidates[-1][0])
+            cursor = (batch[-1][1], batch[-1][0])
         return found[:limit]
 
     async def try_lock(self, tenant: str, session_id: str, token: str, ttl_ms: int) -> bool:
@@ -260,6 +336,3 @@ class RedisMessageStore:
     async def release_lock(self, tenant: str, session_id: str, token: str) -> None:
         keys = self._keys(tenant, session_id)
         await self._scripts.release_lock(keys=[keys.lock], args=[token])
-
-    async def publish(self, tenant: str, payload: str) -> None:
-        await self._redis.publish(self.channel(tenant), payload)

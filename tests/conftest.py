@@ -17,12 +17,13 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from redis.asyncio import Redis
 
-from maas.app import build_stm, create_app, llm_config
+from maas.app import build_events, build_stm, create_app, llm_config
 from maas.settings import Settings
 from maas.telemetry import install_tracing
 from services.llm import LLMGateway
-from services.stm import ShortTermMemory
+from services.stm import ShortTermMemory, wall_clock_ms
 from stores.event_bus import RedisEventBus
+from stores.redis_client import connect
 from stores.redis_server import RedisServerProcess
 from tests.support.fake_llm import FakeLLM
 from tests.support.threaded_server import ThreadedServer
@@ -74,7 +75,7 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture
 async def redis(redis_url: str) -> AsyncIterator[Redis]:
     """A client on an empty database."""
-    client = Redis.from_url(redis_url)
+    client = connect(redis_url, cluster=False)
     await client.flushdb()
     yield client
     await client.aclose()
@@ -119,14 +120,15 @@ def make_settings(
 async def make_stm(
     redis: Redis, make_settings: Callable[..., Settings]
 ) -> AsyncIterator[Callable[..., ShortTermMemory]]:
-    """Builds the STM service exactly as the app does, from settings overrides."""
+    """Builds the STM service exactly as the app does, from settings overrides (and, with
+    `clock=`, a clock of the test's own)."""
     built: list[tuple[ShortTermMemory, RedisEventBus, LLMGateway]] = []
 
-    def make(**overrides: Any) -> ShortTermMemory:
+    def make(clock: Callable[[], int] = wall_clock_ms, **overrides: Any) -> ShortTermMemory:
         settings = make_settings(**overrides)
         llm = LLMGateway(llm_config(settings))
-        events = RedisEventBus(redis)
-        stm = build_stm(settings, redis, events, llm)
+        events = build_events(settings, redis)
+        stm = build_stm(settings, redis, events, llm, clock=clock)
         built.append((stm, events, llm))
         return stm
 

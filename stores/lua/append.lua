@@ -1,11 +1,15 @@
 -- Append messages in the order given, each once: a retried write finds its ids already stored.
--- KEYS: meta, order, msgs, folded
--- ARGV: default_ttl, now_ms, channel, event_prefix, then (id, record) pairs; each record
---       starts with {"seq":0, and gets the session's next sequence number here.
+-- The MESSAGES_ADDED event is appended to the session's stream in the same step.
+-- KEYS: meta, order, msgs, folded, events
+-- ARGV: default_ttl, events max_len, events max_age_ms, now_ms, event_prefix, then
+--       (id, record) pairs; each record starts with {"seq":0, and gets the session's next
+--       sequence number here.
+-- Returns one entry per pair ('N' new, 'D' duplicate, 'F' folded into a summary, then the
+-- record or id), the meta hash, and {prev event id, new event id or '', event JSON or ''}.
 local out = {}
 local new_records = {}
 local added_tokens = 0
-for i = 5, #ARGV, 2 do
+for i = 6, #ARGV, 2 do
   local id = ARGV[i]
   local existing = redis.call('HGET', KEYS[3], id)
   if existing then
@@ -22,13 +26,20 @@ for i = 5, #ARGV, 2 do
     out[#out + 1] = 'N' .. record
   end
 end
-redis.call('HSETNX', KEYS[1], 'created_at', ARGV[2])
-redis.call('HSET', KEYS[1], 'last_at', ARGV[2])
+local event = {newest_event_id(KEYS[5]), '', ''}
+redis.call('HSETNX', KEYS[1], 'created_at', ARGV[4])
 if #new_records > 0 then
+  redis.call('HSET', KEYS[1], 'last_at', ARGV[4])
   redis.call('HINCRBY', KEYS[1], 'tokens', added_tokens)
   redis.call('HINCRBY', KEYS[1], 'count', #new_records)
-  redis.call('PUBLISH', ARGV[3], ARGV[4] .. table.concat(new_records, ',') .. ']}')
+  local payload = ARGV[5] .. table.concat(new_records, ',') .. ']}'
+  local prev, id = append_event(KEYS[5], ARGV[2], ARGV[3], 'A', ARGV[4], payload)
+  redis.call('HSET', KEYS[1], 'last_event', id)
+  event = {prev, id, payload}
+else
+  redis.call('HSETNX', KEYS[1], 'last_at', ARGV[4])
 end
 refresh_ttl(ARGV[1])
 out[#out + 1] = redis.call('HGETALL', KEYS[1])
+out[#out + 1] = event
 return out

@@ -1,4 +1,5 @@
--- Shared helpers, prepended to every script. KEYS[1] is always the session's meta hash.
+-- Shared helpers, prepended to every script. In session scripts KEYS[1] is the session's meta
+-- hash.
 
 -- Every record starts with {"seq":N,"tokens":N, so its token count is read without decoding it.
 local function tokens_of(record)
@@ -15,4 +16,29 @@ local function refresh_ttl(default_ttl)
       redis.call('PERSIST', KEYS[i])
     end
   end
+end
+
+-- Event streams. Each entry holds p (the id of the entry before it, '0-0' for none), k (its
+-- kind: A added, C config, S summarized, D deleted, M memory), a (when, ms) and e (the
+-- event's JSON); p lets a reader prove it missed nothing. Each entry is also published, on a
+-- channel named like the stream, as "<id> <p> <e>".
+local function newest_event_id(stream)
+  local newest = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)
+  return newest[1] and newest[1][1] or '0-0'
+end
+
+-- Appends an event and trims the stream to max_len entries and max_age_ms (by the server's
+-- clock, which also stamps the ids). Returns the previous and the new id.
+local function append_event(stream, max_len, max_age_ms, kind, at, payload)
+  local prev = newest_event_id(stream)
+  local id = redis.call(
+    'XADD', stream, 'MAXLEN', max_len, '*', 'p', prev, 'k', kind, 'a', at, 'e', payload)
+  local age = tonumber(max_age_ms)
+  if age > 0 then
+    local now = redis.call('TIME')
+    local oldest = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) - age
+    redis.call('XTRIM', stream, 'MINID', string.format('%d', oldest))
+  end
+  redis.call('PUBLISH', stream, id .. ' ' .. prev .. ' ' .. payload)
+  return prev, id
 end

@@ -277,11 +277,14 @@ async def test_readiness_fails_while_liveness_holds_during_a_redis_outage(redis_
     assert live.status_code == 200
     assert live.json() == {"status": "ok"}
     assert ready.status_code == 503
-    assert ready.json() == {"status": "unavailable", "checks": {"redis": "unavailable"}}
+    assert ready.json() == {
+        "status": "unavailable",
+        "checks": {"redis": "unavailable", "events": "ok"},  # no subscriber is waiting
+    }
 
 
 async def test_readiness_is_ok_with_redis_up(limited):
     async with httpx.AsyncClient(base_url=limited) as client:
         ready = await client.get("/health/ready")
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ok", "checks": {"redis": "ok"}}
+    assert ready.json() == {"status": "ok", "checks": {"redis": "ok", "events": "ok"}}

@@ -103,9 +103,9 @@ async def test_expired_sessions_leave_the_session_list(make_stm, redis: Redis):
     for name in ("a", "b", "c"):
         await stm.add_messages(TENANT, name, [user("x")])
     await redis.delete(*SessionKeys.of("maas", TENANT, "b").data)  # as if its TTL ran out
-    page, more = await stm.list_sessions(TENANT, first=10, after=None)
-    assert [s.id for s, _ in page] == ["c", "a"]
-    assert not more
+    page = await stm.list_sessions(TENANT, first=10, after=None)
+    assert [s.id for s, _ in page.sessions] == ["c", "a"]
+    assert not page.has_more
 
 
 async def test_session_list_pages_by_last_activity(stm: ShortTermMemory):
@@ -113,12 +113,12 @@ async def test_session_list_pages_by_last_activity(stm: ShortTermMemory):
         await stm.add_messages(TENANT, f"s{i}", [user("x")])
         await asyncio.sleep(0.002)
     await stm.add_messages(TENANT, "s1", [user("again")])
-    first, more = await stm.list_sessions(TENANT, first=2, after=None)
-    assert [s.id for s, _ in first] == ["s1", "s4"]
-    assert more
-    rest, more = await stm.list_sessions(TENANT, first=10, after=first[-1][1])
-    assert [s.id for s, _ in rest] == ["s3", "s2", "s0"]
-    assert not more
+    first = await stm.list_sessions(TENANT, first=2, after=None)
+    assert [s.id for s, _ in first.sessions] == ["s1", "s4"]
+    assert first.has_more
+    rest = await stm.list_sessions(TENANT, first=10, after=first.sessions[-1][1])
+    assert [s.id for s, _ in rest.sessions] == ["s3", "s2", "s0"]
+    assert not rest.has_more
 
 
 async def test_tenants_never_see_each_others_sessions(stm: ShortTermMemory):
@@ -126,8 +126,8 @@ async def test_tenants_never_see_each_others_sessions(stm: ShortTermMemory):
     await stm.add_messages("globex", "shared-id", [user("globex's note")])
     assert [m.content for m in await all_messages(stm, "shared-id", "acme")] == ["acme's secret"]
     assert [m.content for m in await all_messages(stm, "shared-id", "globex")] == ["globex's note"]
-    page, _ = await stm.list_sessions("initech", first=10, after=None)
-    assert page == []
+    page = await stm.list_sessions("initech", first=10, after=None)
+    assert page.sessions == []
     assert await stm.get_session("initech", "shared-id") is None
 
 
@@ -150,3 +150,19 @@ async def test_writes_survive_redis_forgetting_the_scripts(stm: ShortTermMemory,
     await redis.script_flush()
     await stm.set_config(TENANT, "s", ConfigChange(max_messages=5))
     assert [m.content for m in await all_messages(stm, "s")] == ["before", "after"]
+
+
+async def test_paging_shows_every_session_once_when_all_share_one_millisecond(make_stm):
+    stm = make_stm(clock=lambda: 1_700_000_000_000)
+    for i in range(100):
+        await stm.add_messages(TENANT, f"s{i:03}", [user("x")])
+    seen: list[str] = []
+    after = None
+    while True:
+        page = await stm.list_sessions(TENANT, first=7, after=after)
+        seen += [s.id for s, _ in page.sessions]
+        if not page.has_more:
+            break
+        after = page.sessions[-1][1]
+    assert sorted(seen) == [f"s{i:03}" for i in range(100)]
+    assert len(seen) == 100

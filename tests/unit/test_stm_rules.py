@@ -7,6 +7,7 @@ import pytest
 from services.errors import InvalidInput, LimitExceeded
 from services.session_events import (
     SessionEventType,
+    config_changed_prefix,
     decode_event,
     encode_event,
     messages_added_prefix,
@@ -82,18 +83,20 @@ def test_events_survive_the_wire():
     at = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
     message = Message("m1", 7, Role.USER, 'say "hi" ü', 9, at, metadata={"a": []})
     added = messages_added_prefix("s1", 1) + message.to_record() + "]}"
-    event = decode_event(added)
+    event = decode_event("1-0", added, DEFAULTS)
+    assert event.event_id == "1-0"
     assert event.type is SessionEventType.MESSAGES_ADDED
     assert event.messages == [message]
     summary = Message("sum", 7, Role.SYSTEM, "short", 4, at, is_summary=True)
-    event = decode_event(
-        encode_event(
-            SessionEventType.SESSION_SUMMARIZED, "s1", 1, summary_record=summary.to_record()
-        )
-    )
-    assert event.summary == summary
-    event = decode_event(encode_event(SessionEventType.CONFIG_CHANGED, "s1", 1, config=DEFAULTS))
-    assert event.config == DEFAULTS
+    record = summary.to_record()
+    encoded = encode_event(SessionEventType.SESSION_SUMMARIZED, "s1", 1, summary_record=record)
+    assert decode_event("1-1", encoded, DEFAULTS).summary == summary
+    # The store closes a config event with the session's meta hash as it is after the change;
+    # the config is read from it as from a session read (its overrides, else the defaults).
+    changed = config_changed_prefix("s1", 1) + '{"seq":"3","max_tokens":"500"}}'
+    event = decode_event("1-2", changed, DEFAULTS)
+    assert event.type is SessionEventType.CONFIG_CHANGED
+    assert event.config == SessionConfig(DEFAULTS.strategy, DEFAULTS.max_messages, 500, 86400)
 
 
 def test_records_start_with_seq_and_tokens_for_the_scripts():

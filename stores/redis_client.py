@@ -1,0 +1,73 @@
+"""The Redis client the stores use: one server, or a Redis Cluster; and which of its errors
+mean Redis is (partly) down rather than that a request was wrong."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Literal, TypeAlias
+
+from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import (
+    BusyLoadingError,
+    ClusterError,
+    ConnectionError,
+    ReadOnlyError,
+    RedisClusterException,
+    TimeoutError,
+    TryAgainError,
+)
+
+RedisClient: TypeAlias = Redis | RedisCluster
+
+# A node down, a slot not served, a failover under way, a server still loading its data. On a
+# cluster, redis-py follows MOVED/ASK itself; these are what remains when it cannot.
+REDIS_DOWN: tuple[type[Exception], ...] = (
+    ConnectionError,
+    TimeoutError,
+    BusyLoadingError,
+    ClusterError,
+    TryAgainError,
+    ReadOnlyError,
+    RedisClusterException,
+    OSError,
+)
+
+
+def connect(url: str, *, cluster: bool, timeout_seconds: float = 5.0) -> RedisClient:
+    """A client for the URL; with `cluster`, a Redis Cluster client that finds every node
+    from the one the URL names. No call waits longer than timeout_seconds for a connection
+    or a reply (pub/sub reads set their own)."""
+    options: dict[str, Any] = {
+        "socket_timeout": timeout_seconds,
+        "socket_connect_timeout": timeout_seconds,
+        # After Redis restarts, every pooled connection is dead: retry on a new one (briefly,
+        # so a Redis that is really down fails fast). from_url's default is no retry at all.
+        "retry": Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), retries=2),
+    }
+    if cluster:
+        # Without full coverage the client keeps serving the slots of the masters that are up.
+        return RedisCluster.from_url(url, require_full_coverage=False, **options)
+    return Redis.from_url(url, health_check_interval=30, **options)
+
+
+Health = Literal["ok", "degraded", "unavailable"]
+
+
+async def redis_health(client: RedisClient, timeout_seconds: float = 2.0) -> Health:
+    """ok: every master answers; degraded (a cluster only): some do, so the slots of the
+    others fail; unavailable: none does."""
+    if isinstance(client, RedisCluster):
+        masters = client.get_primaries()
+        pings = [client.ping(target_nodes=node) for node in masters]
+    else:
+        pings = [client.ping()]
+    answers = await asyncio.gather(
+        *(asyncio.wait_for(ping, timeout_seconds) for ping in pings), return_exceptions=True
+    )
+    up = sum(1 for answer in answers if answer is True)
+    if up == len(answers):
+        return "ok"
+    return "degraded" if up else "unavailable"
