@@ -21,19 +21,26 @@ end
 local known = redis.call('GET', KEYS[3])
 local mark = known or '0-0'
 if newer(ARGV[5], mark) then return {mark} end
+-- Per event: index, stream, then mark. A script that fails half-way keeps what it did, so
+-- this order leaves every event either fully copied (and marked) or not at all.
 for i = 6, #ARGV, 4 do
   local id, kind, at = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   if newer(id, mark) then
-    append_event(KEYS[2], ARGV[3], ARGV[4], kind, at, ARGV[i + 3])
     if kind == 'D' then
       redis.call('ZREM', KEYS[1], ARGV[1])
     elseif kind ~= 'S' then
       redis.call('ZADD', KEYS[1], at, ARGV[1])
     end
+    append_event(KEYS[2], ARGV[3], ARGV[4], kind, at, ARGV[i + 3])
     mark = id
+    redis.call('SET', KEYS[3], mark)
   end
 end
-if not known and mark == '0-0' then return {} end  -- nothing copied, nothing to remember
-redis.call('SET', KEYS[3], mark)
-if tonumber(ARGV[2]) > 0 then redis.call('PEXPIRE', KEYS[3], ARGV[2]) end
+if known or mark ~= '0-0' then
+  if tonumber(ARGV[2]) > 0 then
+    redis.call('PEXPIRE', KEYS[3], ARGV[2])
+  else
+    redis.call('PERSIST', KEYS[3])
+  end
+end
 return {}
