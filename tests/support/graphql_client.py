@@ -23,12 +23,12 @@ LEGACY_GRAPHQL_WS = WebsocketsTransport.APOLLO_SUBPROTOCOL
 MESSAGE_FIELDS = "id seq role content name metadata tokenCount createdAt isSummary"
 CONFIG_FIELDS = "strategy maxMessages maxTokens ttlSeconds"
 EVENT_FIELDS = (
-    f"type sessionId at messages {{ {MESSAGE_FIELDS} }} config {{ {CONFIG_FIELDS} }} "
+    f"eventId type sessionId at messages {{ {MESSAGE_FIELDS} }} config {{ {CONFIG_FIELDS} }} "
     f"summary {{ {MESSAGE_FIELDS} }}"
 )
 SESSION_EVENTS = f"""
-subscription Events($sessionId: String) {{
-  sessionEvents(sessionId: $sessionId) {{ {EVENT_FIELDS} }}
+subscription Events($sessionId: String, $after: String) {{
+  sessionEvents(sessionId: $sessionId, after: $after) {{ {EVENT_FIELDS} }}
 }}
 """
 ADD_MESSAGES = f"""
@@ -137,16 +137,19 @@ class EventReader:
     subscription is live and `next` returns the following events, probes left out.
     """
 
-    def __init__(self, ws: AsyncClientSession, session_id: str | None) -> None:
+    def __init__(
+        self, ws: AsyncClientSession, session_id: str | None, after: str | None = None
+    ) -> None:
         self._ws = ws
         self._session_id = session_id
+        self._after = after
         self._events: asyncio.Queue[dict[str, Any] | BaseException] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
 
     async def _run(self) -> None:
         try:
             async for event in self._ws.subscribe(
-                request(SESSION_EVENTS, sessionId=self._session_id)
+                request(SESSION_EVENTS, sessionId=self._session_id, after=self._after)
             ):
                 self._events.put_nowait(event["sessionEvents"])
         except Exception as error:

@@ -70,9 +70,9 @@ mutation DeleteMany($ids: [ID!]!) {
 """
 DELETE_EXPIRED = "mutation { deleteExpiredMemories { deletedCount } }"
 MEMORY_EVENTS = f"""
-subscription Events($userId: String, $agentId: String, $sessionId: String) {{
-  memoryEvents(userId: $userId, agentId: $agentId, sessionId: $sessionId) {{
-    type memoryId at userId agentId sessionId memory {{ {MEMORY_FIELDS} }}
+subscription Events($userId: String, $agentId: String, $sessionId: String, $after: String) {{
+  memoryEvents(userId: $userId, agentId: $agentId, sessionId: $sessionId, after: $after) {{
+    eventId type memoryId at userId agentId sessionId memory {{ {MEMORY_FIELDS} }}
   }}
 }}
 """
