@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import logging.config
 import os
+import shutil
 import signal
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import uvicorn
@@ -15,6 +19,8 @@ from maas.log_format import logging_config
 from maas.settings import Settings
 
 log = logging.getLogger("maas")
+# prometheus-client's multiprocess mode; not imported here, so this process never chooses a mode.
+MULTIPROC_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def serve(settings: Settings, workers: int) -> None:
@@ -32,20 +38,43 @@ def serve(settings: Settings, workers: int) -> None:
         # kill us before `finally` stops Redis.
         signal.signal(signal.SIGTERM, _exit_cleanly)
     try:
-        uvicorn.run(
-            "maas.app:create_app",
-            factory=True,
-            host=settings.host,
-            port=settings.port,
-            workers=workers,
-            log_level=settings.log_level.lower(),
-            log_config=logging_config(settings.log_level, settings.log_format),
-            ws_max_size=settings.max_request_bytes,
-            lifespan="on",
-        )
+        with shared_metrics_dir(workers):
+            uvicorn.run(
+                "maas.app:create_app",
+                factory=True,
+                host=settings.host,
+                port=settings.port,
+                workers=workers,
+                log_level=settings.log_level.lower(),
+                log_config=logging_config(settings.log_level, settings.log_format),
+                ws_max_size=settings.max_request_bytes,
+                lifespan="on",
+            )
     finally:
         if embedded is not None:
             embedded.stop()
+
+
+@contextlib.contextmanager
+def shared_metrics_dir(workers: int) -> Iterator[str | None]:
+    """With several workers, a fresh private directory in PROMETHEUS_MULTIPROC_DIR, where
+    prometheus-client's multiprocess mode keeps every worker's values so that each scrape of
+    /metrics reports them all; removed at exit. One the operator set is used as it is."""
+    if os.environ.get(MULTIPROC_DIR_ENV):
+        yield os.environ[MULTIPROC_DIR_ENV]
+        return
+    if workers < 2:
+        yield None
+        return
+    # New, so no file of an earlier run counts; the workers inherit the variable as they start.
+    path = tempfile.mkdtemp(prefix="maas-metrics-")
+    os.environ[MULTIPROC_DIR_ENV] = path
+    log.info("%d workers share their metrics in %s", workers, path)
+    try:
+        yield path
+    finally:
+        del os.environ[MULTIPROC_DIR_ENV]
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _exit_cleanly(signum: int, frame: object) -> None:

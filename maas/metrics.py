@@ -1,10 +1,21 @@
-"""Prometheus metrics of one app, served at /metrics. Each app has its own registry, so several
-apps in one process (tests) never share counts."""
+"""Prometheus metrics of one app, served at /metrics.
+
+One process (the default): each app has its own registry, so several apps in one process
+(tests) never share counts. Several worker processes (`maas serve --workers N`, or gunicorn
+with PROMETHEUS_MULTIPROC_DIR set): prometheus-client's multiprocess mode, where every process
+writes its values to its own files in that directory and /metrics, whichever worker answers,
+reports the aggregate of all the files."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+from pathlib import Path
+
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import values as prometheus_values
 from prometheus_client.exposition import generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -13,6 +24,7 @@ from services.metrics import SummaryOutcome
 # Operations are labelled by the schema fields they select (bounded by the schema), never by
 # the client-chosen operation name.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+MULTIPROC_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 class PrometheusMetrics:
@@ -20,6 +32,11 @@ class PrometheusMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self._shared_dir = multiprocess_dir()
+        # What /metrics reports: this app's registry, or the files of every process.
+        self._scraped = (
+            _registry_of_all_processes(self._shared_dir) if self._shared_dir else self.registry
+        )
         self.operations = Counter(
             "maas_graphql_operations",
             "GraphQL operations run, by root field(s) and operation type.",
@@ -43,6 +60,8 @@ class PrometheusMetrics:
             "maas_active_subscriptions",
             "Subscriptions streaming right now, by root field.",
             ["operation"],
+            # Across workers: the sum over the processes still running.
+            multiprocess_mode="livesum",
             registry=self.registry,
         )
         self.summarizations = Counter(
@@ -76,4 +95,51 @@ class PrometheusMetrics:
 
     async def endpoint(self, request: Request) -> Response:
         """GET /metrics in Prometheus' text format."""
-        return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
+        if self._shared_dir:
+            forget_exited_processes(self._shared_dir)
+        return Response(generate_latest(self._scraped), media_type=CONTENT_TYPE_LATEST)
+
+
+def multiprocess_dir() -> str | None:
+    """The directory where every worker keeps its values, or None when they live in this
+    process's memory. prometheus-client chooses once, when first imported, from the environment
+    (`values.ValueClass`), so PROMETHEUS_MULTIPROC_DIR must be set before the process starts."""
+    path = os.environ.get(MULTIPROC_DIR_ENV) or None
+    # Set by prometheus-client on both of its value classes (True for the file-backed one).
+    in_files = getattr(prometheus_values.ValueClass, "_multiprocess", False)
+    if bool(path) != in_files:
+        raise RuntimeError(
+            f"{MULTIPROC_DIR_ENV} changed after prometheus_client was imported: set it (or not) "
+            "before the process starts, or /metrics would report none of this process's values"
+        )
+    return path
+
+
+def _registry_of_all_processes(path: str) -> CollectorRegistry:
+    """A registry whose only collector reads every process's files at each scrape."""
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=path)
+    return registry
+
+
+def forget_exited_processes(path: str) -> None:
+    """Removes the live gauges of workers that have exited (stopped, killed or replaced): their
+    subscriptions ended with them. Their counters and histograms stay in the totals."""
+    for file in Path(path).glob("gauge_live*_*.db"):
+        pid = int(file.stem.rsplit("_", 1)[1])
+        if not _is_running(pid):
+            # Another worker's scrape may be removing the same files right now.
+            with contextlib.suppress(FileNotFoundError):
+                mark_process_dead(pid, path)
+
+
+def _is_running(pid: int) -> bool:
+    if os.name != "posix":
+        return True  # os.kill(pid, 0) would terminate the process on Windows
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # a process of another user
+    return True

@@ -31,7 +31,8 @@ from tests.support.graphql_client import (
 from tests.support.threaded_server import ThreadedServer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-PROCESS_START_TIMEOUT_S = 60.0
+# Generous: a boot that takes 4 s idle took 40-100 s on a loaded machine (GUIDE.md, section 2).
+PROCESS_START_TIMEOUT_S = 180.0
 
 Connect = Callable[..., Awaitable[AsyncClientSession]]
 
@@ -65,9 +66,10 @@ def _free_port() -> int:
 
 
 class ServerProcess:
-    """`python -m maas serve` in its own OS process."""
+    """`python -m maas serve --workers N` in its own OS process."""
 
-    def __init__(self, env: dict[str, str], workdir: Path) -> None:
+    def __init__(self, env: dict[str, str], workdir: Path, workers: int = 1) -> None:
+        self.workers = workers
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = workdir / f"server-{self.port}.log"
@@ -80,7 +82,7 @@ class ServerProcess:
         """Starts the process; `wait_ready` waits for it to answer."""
         self._log = self.log_path.open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "maas", "serve"],
+            [sys.executable, "-m", "maas", "serve", "--workers", str(self.workers)],
             cwd=self._workdir,
             env=self._env,
             stdout=self._log,
@@ -105,8 +107,9 @@ class ServerProcess:
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
+            # Generous: a killed parent would leave its workers running and its files behind.
             try:
-                self.process.wait(timeout=10)
+                self.process.wait(timeout=PROCESS_START_TIMEOUT_S)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
@@ -120,18 +123,22 @@ class ServerProcess:
 def server_processes(
     redis_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Callable[..., list[ServerProcess]]]:
-    """Starts `count` real `maas serve` processes on the test Redis, with `api_keys` and any
-    `extra_env` variables; each is terminated (SIGTERM, then kill) when the module's tests are
-    done. Module-scoped because a process takes seconds to boot: tests that share them request
-    `redis` to start empty."""
+    """Starts `count` real `maas serve` processes of `workers` workers each on the test Redis,
+    with `api_keys` and any `extra_env` variables; each is terminated (SIGTERM, then kill) when
+    the module's tests are done. Module-scoped because a process takes seconds to boot: tests
+    that share them request `redis` to start empty."""
     tmp_path = tmp_path_factory.mktemp("processes")
     started: list[ServerProcess] = []
 
-    def start(count: int, api_keys: dict[str, str], **extra_env: str) -> list[ServerProcess]:
+    def start(
+        count: int, api_keys: dict[str, str], workers: int = 1, **extra_env: str
+    ) -> list[ServerProcess]:
         env = {
             name: value
             for name, value in os.environ.items()
-            if not name.startswith(("LLM_", "STM_", "MAX_", "API_KEYS", "REDIS_"))
+            if not name.startswith(
+                ("LLM_", "STM_", "MAX_", "API_KEYS", "REDIS_", "PROMETHEUS_MULTIPROC_DIR")
+            )
         }
         env.update(
             REDIS_URL=redis_url,
@@ -142,7 +149,7 @@ def server_processes(
             PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")])),
         )
         env.update(extra_env)
-        servers = [ServerProcess(env, tmp_path) for _ in range(count)]
+        servers = [ServerProcess(env, tmp_path, workers) for _ in range(count)]
         started.extend(servers)
         # Start them all, then wait: they boot in parallel.
         for server in servers:

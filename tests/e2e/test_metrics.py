@@ -6,7 +6,6 @@ import asyncio
 from collections.abc import Callable
 
 import httpx
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.conftest import Connect
 from tests.support.fake_llm import FakeLLM
@@ -19,25 +18,9 @@ from tests.support.graphql_client import (
     subscribed,
 )
 from tests.support.memory_queries import ADD_MEMORY, EMBEDDING_PROVIDER_DOWN
+from tests.support.prometheus_samples import sample, scrape
 
 LONG = " ".join(f"word{i}" for i in range(40))  # ~80 tokens
-
-
-async def scrape(url: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    """Every sample of /metrics, keyed by name and labels."""
-    async with httpx.AsyncClient() as client:
-        response = await client.get(f"{url}/metrics")
-    assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/plain")
-    return {
-        (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(response.text)
-        for sample in family.samples
-    }
-
-
-def sample(samples: dict, name: str, **labels: str) -> float:
-    return samples.get((name, frozenset(labels.items())), 0.0)
 
 
 async def eventually(url: str, name: str, value: float, **labels: str) -> None:
