@@ -32,6 +32,7 @@ from stores.redis_scripts import Scripts
 log = logging.getLogger(__name__)
 
 _REPLAY_CHUNK = 200
+AUDIT_INTERVAL_S = 5.0
 _FIRST_BACKOFF_S = 0.05
 _MAX_BACKOFF_S = 2.0
 
@@ -110,6 +111,8 @@ class _Followed:
     last: str | None = None  # None until the start position is known
     early: list[StoredEvent] = field(default_factory=list)  # arrived before it was
     subscribers: set[_Subscriber] = field(default_factory=set)
+    # One catch-up at a time: two reading from the same `last` would deliver twice.
+    catching_up: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 class RedisEventBus:
@@ -122,6 +125,7 @@ class RedisEventBus:
         retention: EventRetention | None = None,
         queue_size: int = 1000,
         reconnect_grace_s: float = 5.0,
+        audit_interval_s: float = AUDIT_INTERVAL_S,
     ) -> None:
         self._redis = redis
         self.retention = retention or EventRetention()
@@ -135,6 +139,9 @@ class RedisEventBus:
         self._down_since: float | None = None
         self._attempts = 0
         self._reconnected = False  # redis-py reconnected the pub/sub connection by itself
+        self._audit_interval_s = audit_interval_s
+        self._next_audit = 0.0
+        self._suspects: dict[str, str] = {}  # stream -> a newer event the last audit saw
 
     @property
     def healthy(self) -> bool:
@@ -274,6 +281,7 @@ class RedisEventBus:
                     await self._handle(await self._pubsub.get_message(timeout=1.0))  # type: ignore[union-attr]
                     if self._reconnected:
                         await self._catch_up_all()
+                    await self._audit()
                 except REDIS_DOWN:
                     await self._lost_redis()
                 except Exception:
@@ -310,18 +318,21 @@ class RedisEventBus:
         elif parse_event_id(event.id) > parse_event_id(followed.last):
             await self._catch_up(stream, followed)
 
-    async def _catch_up(self, stream: str, followed: _Followed) -> None:
-        """Deliver every event after the last delivered one, from the stream itself."""
-        assert followed.last is not None
-        raw = await self._redis.xrange(stream, min=f"({followed.last}")
-        events = [_entry(r) for r in raw]
-        if events and events[0].prev != followed.last:
-            log.warning("events of %s were lost before delivery; subscribers must resync", stream)
-            for subscriber in followed.subscribers:
-                subscriber.end(EventsLost(stream))
-            followed.last = events[-1].id
-            return
-        self._deliver(followed, events)
+    async def _catch_up(self, stream: str, followed: _Followed) -> bool:
+        """Deliver every event after the last delivered one, from the stream itself; True when
+        there were any (live delivery had missed them)."""
+        async with followed.catching_up:
+            assert followed.last is not None
+            raw = await self._redis.xrange(stream, min=f"({followed.last}")
+            events = [_entry(r) for r in raw]
+            if events and events[0].prev != followed.last:
+                log.warning("events of %s were lost before delivery; subscribers resync", stream)
+                for subscriber in followed.subscribers:
+                    subscriber.end(EventsLost(stream))
+                followed.last = events[-1].id
+                return True
+            self._deliver(followed, events)
+            return bool(events)
 
     @staticmethod
     def _deliver(followed: _Followed, events: list[StoredEvent]) -> None:
@@ -373,11 +384,49 @@ class RedisEventBus:
     def _on_pubsub_connect(self, _: object) -> None:
         self._reconnected = True
 
-    async def _catch_up_all(self) -> None:
+    async def _catch_up_all(self) -> bool:
+        """Catch every followed stream up; True when any had events live delivery missed."""
         self._reconnected = False
+        missed = False
         for stream, followed in list(self._followed.items()):
             if followed.last is not None:
-                await self._catch_up(stream, followed)
+                missed = await self._catch_up(stream, followed) or missed
+        return missed
+
+    async def _audit(self) -> None:
+        """Every audit interval, compare each followed stream's newest event with the last
+        one delivered: a publish can be lost without the connection noticing (a node that
+        vanished without closing it, a dropped cluster-bus message). An event still not
+        delivered one interval after the audit saw it (so not merely in flight) is delivered
+        from the stream, and the pub/sub connection is replaced."""
+        now = time.monotonic()
+        if now < self._next_audit:
+            return
+        self._next_audit = now + self._audit_interval_s
+        streams = [(name, f) for name, f in self._followed.items() if f.last is not None]
+        if not streams:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for name, _ in streams:
+                pipe.xrevrange(name, count=1)
+            newest = await pipe.execute()
+        suspects, self._suspects = self._suspects, {}
+        missed = False
+        for (name, followed), raw in zip(streams, newest, strict=True):
+            if not raw or followed.last is None:
+                continue
+            seen = raw[0][0].decode()
+            if parse_event_id(seen) <= parse_event_id(followed.last):
+                continue
+            earlier = suspects.get(name)
+            if earlier is not None and parse_event_id(earlier) > parse_event_id(followed.last):
+                missed = True
+                await self._catch_up(name, followed)
+            else:
+                self._suspects[name] = seen
+        if missed:
+            log.warning("live delivery missed events; reconnecting the event bus")
+            await self._close_pubsub()
 
     async def _close_pubsub(self) -> None:
         pubsub, self._pubsub = self._pubsub, None

@@ -130,6 +130,20 @@ async def test_a_subscriber_that_falls_behind_is_told_so(redis: Redis):
         await bus.close()
 
 
+async def test_an_event_whose_publish_was_lost_is_still_delivered(redis: Redis):
+    bus = RedisEventBus(redis, audit_interval_s=0.2)
+    try:
+        async with bus.subscribe(STREAM) as events:
+            first = await bus.append(STREAM, "published", kind="M", at_ms=1)
+            assert await _take(events, 1) == ["published"]
+            # In the stream, but its publish never reached this process (a node gone without
+            # closing the connection, a dropped cluster-bus message): the audit finds it.
+            await redis.xadd(STREAM, {"p": first, "k": "M", "a": 2, "e": "never published"})
+            assert await _take(events, 1) == ["never published"]
+    finally:
+        await bus.close()
+
+
 # ---- Redis going away ----------------------------------------------------------------------
 
 
