@@ -14,7 +14,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -157,6 +157,10 @@ def _die_with_parent_hook() -> Callable[[], None] | None:
 class RedisServerProcess:
     """A redis-server child process bound to 127.0.0.1 on a free port.
 
+    `extra_args` are appended to the command line (e.g. `("--cluster-enabled", "yes")`); redis
+    keeps the last value of an option given twice, so they may also override ours.
+    `free_port` picks a port when none is requested (a cluster node needs port + 10000 free too).
+
     Call start() from a long-lived thread (normally the main one): on Linux the child gets
     SIGTERM when the thread that started it exits (PR_SET_PDEATHSIG is per-thread).
     """
@@ -168,11 +172,15 @@ class RedisServerProcess:
         persistent: bool = True,
         port: int | None = None,
         binary: str | None = None,
+        extra_args: Sequence[str] = (),
+        free_port: Callable[[], int] = _free_port,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.persistent = persistent
         self._requested_port = port
         self._binary = binary
+        self._extra_args = tuple(extra_args)
+        self._free_port = free_port
         self._port: int | None = None
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -207,6 +215,20 @@ class RedisServerProcess:
         """Start redis-server, wait until it answers PING, and return its URL."""
         if self._process is not None and self._process.poll() is None:
             return self.url
+        return self._start(self._requested_port)
+
+    def restart(self) -> str:
+        """Start again on the port and data dir of the last start (after stop() or kill()).
+
+        Stops the server first if it still runs. Clients and cluster peers that know the old
+        address find the server there again; there is no retry on another port.
+        """
+        if self._port is None:
+            raise RuntimeError("RedisServerProcess was never started; call start()")
+        self.stop()
+        return self._start(self._port)
+
+    def _start(self, requested_port: int | None) -> str:
         binary = self._binary or find_redis_server_binary()
         if not Path(binary).is_file():
             raise RuntimeError(
@@ -218,9 +240,9 @@ class RedisServerProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._stop_stale_server()
 
-        attempts = 1 if self._requested_port is not None else _PORT_ATTEMPTS
+        attempts = 1 if requested_port is not None else _PORT_ATTEMPTS
         for attempt in range(1, attempts + 1):
-            port = self._requested_port or _free_port()
+            port = requested_port or self._free_port()
             log_offset = self.logfile.stat().st_size if self.logfile.exists() else 0
             process = self._spawn(binary, version, port)
             error = self._wait_ready(process, port)
@@ -255,6 +277,19 @@ class RedisServerProcess:
                     process.wait(timeout=_STOP_TIMEOUT)
         self._reap(process)
 
+    def kill(self) -> None:
+        """SIGKILL the server, as a crash would: no final save, no shutdown fsync. Idempotent.
+
+        What reached the AOF survives (all acknowledged writes with appendfsync always);
+        restart() brings the server back on the same port.
+        """
+        process, self._process = self._process, None
+        if process is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+        process.wait()  # reaped: the port and the AOF are free once this returns
+
     def __enter__(self) -> Self:
         self.start()
         return self
@@ -281,14 +316,14 @@ class RedisServerProcess:
             "--save", "",
         ]  # fmt: skip
         if not self.persistent:
-            return [*args, "--appendonly", "no"]
+            return [*args, "--appendonly", "no", *self._extra_args]
         args += ["--appendonly", "yes", "--appendfsync", "everysec"]
         # 6.2 writes one AOF file into --dir; 7.0+ writes a multi-part AOF into a subdirectory
         # (appenddirname, an option 6.2 rejects) with appendfilename as the base name.
         args += ["--appendfilename", "appendonly.aof"]
         if version >= (7, 0, 0):
             args += ["--appenddirname", "appendonlydir"]
-        return args
+        return [*args, *self._extra_args]
 
     def _spawn(
         self, binary: str, version: tuple[int, int, int], port: int

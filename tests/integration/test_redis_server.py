@@ -102,6 +102,66 @@ def test_failed_start_reports_log_tail(tmp_path: Path) -> None:
             server.start()
 
 
+def test_extra_args_reach_the_server_and_override_ours(tmp_path: Path) -> None:
+    extra = ("--appendfsync", "always", "--maxmemory", "12mb")  # ours says everysec
+    with (
+        RedisServerProcess(tmp_path, extra_args=extra) as server,
+        redis.Redis.from_url(server.url) as client,
+    ):
+        assert client.config_get("appendfsync") == {"appendfsync": "always"}
+        assert client.config_get("maxmemory") == {"maxmemory": str(12 * 1024 * 1024)}
+
+
+def test_free_port_callable_picks_the_port(tmp_path: Path) -> None:
+    picked: list[int] = []
+
+    def pick() -> int:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            picked.append(sock.getsockname()[1])
+        return picked[-1]
+
+    with RedisServerProcess(tmp_path, persistent=False, free_port=pick) as server:
+        assert picked == [server.port]
+
+
+def test_killed_server_restarts_on_its_port_with_acknowledged_writes(tmp_path: Path) -> None:
+    server = RedisServerProcess(tmp_path, extra_args=("--appendfsync", "always"))
+    try:
+        with redis.Redis.from_url(server.start()) as client:
+            for n in range(100):
+                client.set(f"k{n}", n)
+        port, pid = server.port, server.pid
+        assert pid is not None
+
+        server.kill()  # SIGKILL: no SHUTDOWN SAVE, only what the AOF already holds
+        assert server.pid is None
+        assert not _is_alive(pid)
+        server.kill()  # idempotent
+
+        with redis.Redis.from_url(server.restart()) as client:
+            assert (server.port, server.pid != pid) == (port, True)
+            assert client.mget([f"k{n}" for n in range(100)]) == [
+                str(n).encode() for n in range(100)
+            ]
+    finally:
+        server.stop()
+
+
+def test_restart_of_a_running_server_keeps_its_port(tmp_path: Path) -> None:
+    with RedisServerProcess(tmp_path, persistent=False) as server:
+        port, pid = server.port, server.pid
+        server.restart()
+        assert (server.port, server.pid != pid) == (port, True)
+        with redis.Redis.from_url(server.url) as client:
+            assert client.ping()
+
+
+def test_restart_before_start_raises(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match="never started"):
+        RedisServerProcess(tmp_path).restart()
+
+
 def test_two_servers_get_different_ports(tmp_path: Path) -> None:
     with (
         RedisServerProcess(tmp_path / "a", persistent=False) as a,
