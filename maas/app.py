@@ -36,7 +36,7 @@ from services.stm_model import SessionConfig, Strategy
 from services.summarizer import Summarizer
 from services.tokens import token_counter_for
 from stores.event_bus import EventRetention, RedisEventBus
-from stores.redis_client import RedisClient, connect, redis_health
+from stores.redis_client import RedisClient, connect, prepare, redis_health
 from stores.redis_messages import RedisMessageStore
 
 log = logging.getLogger("maas")
@@ -68,6 +68,7 @@ def build_redis(settings: Settings) -> RedisClient:
         settings.redis_url,
         cluster=settings.redis_cluster,
         timeout_seconds=settings.redis_timeout_seconds,
+        max_connections=settings.redis_max_connections,
     )
 
 
@@ -137,6 +138,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # (cores + 4) would cap a batch of adds at a handful of LLM calls in flight.
         loop.set_default_executor(ThreadPoolExecutor(WORKER_THREADS, thread_name_prefix="maas"))
         redis = build_redis(settings)
+        await prepare(redis)
         events = build_events(settings, redis)
         llm = LLMGateway(llm_config(settings), metrics=metrics)
         # Token encodings take a moment to build: do it now, not on the first request.

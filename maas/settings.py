@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     redis_timeout_seconds: float = Field(
         5.0, gt=0, description="Longest wait to connect to Redis or for one reply."
     )
+    redis_max_connections: int = Field(
+        1000, ge=10, description="Most connections from one server process to each Redis node."
+    )
 
     # Live events
     events_max_per_stream: int = Field(

@@ -113,6 +113,7 @@ class _Followed:
     subscribers: set[_Subscriber] = field(default_factory=set)
     # One catch-up at a time: two reading from the same `last` would deliver twice.
     catching_up: asyncio.Lock = field(default_factory=asyncio.Lock)
+    unreadable_since: float | None = None  # its node is down (a cluster master), since when
 
 
 class RedisEventBus:
@@ -262,6 +263,7 @@ class RedisEventBus:
         """A pub/sub connection. On a cluster, any node hears every channel: try them in
         turn, so one node down does not stop delivery."""
         if isinstance(self._redis, RedisCluster):
+            await self._redis.initialize()  # it learns its nodes on first use
             nodes = self._redis.get_nodes()
             node = nodes[self._attempts % len(nodes)]
             pubsub: PubSub = self._redis.pubsub(node=node)
@@ -323,7 +325,12 @@ class RedisEventBus:
         there were any (live delivery had missed them)."""
         async with followed.catching_up:
             assert followed.last is not None
-            raw = await self._redis.xrange(stream, min=f"({followed.last}")
+            try:
+                raw = await self._redis.xrange(stream, min=f"({followed.last}")
+            except REDIS_DOWN:
+                self._unreadable(followed)
+                return False
+            followed.unreadable_since = None
             events = [_entry(r) for r in raw]
             if events and events[0].prev != followed.last:
                 log.warning("events of %s were lost before delivery; subscribers resync", stream)
@@ -333,6 +340,16 @@ class RedisEventBus:
                 return True
             self._deliver(followed, events)
             return bool(events)
+
+    def _unreadable(self, followed: _Followed) -> None:
+        """The stream's own node is down (a cluster master; the others serve on): its
+        subscribers wait for the grace period, then end with EventsUnavailable."""
+        now = time.monotonic()
+        if followed.unreadable_since is None:
+            followed.unreadable_since = now
+        elif now - followed.unreadable_since >= self._grace_s:
+            for subscriber in followed.subscribers:
+                subscriber.end(EventsUnavailable("the stream's Redis node is unreachable"))
 
     @staticmethod
     def _deliver(followed: _Followed, events: list[StoredEvent]) -> None:
@@ -404,18 +421,16 @@ class RedisEventBus:
             return
         self._next_audit = now + self._audit_interval_s
         streams = [(name, f) for name, f in self._followed.items() if f.last is not None]
-        if not streams:
-            return
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for name, _ in streams:
-                pipe.xrevrange(name, count=1)
-            newest = await pipe.execute()
+        newest = await self._newest_ids([name for name, _ in streams])
         suspects, self._suspects = self._suspects, {}
         missed = False
-        for (name, followed), raw in zip(streams, newest, strict=True):
-            if not raw or followed.last is None:
+        for (name, followed), seen in zip(streams, newest, strict=True):
+            if isinstance(seen, Exception):
+                self._unreadable(followed)
                 continue
-            seen = raw[0][0].decode()
+            followed.unreadable_since = None
+            if seen is None or followed.last is None:
+                continue
             if parse_event_id(seen) <= parse_event_id(followed.last):
                 continue
             earlier = suspects.get(name)
@@ -427,6 +442,43 @@ class RedisEventBus:
         if missed:
             log.warning("live delivery missed events; reconnecting the event bus")
             await self._close_pubsub()
+
+    async def _newest_ids(self, streams: list[str]) -> list[str | Exception | None]:
+        """Each stream's newest id, one pipeline per node, so a node that is down fails only
+        its own streams."""
+        groups: dict[str | None, list[int]] = {}
+        for index, name in enumerate(streams):
+            groups.setdefault(self._node_of(name), []).append(index)
+
+        async def read(indexes: list[int]) -> list[Any]:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for index in indexes:
+                    pipe.xrevrange(streams[index], count=1)
+                return await pipe.execute()
+
+        found: list[str | Exception | None] = [None] * len(streams)
+        replies = await asyncio.gather(
+            *(read(ix) for ix in groups.values()), return_exceptions=True
+        )
+        for indexes, reply in zip(groups.values(), replies, strict=True):
+            for position, index in enumerate(indexes):
+                if isinstance(reply, BaseException):
+                    if not isinstance(reply, REDIS_DOWN):
+                        raise reply
+                    found[index] = reply
+                else:
+                    raw = reply[position]
+                    found[index] = raw[0][0].decode() if raw else None
+        return found
+
+    def _node_of(self, key: str) -> str | None:
+        """The name of the cluster node holding the key (None on one server, or unknown)."""
+        if not isinstance(self._redis, RedisCluster):
+            return None
+        try:
+            return self._redis.get_node_from_key(key).name
+        except REDIS_DOWN:
+            return None
 
     async def _close_pubsub(self) -> None:
         pubsub, self._pubsub = self._pubsub, None

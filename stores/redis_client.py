@@ -4,9 +4,10 @@ mean Redis is (partly) down rather than that a request was wrong."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any, Literal, TypeAlias
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
@@ -36,10 +37,14 @@ REDIS_DOWN: tuple[type[Exception], ...] = (
 )
 
 
-def connect(url: str, *, cluster: bool, timeout_seconds: float = 5.0) -> RedisClient:
+def connect(
+    url: str, *, cluster: bool, timeout_seconds: float = 5.0, max_connections: int = 1000
+) -> RedisClient:
     """A client for the URL; with `cluster`, a Redis Cluster client that finds every node
     from the one the URL names. No call waits longer than timeout_seconds for a connection
-    or a reply (pub/sub reads set their own)."""
+    or a reply (pub/sub reads set their own). At most max_connections to each node: more
+    concurrent calls wait for a free connection (one server) or fail as unavailable (a
+    cluster, whose client cannot wait)."""
     options: dict[str, Any] = {
         "socket_timeout": timeout_seconds,
         "socket_connect_timeout": timeout_seconds,
@@ -49,8 +54,25 @@ def connect(url: str, *, cluster: bool, timeout_seconds: float = 5.0) -> RedisCl
     }
     if cluster:
         # Without full coverage the client keeps serving the slots of the masters that are up.
-        return RedisCluster.from_url(url, require_full_coverage=False, **options)
-    return Redis.from_url(url, health_check_interval=30, **options)
+        return RedisCluster.from_url(
+            url, require_full_coverage=False, max_connections=max_connections, **options
+        )
+    pool = BlockingConnectionPool.from_url(
+        url,
+        max_connections=max_connections,
+        timeout=timeout_seconds,
+        health_check_interval=30,
+        **options,
+    )
+    return Redis.from_pool(pool)
+
+
+async def prepare(client: RedisClient) -> None:
+    """Learn a cluster's nodes and slots now: redis-py's cluster client, left to do it on first
+    use, fails some of many concurrent first calls. Unreachable now: it retries on first use."""
+    if isinstance(client, RedisCluster):
+        with contextlib.suppress(*REDIS_DOWN):
+            await client.initialize()
 
 
 Health = Literal["ok", "degraded", "unavailable"]

@@ -1,26 +1,44 @@
-"""The Lua scripts of the message store and event streams, registered once per client."""
+"""The Lua scripts of the message store and event streams, and how they are run."""
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Sequence
 from importlib.resources import files
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from redis.exceptions import NoScriptError
 
 if TYPE_CHECKING:
-    from redis.commands.core import AsyncScript
-
     from stores.redis_client import RedisClient
 
 _LUA = files("stores") / "lua"
 _PRELUDE = (_LUA / "prelude.lua").read_text()
 
 
+class LuaScript:
+    """A script sent as EVALSHA, and as EVAL when the server does not know it (a restarted
+    node), which also teaches it that node. redis-py's own reload would SCRIPT LOAD on every
+    master of a cluster, and so fail while any other master is down."""
+
+    def __init__(self, redis: RedisClient, source: str) -> None:
+        self._redis = redis
+        self._source = source
+        self.sha = hashlib.sha1(source.encode()).hexdigest()  # noqa: S324 - Redis's script id
+
+    async def __call__(self, keys: Sequence[str], args: Sequence[Any] = ()) -> Any:
+        try:
+            return await self._redis.evalsha(self.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            return await self._redis.eval(self._source, len(keys), *keys, *args)
+
+
 class Scripts:
-    """Registered scripts; redis-py sends EVALSHA and reloads a script Redis forgot (on a
-    cluster, on every master)."""
+    """The scripts, each with the shared prelude."""
 
     def __init__(self, redis: RedisClient) -> None:
-        def load(name: str) -> AsyncScript:
-            return redis.register_script(_PRELUDE + (_LUA / f"{name}.lua").read_text())
+        def load(name: str) -> LuaScript:
+            return LuaScript(redis, _PRELUDE + (_LUA / f"{name}.lua").read_text())
 
         self.append = load("append")
         self.read_window = load("read_window")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,6 @@ import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
 from maas.app import build_events, build_stm, create_app, llm_config
@@ -25,7 +25,7 @@ from maas.telemetry import install_tracing
 from services.llm import LLMGateway
 from services.stm import ShortTermMemory, wall_clock_ms
 from stores.event_bus import RedisEventBus
-from stores.redis_client import connect
+from stores.redis_client import RedisClient, connect, prepare
 from stores.redis_server import RedisServerProcess
 from tests.support.fake_llm import FakeLLM
 from tests.support.redis_cluster import LocalRedisCluster
@@ -75,11 +75,45 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield server.url
 
 
+@dataclass(frozen=True)
+class RedisTarget:
+    """The Redis a test's services run on: one server, or the 3-master cluster."""
+
+    url: str
+    cluster: LocalRedisCluster | None = None
+
+    @property
+    def is_cluster(self) -> bool:
+        return self.cluster is not None
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Tests marked `single_and_cluster` run twice: on one Redis and on the cluster."""
+    if "redis_target" in metafunc.fixturenames:
+        both = metafunc.definition.get_closest_marker("single_and_cluster") is not None
+        kinds = ["redis", "cluster"] if both else ["redis"]
+        metafunc.parametrize("redis_target", kinds, indirect=True, scope="module")
+
+
+@pytest.fixture(scope="module")
+def redis_target(request: pytest.FixtureRequest) -> RedisTarget:
+    if request.param == "cluster":
+        cluster: LocalRedisCluster = request.getfixturevalue("redis_cluster")
+        return RedisTarget(cluster.url, cluster)
+    return RedisTarget(request.getfixturevalue("redis_url"))
+
+
 @pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    """A client on an empty database."""
-    client = connect(redis_url, cluster=False)
-    await client.flushdb()
+async def redis(redis_target: RedisTarget) -> AsyncIterator[RedisClient]:
+    """A client on an empty database (every master of the cluster emptied)."""
+    if redis_target.cluster is not None:
+        # A test that killed a node restarts it in a finally; this catches one that could not.
+        redis_target.cluster.restart_killed()
+        redis_target.cluster.flushall()
+    client = connect(redis_target.url, cluster=redis_target.is_cluster)
+    await prepare(client)
+    if redis_target.cluster is None:
+        await client.flushdb()
     yield client
     await client.aclose()
 
@@ -132,13 +166,14 @@ def fake_llm(fake_llm_server: FakeLLM) -> FakeLLM:
 
 @pytest.fixture
 def make_settings(
-    redis: Redis, redis_url: str, fake_llm: FakeLLM, tmp_path: Path
+    redis: RedisClient, redis_target: RedisTarget, fake_llm: FakeLLM, tmp_path: Path
 ) -> Callable[..., Settings]:
     """Settings on the test Redis and the fake LLM; keyword arguments override any field."""
 
     def make(**overrides: Any) -> Settings:
         values: dict[str, Any] = {
-            "redis_url": redis_url,
+            "redis_url": redis_target.url,
+            "redis_cluster": redis_target.is_cluster,
             "data_dir": tmp_path / "data",
             "llm_base_url": fake_llm.base_url,
             "llm_api_key": "test-key",
@@ -154,7 +189,7 @@ def make_settings(
 
 @pytest.fixture
 async def make_stm(
-    redis: Redis, make_settings: Callable[..., Settings]
+    redis: RedisClient, make_settings: Callable[..., Settings]
 ) -> AsyncIterator[Callable[..., ShortTermMemory]]:
     """Builds the STM service exactly as the app does, from settings overrides (and, with
     `clock=`, a clock of the test's own)."""

@@ -20,6 +20,7 @@ from gql.client import AsyncClientSession
 
 from maas.app import create_app
 from maas.settings import Settings
+from tests.conftest import RedisTarget
 from tests.support.fake_llm import FakeLLM
 from tests.support.graphql_client import (
     API_KEYS,
@@ -121,7 +122,7 @@ class ServerProcess:
 
 @pytest.fixture(scope="module")
 def server_processes(
-    redis_url: str, tmp_path_factory: pytest.TempPathFactory
+    redis_target: RedisTarget, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Callable[..., list[ServerProcess]]]:
     """Starts `count` real `maas serve` processes of `workers` workers each on the test Redis,
     with `api_keys` and any `extra_env` variables; each is terminated (SIGTERM, then kill) when
@@ -141,7 +142,8 @@ def server_processes(
             )
         }
         env.update(
-            REDIS_URL=redis_url,
+            REDIS_URL=redis_target.url,
+            REDIS_CLUSTER=str(redis_target.is_cluster).lower(),
             HOST="127.0.0.1",
             API_KEYS=json.dumps(api_keys),
             DATA_DIR=str(tmp_path / "data"),
@@ -163,7 +165,7 @@ def server_processes(
 
 @pytest.fixture(scope="module")
 def module_server(
-    redis_url: str, fake_llm_server: FakeLLM, tmp_path_factory: pytest.TempPathFactory
+    redis_target: RedisTarget, fake_llm_server: FakeLLM, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Callable[..., str]]:
     """Like `live_server`, but one server per distinct settings for the whole module: starting
     and stopping a server per test would be most of the suite's time. The server holds no
@@ -175,7 +177,8 @@ def module_server(
         key = repr(sorted(overrides.items()))
         if key not in servers:
             values: dict[str, Any] = {
-                "redis_url": redis_url,
+                "redis_url": redis_target.url,
+                "redis_cluster": redis_target.is_cluster,
                 "data_dir": data_dir,
                 "llm_base_url": fake_llm_server.base_url,
                 "llm_api_key": "test-key",

@@ -23,6 +23,8 @@ from tests.support.graphql_client import (
 )
 from tests.support.memory_queries import MEMORY_EVENTS, remember
 
+pytestmark = pytest.mark.single_and_cluster
+
 WAIT_S = 30.0
 
 

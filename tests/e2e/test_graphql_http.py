@@ -7,6 +7,7 @@ import json
 from datetime import datetime
 
 import httpx
+import pytest
 from gql.client import AsyncClientSession
 
 from tests.support.graphql_client import (
@@ -19,6 +20,8 @@ from tests.support.graphql_client import (
     execute_error,
     message,
 )
+
+pytestmark = pytest.mark.single_and_cluster
 
 PAGE_INFO = "pageInfo { hasNextPage hasPreviousPage startCursor endCursor }"
 

@@ -19,6 +19,8 @@ from tests.support.graphql_client import (
     subscribed,
 )
 
+pytestmark = pytest.mark.single_and_cluster
+
 PROTOCOLS = pytest.mark.parametrize(
     "protocol",
     [GRAPHQL_TRANSPORT_WS, LEGACY_GRAPHQL_WS],

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from tests.support.fake_llm import FakeLLM
 from tests.support.graphql_client import add_messages, execute, subscribed
+
+pytestmark = pytest.mark.single_and_cluster
 
 WORDS = " ".join(f"word{i}" for i in range(40))  # ~80 tokens a message
 SESSION = """{ session(id: "race") {

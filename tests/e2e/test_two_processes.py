@@ -14,6 +14,8 @@ from tests.support.graphql_client import (
     subscribed,
 )
 
+pytestmark = pytest.mark.single_and_cluster
+
 SESSION = "query One($id: ID!) { session(id: $id) { messageCount messages { nodes { content } } } }"
 SET_MAX = """
 mutation Set($id: String!, $max: Int!) {

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from services.stm import ShortTermMemory
 from services.stm_model import ConfigChange, NewMessage, Role, SessionInfo, Strategy
 from tests.support.fake_llm import FakeLLM
+
+pytestmark = pytest.mark.single_and_cluster
 
 TENANT = "local"
 WORDS = " ".join(f"word{i}" for i in range(40))  # ~80 tokens

@@ -5,12 +5,16 @@ from __future__ import annotations
 import asyncio
 import json
 
+import pytest
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.crc import key_slot
 
 from services.stm import ShortTermMemory
 from services.stm_model import ConfigChange, NewMessage, Role
 from stores.redis_keys import SessionKeys
+
+pytestmark = pytest.mark.single_and_cluster
 
 TENANT = "local"
 
@@ -71,7 +75,9 @@ async def test_token_counts_are_stored_with_each_message_and_summed(stm: ShortTe
 
 async def test_every_key_of_a_session_shares_one_cluster_slot(stm: ShortTermMemory, redis: Redis):
     await stm.add_messages(TENANT, "user:42:chat", [user("x")])
-    keys = [k.decode() for k in await redis.keys("maas:{local:user:42:chat}*")]
+    # On a cluster, ask every master (KEYS would ask just one).
+    where = {"target_nodes": RedisCluster.ALL_NODES} if isinstance(redis, RedisCluster) else {}
+    keys = [k.decode() for k in await redis.keys("maas:{local:user:42:chat}*", **where)]
     assert len(keys) >= 3
     assert len({key_slot(k.encode()) for k in keys}) == 1
     all_keys = SessionKeys.of("maas", TENANT, "user:42:chat")

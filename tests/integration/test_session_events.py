@@ -16,6 +16,8 @@ from services.stm import ShortTermMemory
 from services.stm_model import ConfigChange, NewMessage, Role
 from stores.redis_keys import SessionKeys, TenantKeys
 
+pytestmark = pytest.mark.single_and_cluster
+
 TENANT = "local"
 WAIT_S = 30.0
 
