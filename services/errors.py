@@ -71,17 +71,19 @@ Method = Callable[Concatenate[S, P], Awaitable[T]]
 
 
 def unavailable_on(
-    errors: tuple[type[BaseException], ...], what: str, dependency: str
+    is_down: Callable[[BaseException], bool], what: str, dependency: str
 ) -> Callable[[Method[S, P, T]], Method[S, P, T]]:
-    """Decorates a service's coroutine method: `errors` (a dependency being down) become
-    Unavailable, counted in the service's metrics under `dependency`."""
+    """Decorates a service's coroutine method: errors that `is_down` says mean the dependency
+    is down become Unavailable, counted in the service's metrics under `dependency`."""
 
     def decorate(func: Method[S, P, T]) -> Method[S, P, T]:
         @functools.wraps(func)
         async def guarded(service: S, *args: P.args, **kwargs: P.kwargs) -> T:
             try:
                 return await func(service, *args, **kwargs)
-            except errors as exc:
+            except Exception as exc:
+                if not is_down(exc):
+                    raise
                 log.warning("%s is unavailable: %s", what, type(exc).__name__)
                 service.metrics.dependency_error(dependency)
                 raise Unavailable(f"{what} is unavailable; try again shortly.") from exc

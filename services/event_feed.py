@@ -15,7 +15,7 @@ from stores.event_bus import (
     SubscriberTooSlow,
     parse_event_id,
 )
-from stores.redis_client import REDIS_DOWN
+from stores.redis_client import is_redis_down
 
 
 def check_event_id(after: str | None) -> None:
@@ -44,7 +44,9 @@ async def follow(
             f"The {what} after that point are no longer kept: read the current state again and "
             "subscribe with after: its lastEventId."
         ) from exc
-    except (EventsUnavailable, *REDIS_DOWN) as exc:
+    except Exception as exc:
+        if not (isinstance(exc, EventsUnavailable) or is_redis_down(exc)):
+            raise
         metrics.dependency_error("redis")
         raise Unavailable(
             f"{what.capitalize()} are unavailable: subscribe again with after: the last eventId "

@@ -43,12 +43,12 @@ from services.stm_model import (
 )
 from services.tokens import TokenCounter
 from stores.event_bus import RedisEventBus
-from stores.redis_client import REDIS_DOWN
+from stores.redis_client import is_redis_down
 from stores.redis_messages import RedisMessageStore
 
 DEFAULT_PAGE_SIZE = 50
 
-_storage = unavailable_on(REDIS_DOWN, "Short-term memory storage", "redis")
+_storage = unavailable_on(is_redis_down, "Short-term memory storage", "redis")
 
 
 def wall_clock_ms() -> int:

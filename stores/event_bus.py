@@ -26,7 +26,7 @@ from typing import Any
 from redis.asyncio.client import PubSub
 from redis.asyncio.cluster import RedisCluster
 
-from stores.redis_client import REDIS_DOWN, RedisClient
+from stores.redis_client import REDIS_DOWN, RedisClient, is_redis_down
 from stores.redis_scripts import Scripts
 
 log = logging.getLogger(__name__)
@@ -284,11 +284,10 @@ class RedisEventBus:
                     if self._reconnected:
                         await self._catch_up_all()
                     await self._audit()
-                except REDIS_DOWN:
-                    await self._lost_redis()
-                except Exception:
-                    # Never die silently: a reader that stops leaves every subscriber mute.
-                    log.exception("event bus reader failed; reconnecting")
+                except Exception as error:
+                    # Never die: a reader that stops leaves every subscriber mute.
+                    if not is_redis_down(error):
+                        log.exception("event bus reader failed; reconnecting")
                     await self._lost_redis()
                 else:
                     continue
@@ -327,7 +326,9 @@ class RedisEventBus:
             assert followed.last is not None
             try:
                 raw = await self._redis.xrange(stream, min=f"({followed.last}")
-            except REDIS_DOWN:
+            except Exception as error:
+                if not is_redis_down(error):
+                    raise
                 self._unreadable(followed)
                 return False
             followed.unreadable_since = None
@@ -463,7 +464,7 @@ class RedisEventBus:
         for indexes, reply in zip(groups.values(), replies, strict=True):
             for position, index in enumerate(indexes):
                 if isinstance(reply, BaseException):
-                    if not isinstance(reply, REDIS_DOWN):
+                    if not is_redis_down(reply):
                         raise reply
                     found[index] = reply
                 else:

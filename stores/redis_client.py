@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import traceback
 from typing import Any, Literal, TypeAlias
 
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -35,6 +36,27 @@ REDIS_DOWN: tuple[type[Exception], ...] = (
     RedisClusterException,
     OSError,
 )
+
+
+# What redis-py's asyncio connections leak instead of ConnectionError when a connection was
+# closed under a command (redis/redis-py#4287; uvloop says RuntimeError): transport internals.
+_LEAKED = (AttributeError, TypeError, RuntimeError)
+_SENDING = frozenset({"send_packed_command", "_send_packed_command", "writelines"})
+
+
+def is_redis_down(error: BaseException) -> bool:
+    """True when the error means Redis (a node of it) cannot serve now: the client's
+    connection and availability errors, and transport errors redis-py leaks while sending on
+    a connection that was closed under it."""
+    if isinstance(error, REDIS_DOWN):
+        return True
+    if not isinstance(error, _LEAKED):
+        return False
+    frames = traceback.extract_tb(error.__traceback__)
+    return any(
+        frame.name in _SENDING and frame.filename.endswith("redis/asyncio/connection.py")
+        for frame in frames
+    )
 
 
 def connect(

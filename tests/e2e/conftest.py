@@ -211,3 +211,43 @@ async def api(url: str, connect: Connect) -> AsyncClientSession:
 async def fresh_api(live_server: Callable[..., str], connect: Connect) -> AsyncClientSession:
     """A client of a server of its own, with empty stores (module_server's are shared)."""
     return await connect(live_server())
+
+
+@pytest.fixture
+def serve_on(fake_llm_server: FakeLLM, tmp_path: Path) -> Iterator[Callable[..., str]]:
+    """`serve_on(redis_url, **settings)`: a live server of the test's own on a Redis of the
+    test's own (one it may break), with two tenants' keys; its base URL."""
+    servers: list[ThreadedServer] = []
+
+    def start(redis_url: str, **overrides: Any) -> str:
+        settings = Settings(
+            _env_file=None,  # type: ignore[call-arg]
+            redis_url=redis_url,
+            api_keys=API_KEYS,
+            data_dir=tmp_path / "data",
+            llm_base_url=fake_llm_server.base_url,
+            llm_api_key="test-key",
+            **overrides,
+        )
+        server = ThreadedServer(create_app(settings)).start()
+        servers.append(server)
+        return server.url
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[Callable[[str], httpx.AsyncClient]]:
+    """`http(url)`: an httpx client on a live server, closed after the test."""
+    clients: list[httpx.AsyncClient] = []
+
+    def make(url: str) -> httpx.AsyncClient:
+        client = httpx.AsyncClient(base_url=url, timeout=60)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        await client.aclose()

@@ -6,21 +6,22 @@ every event exactly once."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 
-from maas.app import create_app
-from maas.settings import Settings
 from stores.redis_server import RedisServerProcess
 from tests.e2e.conftest import Connect
-from tests.support.chaos import WriteLoad, collect_until, ended_with, error_codes, stored_ids
-from tests.support.fake_llm import FakeLLM
-from tests.support.graphql_client import API_KEYS, KEY_A, EventReader, add_messages, execute
-from tests.support.threaded_server import ThreadedServer
+from tests.support.chaos import (
+    WriteLoad,
+    collect_until,
+    error_codes,
+    stored_ids,
+    subscribe_from_state,
+    until_ended,
+)
+from tests.support.graphql_client import KEY_A, EventReader
 
 SESSIONS = ["alpha", "beta"]
 
@@ -37,71 +38,11 @@ def crashable_redis(tmp_path: Path) -> Iterator[RedisServerProcess]:
     server.stop()
 
 
-@pytest.fixture
-def serve_on(fake_llm_server: FakeLLM, tmp_path: Path) -> Iterator[Callable[..., str]]:
-    servers: list[ThreadedServer] = []
-
-    def start(redis_url: str, **overrides: Any) -> str:
-        settings = Settings(
-            _env_file=None,  # type: ignore[call-arg]
-            redis_url=redis_url,
-            api_keys=API_KEYS,
-            data_dir=tmp_path / "data",
-            llm_base_url=fake_llm_server.base_url,
-            llm_api_key="test-key",
-            **overrides,
-        )
-        server = ThreadedServer(create_app(settings)).start()
-        servers.append(server)
-        return server.url
-
-    yield start
-    for server in servers:
-        server.stop()
-
-
-@pytest.fixture
-async def http(serve_on) -> AsyncIterator[Callable[[str], httpx.AsyncClient]]:
-    clients: list[httpx.AsyncClient] = []
-
-    def make(url: str) -> httpx.AsyncClient:
-        client = httpx.AsyncClient(base_url=url, timeout=60)
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        await client.aclose()
-
-
-async def subscribe_from_state(url: str, connect: Connect) -> dict[str | None, EventReader]:
-    """One subscription per session and one tenant-wide, each resuming from a state read, so
-    each is sure to miss nothing from that read on (no probing needed)."""
-    api = await connect(url, KEY_A)
-    for session in SESSIONS:
-        await add_messages(api, session, "opening")
-    readers: dict[str | None, EventReader] = {}
-    for session in SESSIONS:
-        read = await execute(
-            api, "query($id: ID!) { session(id: $id) { lastEventId } }", id=session
-        )
-        readers[session] = EventReader(
-            await connect(url, KEY_A, ws=True), session, read["session"]["lastEventId"]
-        )
-    listing = await execute(api, "{ sessions { lastEventId } }")
-    readers[None] = EventReader(
-        await connect(url, KEY_A, ws=True), None, listing["sessions"]["lastEventId"]
-    )
-    for reader in readers.values():
-        reader.start()
-    return readers
-
-
 async def test_sigkill_under_load_loses_nothing_acknowledged_and_subscriptions_carry_on(
     crashable_redis: RedisServerProcess, serve_on, http, connect: Connect
 ):
     url = serve_on(crashable_redis.url, events_outage_grace_seconds=600)
-    readers = await subscribe_from_state(url, connect)
+    readers = await subscribe_from_state(url, KEY_A, SESSIONS, connect)
     load = WriteLoad(url, KEY_A, SESSIONS)
     load.start()
     await load.until_acked(40)
@@ -150,23 +91,18 @@ async def test_sigkill_under_load_loses_nothing_acknowledged_and_subscriptions_c
 
 
 async def test_an_outage_past_the_grace_ends_subscriptions_with_unavailable(
-    crashable_redis: RedisServerProcess, serve_on, connect: Connect
+    crashable_redis: RedisServerProcess, serve_on, http, connect: Connect
 ):
     url = serve_on(crashable_redis.url, events_outage_grace_seconds=0.5)
-    readers = await subscribe_from_state(url, connect)
+    readers = await subscribe_from_state(url, KEY_A, SESSIONS, connect)
     crashable_redis.kill()
     try:
         # Redis stays down until every subscription has ended: an error, never silence.
         for reader in readers.values():
-            assert error_codes(await ended_with(reader)) == ["UNAVAILABLE"]
-        ready = await http_get(url, "/health/ready")
+            assert error_codes((await until_ended(reader)).error) == ["UNAVAILABLE"]
+        ready = await http(url).get("/health/ready")
         assert ready.status_code == 503
     finally:
         await asyncio.to_thread(crashable_redis.restart)
     for reader in readers.values():
         await reader.close()
-
-
-async def http_get(url: str, path: str) -> httpx.Response:
-    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
-        return await client.get(path)

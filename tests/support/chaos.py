@@ -7,12 +7,20 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
-from tests.support.graphql_client import ADD_MESSAGES, EventReader, bearer, message
+from tests.support.graphql_client import (
+    ADD_MESSAGES,
+    EventReader,
+    add_messages,
+    bearer,
+    execute,
+    message,
+)
 
 # Generous: the machine may be busy; a healthy run never waits this long.
 PATIENCE_S = 60.0
@@ -45,10 +53,15 @@ class WriteLoad:
         self._stop.set()
         await asyncio.gather(*self._tasks)
 
-    async def until_acked(self, count: int) -> None:
-        """Wait until `count` writes in all were acknowledged."""
+    async def until_acked(self, count: int, session: str | None = None) -> None:
+        """Wait until `count` writes in all (or to `session`) were acknowledged."""
+
+        def done() -> bool:
+            acked = len(self.acked.get(session, ())) if session else self.acked_count
+            return acked >= count
+
         async with asyncio.timeout(PATIENCE_S), self._progress:
-            await self._progress.wait_for(lambda: self.acked_count >= count)
+            await self._progress.wait_for(done)
 
     async def _write(self, writer: int) -> None:
         sessions = itertools.cycle(self.sessions)
@@ -106,14 +119,16 @@ async def collect_until(reader: EventReader, wanted: set[str]) -> Delivery:
     return delivery
 
 
-async def ended_with(reader: EventReader) -> BaseException:
-    """Skip events until the subscription ends; its error."""
+async def until_ended(reader: EventReader) -> Delivery:
+    """Read events until the subscription ends with an error."""
+    delivery = Delivery()
     async with asyncio.timeout(PATIENCE_S):
-        while True:
+        while delivery.error is None:
             try:
-                await reader.next(within=PATIENCE_S)
+                delivery.events.append(await reader.next(within=PATIENCE_S))
             except Exception as error:
-                return error
+                delivery.error = error
+    return delivery
 
 
 def error_codes(error: BaseException | None) -> list[str | None]:
@@ -141,3 +156,28 @@ async def stored_ids(client: httpx.AsyncClient, key: str, session: str) -> list[
         if not page["pageInfo"]["hasNextPage"]:
             return ids
         after = page["pageInfo"]["endCursor"]
+
+
+async def subscribe_from_state(
+    url: str, key: str, sessions: list[str], connect: Callable[..., Awaitable[Any]]
+) -> dict[str | None, EventReader]:
+    """One subscription per session and one tenant-wide (key None), each resuming from a
+    state read, so each is sure to miss nothing from that read on (no probing needed)."""
+    api = await connect(url, key)
+    for session in sessions:
+        await add_messages(api, session, "opening")
+    readers: dict[str | None, EventReader] = {}
+    for session in sessions:
+        read = await execute(
+            api, "query($id: ID!) { session(id: $id) { lastEventId } }", id=session
+        )
+        readers[session] = EventReader(
+            await connect(url, key, ws=True), session, read["session"]["lastEventId"]
+        )
+    listing = await execute(api, "{ sessions { lastEventId } }")
+    readers[None] = EventReader(
+        await connect(url, key, ws=True), None, listing["sessions"]["lastEventId"]
+    )
+    for reader in readers.values():
+        reader.start()
+    return readers
