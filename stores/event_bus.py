@@ -243,7 +243,7 @@ class RedisEventBus:
                 early, followed.early = followed.early, []
                 for event in early:
                     await self._offer(stream, followed, event)
-                if self._reader is None or self._reader.done():
+                if self._reader is None:
                     self._reader = asyncio.create_task(self._read(), name="event-bus-reader")
             followed.subscribers.add(subscriber)
 
@@ -253,18 +253,27 @@ class RedisEventBus:
             if followed is None:
                 return
             followed.subscribers.discard(subscriber)
-            if not followed.subscribers:
-                del self._followed[stream]
-                if self._pubsub is not None:
-                    with contextlib.suppress(*REDIS_DOWN):
-                        await self._pubsub.unsubscribe(stream)
+            if followed.subscribers:
+                return
+            del self._followed[stream]
+            # With nothing left to follow the reader closes the connection itself.
+            if self._followed and self._pubsub is not None:
+                try:
+                    await self._pubsub.unsubscribe(stream)
+                except Exception:  # a subscriber leaving never fails on our cleanup
+                    log.debug("unsubscribing failed; the reader reconnects", exc_info=True)
+                    await self._close_pubsub()
 
     async def _open_pubsub(self) -> PubSub:
         """A pub/sub connection. On a cluster, any node hears every channel: try them in
         turn, so one node down does not stop delivery."""
         if isinstance(self._redis, RedisCluster):
-            await self._redis.initialize()  # it learns its nodes on first use
             nodes = self._redis.get_nodes()
+            if not nodes:
+                # A command, not initialize(): after a failure redis-py's command path also
+                # replaces a dead default node, which initialize() alone keeps asking.
+                await self._redis.ping()
+                nodes = self._redis.get_nodes()
             node = nodes[self._attempts % len(nodes)]
             pubsub: PubSub = self._redis.pubsub(node=node)
         else:
@@ -275,7 +284,7 @@ class RedisEventBus:
     async def _read(self) -> None:
         backoff = _FIRST_BACKOFF_S
         try:
-            while self._followed:
+            while await self._still_following():
                 try:
                     if self._pubsub is None:
                         await self._reconnect()
@@ -293,9 +302,22 @@ class RedisEventBus:
                     continue
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, _MAX_BACKOFF_S)
-        finally:
+        except asyncio.CancelledError:
             await self._close_pubsub()
-            self._down_since = None  # nothing is followed: the next subscriber tries afresh
+            raise
+
+    async def _still_following(self) -> bool:
+        """False once nothing is followed; then the reader is gone and its connection closed,
+        in one step with respect to new subscribers (who start a new reader)."""
+        if self._followed:
+            return True
+        async with self._lock:
+            if self._followed:
+                return True
+            await self._close_pubsub()
+            self._down_since = None  # the next subscriber tries afresh
+            self._reader = None
+            return False
 
     async def _handle(self, message: dict[str, Any] | None) -> None:
         if message is None or message["type"] != "message":
@@ -488,8 +510,9 @@ class RedisEventBus:
                 await pubsub.aclose()
 
     async def close(self) -> None:
-        if self._reader is not None:
-            self._reader.cancel()
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
+                await reader
         await self._close_pubsub()

@@ -8,8 +8,9 @@ import contextlib
 import traceback
 from typing import Any, Literal, TypeAlias
 
+from redis._parsers.commands import AsyncCommandsParser
 from redis.asyncio import BlockingConnectionPool, Redis
-from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import (
@@ -59,6 +60,25 @@ def is_redis_down(error: BaseException) -> bool:
     )
 
 
+class _CommandTableOnce(AsyncCommandsParser):
+    """redis-py's cluster client re-reads the command table (COMMAND) from its default node
+    whenever it re-reads the cluster after a failure, before any command; while that master
+    is down, every command of the client fails there, on every master. The table does not
+    change under a running server: read it once."""
+
+    async def initialize(self, node: ClusterNode | None = None) -> None:
+        if node is not None:
+            self.node = node
+        if not self.commands:
+            await super().initialize(node)
+
+
+class _RedisCluster(RedisCluster):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.commands_parser = _CommandTableOnce()
+
+
 def connect(
     url: str, *, cluster: bool, timeout_seconds: float = 5.0, max_connections: int = 1000
 ) -> RedisClient:
@@ -76,7 +96,7 @@ def connect(
     }
     if cluster:
         # Without full coverage the client keeps serving the slots of the masters that are up.
-        return RedisCluster.from_url(
+        return _RedisCluster.from_url(
             url, require_full_coverage=False, max_connections=max_connections, **options
         )
     pool = BlockingConnectionPool.from_url(

@@ -7,6 +7,7 @@ from urllib.parse import urlparse
 
 import pytest
 from redis.asyncio.connection import Connection
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from stores.redis_client import connect, is_redis_down, prepare, redis_health
 from tests.support.redis_cluster import LocalRedisCluster
@@ -54,4 +55,30 @@ async def test_health_of_a_cluster_with_a_master_down(killable_redis_cluster: Lo
     assert await redis_health(client) == "degraded"
     await asyncio.to_thread(killable_redis_cluster.restart, 1)
     assert await redis_health(client) == "ok"
+    await client.aclose()
+
+
+async def test_the_other_masters_serve_while_the_first_master_is_down(
+    killable_redis_cluster: LocalRedisCluster,
+):
+    cluster = killable_redis_cluster
+    client = connect(cluster.url, cluster=True, timeout_seconds=1)
+    await prepare(client)
+    # The master of slot 0: redis-py makes the first master of the slot map its default node
+    # when it re-reads the cluster, and asks it for the command table before any command.
+    dead = cluster.nodes[cluster.slot_owner(0)]
+    alive = [n for n in cluster.nodes if n.index != dead.index]
+    cluster.kill(dead.index)
+    with pytest.raises(RedisConnectionError) as failure:
+        async with client.pipeline(transaction=False) as pipe:
+            pipe.get(f"{cluster.hash_tag_on(dead.index)}k")
+            await pipe.execute()
+    assert is_redis_down(failure.value)
+    # A failed pipeline makes redis-py re-read the cluster before its next command (without
+    # moving the dead master out of first place); the dead master must not take the others
+    # down with it.
+    for _ in range(5):
+        for node in alive:
+            await client.set(f"{cluster.hash_tag_on(node.index)}k", 1)
+    await asyncio.to_thread(cluster.restart, dead.index)
     await client.aclose()
