@@ -3,8 +3,12 @@ apps in one process (tests) never share counts."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily
 from prometheus_client.exposition import generate_latest
+from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -45,6 +49,10 @@ class PrometheusMetrics:
             ["operation"],
             registry=self.registry,
         )
+        # Counted for every subscriber of every event, on the event loop: plain integers,
+        # read when scraped (a Counter takes a lock per increment).
+        self.subscription_results = {"executed": 0, "shared": 0}
+        self.registry.register(_SubscriptionResults(self.subscription_results))
         self.summarizations = Counter(
             "maas_summarizations",
             "Summarizations of session context, by outcome (summarized, failed, discarded).",
@@ -64,6 +72,9 @@ class PrometheusMetrics:
             registry=self.registry,
         )
 
+    def subscription_result(self, shared: bool) -> None:
+        self.subscription_results["shared" if shared else "executed"] += 1
+
     def summarization(self, outcome: SummaryOutcome) -> None:
         self.summarizations.labels(outcome.value).inc()
 
@@ -77,3 +88,21 @@ class PrometheusMetrics:
     async def endpoint(self, request: Request) -> Response:
         """GET /metrics in Prometheus' text format."""
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+class _SubscriptionResults(Collector):
+    """maas_subscription_event_results_total from PrometheusMetrics' counts."""
+
+    def __init__(self, counts: dict[str, int]) -> None:
+        self._counts = counts
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily(
+            "maas_subscription_event_results",
+            "Results of subscription events sent, by whether they were executed for the "
+            "subscriber or shared from another subscriber's execution of the same operation.",
+            labels=["execution"],
+        )
+        for execution, count in self._counts.items():
+            family.add_metric([execution], count)
+        yield family
