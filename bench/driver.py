@@ -14,18 +14,21 @@ Operation = Callable[[], Awaitable[bool]]  # one request; True when it succeeded
 
 
 class CpuMeter:
-    """CPU seconds used by this process and, optionally, other processes (by pid)."""
+    """CPU seconds used by this process and, optionally, other processes (by pid; the server
+    may be several processes, e.g. uvicorn's workers, whose CPU is summed)."""
 
-    def __init__(self, server_pid: int | None = None, redis_pid: int | None = None) -> None:
-        self._server = psutil.Process(server_pid) if server_pid else None
-        self._redis = psutil.Process(redis_pid) if redis_pid else None
+    def __init__(
+        self, server_pid: int | Sequence[int] | None = None, redis_pid: int | None = None
+    ) -> None:
+        pids = [server_pid] if isinstance(server_pid, int) else list(server_pid or ())
+        self._server = [psutil.Process(pid) for pid in pids]
+        self._redis = [psutil.Process(redis_pid)] if redis_pid else []
 
     @staticmethod
-    def _cpu(process: psutil.Process | None) -> float | None:
-        if process is None:
+    def _cpu(processes: list[psutil.Process]) -> float | None:
+        if not processes:
             return None
-        times = process.cpu_times()
-        return times.user + times.system
+        return sum(t.user + t.system for t in (p.cpu_times() for p in processes))
 
     def sample(self) -> tuple[float, float | None, float | None]:
         """(own CPU, server CPU, redis CPU) in seconds since each process started."""

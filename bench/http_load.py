@@ -76,6 +76,10 @@ class HttpConnection(asyncio.Protocol):
         del self._buffer[:total]
         waiter.set_result((status, body))
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     async def request(self, raw: bytes) -> tuple[int, bytes]:
         if self._closed or self._transport is None:
             raise HttpError("connection is closed")

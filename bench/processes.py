@@ -20,7 +20,7 @@ import psutil
 from stores.redis_server import RedisServerProcess
 
 HOST = "127.0.0.1"
-START_TIMEOUT_S = 30.0
+START_TIMEOUT_S = 120.0  # a busy 2-core machine took 35 s to start two workers
 
 
 def free_port() -> int:
@@ -74,12 +74,28 @@ class BenchRedis:
 
 
 class BenchServer:
-    """uvicorn serving an app factory (default: the bench app) with one worker, in its own
-    process."""
+    """uvicorn serving an app factory (default: the bench app) in its own process, with one
+    worker unless told otherwise; `env` adds settings, `ws` picks uvicorn's WebSocket
+    implementation, `code` serves another checkout's code."""
 
-    def __init__(self, redis_url: str, app: str = "bench.server:create_bench_app") -> None:
+    def __init__(
+        self,
+        redis_url: str,
+        app: str = "bench.server:create_bench_app",
+        *,
+        workers: int = 1,
+        env: dict[str, str] | None = None,
+        ws: str | None = None,
+        code: Path | None = None,
+    ) -> None:
         self.redis_url = redis_url
         self.app = app
+        self.workers = workers
+        self.ws = ws  # uvicorn's WebSocket implementation; None: its default
+        # Where the server's code is: this checkout, or another revision's files (whose modules
+        # then come first on the server's sys.path; the dependencies are this environment's).
+        self.code = code or Path(__file__).resolve().parent.parent
+        self.extra_env = env or {}
         self.port = 0
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -88,23 +104,34 @@ class BenchServer:
         assert self._process is not None
         return self._process.pid
 
+    def worker_pids(self) -> list[int]:
+        """The processes that serve requests: the server itself, or uvicorn's workers."""
+        if self.workers == 1:
+            return [self.pid]
+        return [
+            child.pid
+            for child in psutil.Process(self.pid).children()
+            if "spawn_main" in " ".join(child.cmdline())  # not multiprocessing's resource tracker
+        ]
+
     def _env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in {"LLM_API_KEY", "API_KEYS"}}
-        env.update(REDIS_URL=self.redis_url, STM_SESSION_TTL_SECONDS="0")
+        env.update(REDIS_URL=self.redis_url, STM_SESSION_TTL_SECONDS="0", **self.extra_env)
         return env
 
     def start(self) -> None:
-        """Start uvicorn and wait until /health answers."""
+        """Start uvicorn and wait until /health answers (and every worker is up)."""
         self.port = free_port()
         command = [
             sys.executable, "-m", "uvicorn", self.app, "--factory",
-            "--host", HOST, "--port", str(self.port), "--workers", "1",
+            "--host", HOST, "--port", str(self.port), "--workers", str(self.workers),
             "--log-level", "warning", "--no-access-log",
+            *(["--ws", self.ws] if self.ws else []),
         ]  # fmt: skip
         self._process = subprocess.Popen(
             command,
             env=self._env(),
-            cwd=Path(__file__).resolve().parent.parent,
+            cwd=self.code,
             stdin=subprocess.DEVNULL,
             process_group=0,  # Ctrl-C reaches only us; we stop the server ourselves
             preexec_fn=_die_with_parent(),
@@ -116,13 +143,45 @@ class BenchServer:
             with contextlib.suppress(OSError):
                 url = f"http://{HOST}:{self.port}/health"
                 with urllib.request.urlopen(url, timeout=1) as reply:
-                    if reply.status == 200:
+                    if reply.status == 200 and self._workers_ready():
                         return
             time.sleep(0.05)
         raise RuntimeError("server did not answer /health in time")
 
+    def _workers_ready(self) -> bool:
+        """Every worker serves: a few requests on connections kept open reached each of them
+        (one answering /health does not mean all of them do)."""
+        if self.workers == 1:
+            return True
+        sockets: list[socket.socket] = []
+        try:
+            for _ in range(8 * self.workers):
+                sock = socket.create_connection((HOST, self.port), timeout=2)
+                sockets.append(sock)
+                sock.sendall(f"GET /health HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode())
+            for sock in sockets:
+                sock.recv(4096)
+            return len(self.worker_pids()) == self.workers and all(
+                count > 0 for count in self.connections_per_worker()
+            )
+        finally:
+            for sock in sockets:
+                sock.close()
+
+    def connections_per_worker(self) -> list[int]:
+        """Established client connections each worker holds now."""
+        return [
+            sum(
+                1
+                for c in psutil.Process(pid).net_connections("tcp")
+                if c.status == psutil.CONN_ESTABLISHED and c.laddr and c.laddr.port == self.port
+            )
+            for pid in self.worker_pids()
+        ]
+
     def rss_mb(self) -> float:
-        return psutil.Process(self.pid).memory_info().rss / 2**20
+        """Resident memory of the serving processes, summed."""
+        return sum(psutil.Process(pid).memory_info().rss for pid in self.worker_pids()) / 2**20
 
     def stop(self) -> None:
         process, self._process = self._process, None

@@ -7,6 +7,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 
+@dataclass(frozen=True)
+class Target:
+    """One line of a benchmark's final summary."""
+
+    name: str
+    measured: str
+    met: bool
+
+
 def percentile(values: Sequence[float], pct: float) -> float:
     """The nearest-rank percentile of values (pct in 0..100); NaN when there are none."""
     if not values:

@@ -1,17 +1,18 @@
 """Short-term-memory benchmark: GraphQL vs plain JSON vs in-process, context latency vs session
 length, WebSocket fan-out and server memory, printed side by side with their targets.
 
-    uv run python -m bench.stm_bench
+    uv run python -m bench.stm_bench [--only fanout] [--baseline DIR] [--profile DIR] [--ws IMPL]
 
 Uses REDIS_URL when set, else starts a throwaway redis-server. The server runs in its own
-process (uvicorn, one worker); this process is the load generator.
+process (uvicorn, one worker); this process is the load generator. The fan-out section starts
+servers of its own, one per configuration (see bench.fanout_sections).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
-import math
 import os
 import platform
 import resource
@@ -19,14 +20,14 @@ import sys
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from pathlib import Path
 
 import psutil
 import uvloop
 from redis.asyncio import Redis
 
 from bench.driver import CpuMeter, Operation, closed_loop
-from bench.fanout import FanoutBench, FanoutRound
+from bench.fanout_sections import FanoutSections
 from bench.http_load import (
     HttpConnection,
     encode_json_post,
@@ -35,7 +36,7 @@ from bench.http_load import (
     open_connections,
 )
 from bench.processes import HOST, BenchRedis, BenchServer
-from bench.stats import LoadResult, fmt, percentile, table
+from bench.stats import LoadResult, Target, fmt, table
 from maas.app import build_stm, llm_config
 from maas.auth import LOCAL_TENANT
 from maas.settings import Settings
@@ -49,8 +50,6 @@ WARMUP_S = 2.0
 DURATION_S = 5.0
 LENGTH_WARMUP_S = 1.0
 LENGTH_DURATION_S = 3.0
-SUBSCRIBERS = 1000
-FANOUT_ROUNDS = 5
 POPULATE_BATCH = 500
 CONTENT = "Please remember that the deployment window moves to Thursday at 14:00 UTC."
 
@@ -62,15 +61,6 @@ CONTEXT_QUERY = (
     "query Ctx($id: ID!) { session(id: $id) "
     "{ context { messages { id role content tokenCount } tokenCount truncated } } }"
 )
-
-
-@dataclass(frozen=True)
-class Target:
-    """One line of the final summary."""
-
-    name: str
-    measured: str
-    met: bool
 
 
 # --- requests -------------------------------------------------------------------------------
@@ -189,9 +179,12 @@ def check(ok: bool, what: str) -> None:
 
 
 class Bench:
-    def __init__(self, redis: BenchRedis, server: BenchServer) -> None:
+    def __init__(self, redis: BenchRedis, server: BenchServer, args: argparse.Namespace) -> None:
         self.redis = redis
         self.server = server
+        self.fanout_only = args.only == "fanout"
+        self.args = args
+        self.fanout_rss: list[tuple[str, float]] = []
         self.run = uuid.uuid4().hex[:6]
         self.meter = CpuMeter(server.pid, redis.pid)
         self.targets: list[Target] = []
@@ -407,79 +400,14 @@ class Bench:
         )
 
     async def section_fanout(self) -> None:
-        print(
-            f"== 3. Fan-out: {SUBSCRIBERS:,} graphql-transport-ws subscribers on one session, "
-            f"one server process; {FANOUT_ROUNDS} writes"
+        args = self.args
+        sections = FanoutSections(
+            self.redis.url, self.run, ws=args.ws, baseline=args.baseline, profile=args.profile
         )
-        bench = FanoutBench(HOST, self.server.port, self.sid("fan"), SUBSCRIBERS)
-        rounds: list[tuple[FanoutRound, float, float]] = []
-        try:
-            took = await bench.start()
-            print(f"  {SUBSCRIBERS:,} subscribed and all live (warm-up delivered) in {took:.1f} s")
-            self.note_rss(f"with {SUBSCRIBERS:,} subscribers connected")
-            for index in range(FANOUT_ROUNDS):
-                await asyncio.sleep(0.3)
-                cpu0, server0, _ = self.meter.sample()
-                result = await bench.measure(index)
-                cpu1, server1, _ = self.meter.sample()
-                assert server0 is not None
-                assert server1 is not None
-                rounds.append((result, cpu1 - cpu0, server1 - server0))
-        finally:
-            await bench.close()
-        rows = []
-        for index, (r, client_cpu, server_cpu) in enumerate(rounds, 1):
-            ms = [x * 1000 for x in r.latencies_s]
-            rows.append(
-                [
-                    str(index),
-                    f"{len(ms)}/{r.subscribers}",
-                    fmt(percentile(ms, 50)),
-                    fmt(percentile(ms, 99)),
-                    fmt(max(ms, default=math.nan)),
-                    fmt(r.write_s * 1000, 2),
-                    fmt(client_cpu * 1000, 0),
-                    fmt(server_cpu * 1000, 0),
-                ]
-            )
-        print(
-            table(
-                [
-                    "round",
-                    "received",
-                    "p50 ms",
-                    "p99 ms",
-                    "max ms",
-                    "write ms",
-                    "client CPU ms",
-                    "server CPU ms",
-                ],
-                rows,
-            )
-        )
-        pooled = [x * 1000 for r, _, _ in rounds for x in r.latencies_s]
-        worst = max((percentile(r.latencies_s, 99) * 1000 for r, _, _ in rounds), default=math.nan)
-        complete = all(len(r.latencies_s) == r.subscribers for r, _, _ in rounds)
-        print(
-            f"  all rounds pooled: p50 {percentile(pooled, 50):.1f} ms, p99 "
-            f"{percentile(pooled, 99):.1f} ms, max {max(pooled):.1f} ms; "
-            f"worst round p99 {worst:.1f} ms (target p99 < 100 ms)"
-        )
-        if bench.errors:
-            print(f"  unexpected WebSocket messages: {len(bench.errors)}, e.g. {bench.errors[0]}")
-        print(
-            "  latency = from just before the HTTP write to the subscriber's recv() in this "
-            "process;\n  client CPU ms = this process's CPU in the round (parsing 1,000 frames)"
-        )
-        print()
-        self.targets.append(
-            Target(
-                f"fan-out p99 < 100 ms, {SUBSCRIBERS:,} subscribers (worst of "
-                f"{len(rounds)} rounds)",
-                f"{worst:.1f} ms",
-                complete and worst < 100,
-            )
-        )
+        await sections.one_event()
+        await sections.sustained()
+        self.targets += sections.targets
+        self.fanout_rss = sections.rss
 
     async def main(self) -> None:
         settings = Settings(
@@ -490,22 +418,22 @@ class Bench:
         events = RedisEventBus(redis)
         self.stm = build_stm(settings, redis, events, llm)
         try:
-            began = time.perf_counter()
-            await self.populate(self.sid("ctx-100"), 100)
-            await self.populate(self.sid("ctx-10k"), 10_000)
-            took = time.perf_counter() - began
-            print(
-                f"  (populated 100- and 10,000-message sessions in {took:.1f} s, in-process, "
-                f"batches of {POPULATE_BATCH})"
-            )
-            print()
-            await self.validate()
-            await self.section_api()
-            await self.section_length()
-            self.note_rss("after HTTP load (sections 1-2)")
+            if not self.fanout_only:
+                began = time.perf_counter()
+                await self.populate(self.sid("ctx-100"), 100)
+                await self.populate(self.sid("ctx-10k"), 10_000)
+                took = time.perf_counter() - began
+                print(
+                    f"  (populated 100- and 10,000-message sessions in {took:.1f} s, in-process, "
+                    f"batches of {POPULATE_BATCH})"
+                )
+                print()
+            if not self.fanout_only:
+                await self.validate()
+                await self.section_api()
+                await self.section_length()
+                self.note_rss("after HTTP load (sections 1-2)")
             await self.section_fanout()
-            await asyncio.sleep(1.0)
-            self.note_rss("after fan-out, subscribers closed")
         finally:
             await self.stm.close()
             await events.close()
@@ -515,7 +443,10 @@ class Bench:
     def print_memory(self) -> None:
         print("== 4. Server process memory (RSS)")
         for label, mb in self.rss:
-            print(f"  {label:<42} {mb:7.1f} MB")
+            print(f"  {label:<60} {mb:7.1f} MB")
+        print("  fan-out servers (section 3, one worker each):")
+        for label, mb in self.fanout_rss:
+            print(f"  {label:<60} {mb:7.1f} MB")
         print()
         idle = self.rss[0][1]
         self.targets.append(
@@ -528,7 +459,29 @@ class Bench:
         print(table(["target", "measured", "verdict"], rows))
 
 
-def main() -> int:
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.stm_bench", description=__doc__)
+    parser.add_argument(
+        "--only", choices=["fanout"], help="run only section 3 (fan-out) and the memory lines"
+    )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="also run the fan-out with the server code in this directory (e.g. from "
+        "`git archive <rev> | tar -x -C DIR`), for before/after figures from one run",
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="record py-spy flame graphs of the one-worker fan-out servers into this directory "
+        "(sampling slows them: take figures from a run without it)",
+    )
+    parser.add_argument(
+        "--ws",
+        choices=["websockets-sansio", "websockets", "wsproto"],
+        help="uvicorn's WebSocket implementation for the fan-out servers (default: uvicorn's)",
+    )
+    args = parser.parse_args(argv)
     started = time.perf_counter()
     limit = raise_open_files_limit()
     external = bool(os.environ.get("REDIS_URL"))
@@ -540,7 +493,7 @@ def main() -> int:
         server = BenchServer(url)
         server.start()
         time.sleep(1.0)
-        bench = Bench(redis, server)
+        bench = Bench(redis, server, args)
         bench.note_rss("idle after start-up")
         print(f"  server pid {server.pid} on port {server.port}, open-files limit {limit}")
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:

@@ -27,6 +27,7 @@ from maas.request_scope import RequestScope
 from maas.settings import Settings
 from maas.telemetry import install_tracing
 from schema import QueryLimits, build_schema
+from schema.shared_execution import SharedEventResults
 from services.compaction import Compactor
 from services.llm import LLMConfig, LLMGateway
 from services.metrics import NO_METRICS, ServiceMetrics
@@ -172,6 +173,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 introspection=settings.introspection_enabled,
             ),
             observers=[lambda: OperationTelemetry(metrics)],
+            shared_results=SharedEventResults(
+                share=settings.shared_subscription_execution,
+                on_result=metrics.subscription_result,
+            ),
         ),
         auth=auth,
         graphql_ide="graphiql" if settings.graphiql_enabled else None,

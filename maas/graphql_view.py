@@ -16,6 +16,10 @@ from strawberry.types import ExecutionResult
 from maas.auth import ApiKeyAuth
 from maas.graphiql import graphiql_page
 from resolvers.context import RequestContext
+from schema.shared_execution import SharedData
+
+# The messages that carry one result of a subscription: graphql-transport-ws and graphql-ws.
+_RESULT_MESSAGES = frozenset({"next", "data"})
 
 
 class MaasGraphQL(GraphQL):
@@ -39,6 +43,34 @@ class MaasGraphQL(GraphQL):
             request=request,
             response=response,
         )
+
+    def encode_json(self, data: object) -> str | bytes:
+        # A result shared by many subscribers is encoded once (schema.shared_execution), and so
+        # is each message around it with the same other members (id, type); the message is
+        # spliced from the same encoder's pieces, so it is byte for byte what encoding it
+        # whole would give.
+        shared = _shared_data(data)
+        if shared is None:
+            return super().encode_json(data)
+        message: dict[str, Any] = data  # type: ignore[assignment]
+        envelope = tuple(item if item[0] != "payload" else "payload" for item in message.items())
+        try:
+            return shared.message(envelope, lambda: self._splice(message, shared))
+        except TypeError:  # a member that cannot be a key: nothing to reuse
+            return self._splice(message, shared)
+
+    def _splice(self, message: dict[str, Any], shared: SharedData) -> str:
+        encode = self._encode_text
+        payload = '{"data":' + shared.encoded(encode) + "}"
+        members = (
+            encode(key) + ":" + (payload if key == "payload" else encode(value))
+            for key, value in message.items()
+        )
+        return "{" + ",".join(members) + "}"
+
+    def _encode_text(self, value: object) -> str:
+        encoded = super().encode_json(value)
+        return encoded if isinstance(encoded, str) else encoded.decode()
 
     async def render_graphql_ide(self, request: Request) -> Response:
         # Our copy of Strawberry's GraphiQL page, whose assets this service serves itself.
@@ -66,6 +98,17 @@ class MaasGraphQL(GraphQL):
             context.tenant = self.auth.tenant_for(str(given))
         if context.tenant is None:
             raise ConnectionRejectionError({"code": "UNAUTHENTICATED"})
+
+
+def _shared_data(message: object) -> SharedData | None:
+    """The shared data of a subscription result message that carries nothing else."""
+    if type(message) is not dict or message.get("type") not in _RESULT_MESSAGES:
+        return None
+    payload = message.get("payload")
+    if type(payload) is not dict or len(payload) != 1:
+        return None
+    data = payload.get("data")
+    return data if type(data) is SharedData else None
 
 
 def _is_subscription(query: str | None, operation_name: str | None) -> bool:

@@ -64,6 +64,18 @@ class PrometheusMetrics:
             multiprocess_mode="livesum",
             registry=self.registry,
         )
+        subscription_results = Counter(
+            "maas_subscription_event_results",
+            "Results of subscription events sent, by whether they were executed for the "
+            "subscriber or shared from another subscriber's execution of the same operation.",
+            ["execution"],
+            registry=self.registry,
+        )
+        # Counted for every subscriber of every event: the two children, looked up once.
+        self._subscription_results = {
+            True: subscription_results.labels("shared"),
+            False: subscription_results.labels("executed"),
+        }
         self.summarizations = Counter(
             "maas_summarizations",
             "Summarizations of session context, by outcome (summarized, failed, discarded).",
@@ -82,6 +94,9 @@ class PrometheusMetrics:
             ["dependency"],
             registry=self.registry,
         )
+
+    def subscription_result(self, shared: bool) -> None:
+        self._subscription_results[shared].inc()
 
     def summarization(self, outcome: SummaryOutcome) -> None:
         self.summarizations.labels(outcome.value).inc()

@@ -186,6 +186,11 @@ class Settings(BaseSettings):
     max_subscriptions_per_connection: int = Field(
         100, ge=1, description="Most subscriptions on one WebSocket."
     )
+    shared_subscription_execution: bool = Field(
+        True,
+        description="Subscribers of the same operation share each event's execution and JSON "
+        "encoding; false executes it for each subscriber.",
+    )
 
     @field_validator("api_keys")
     @classmethod

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import strawberry
 from strawberry.extensions import (
@@ -18,7 +19,12 @@ from strawberry.extensions import (
 )
 
 from schema.errors import ErrorCodes, is_request_error, request_error_code
+from schema.extension_runner import LeanExtensionsRunner
 from schema.root import Mutation, Query, Subscription
+from schema.shared_execution import SharedEventResults
+
+if TYPE_CHECKING:
+    from strawberry.types import ExecutionContext
 
 ExtensionFactory = Callable[[], SchemaExtension] | type[SchemaExtension]
 
@@ -33,6 +39,11 @@ class QueryLimits:
 
 
 class _QuietSchema(strawberry.Schema):
+    def create_extensions_runner(
+        self, execution_context: ExecutionContext, extensions: list[SchemaExtension]
+    ) -> LeanExtensionsRunner:
+        return LeanExtensionsRunner(execution_context=execution_context, extensions=extensions)
+
     def process_errors(self, errors, execution_context=None) -> None:
         # Strawberry would log every bad request as an error; ErrorCodes logs what needs it
         # (internal errors, with their id). Parse errors never reach the extensions, so
@@ -43,11 +54,14 @@ class _QuietSchema(strawberry.Schema):
 
 
 def build_schema(
-    limits: QueryLimits | None = None, observers: Sequence[ExtensionFactory] = ()
+    limits: QueryLimits | None = None,
+    observers: Sequence[ExtensionFactory] = (),
+    shared_results: SharedEventResults | None = None,
 ) -> strawberry.Schema:
     """The schema with its limits; each extension is a factory so no state is shared between
     concurrent requests. `observers` come first, so they see every operation whole, errors
-    already coded."""
+    already coded. With `shared_results`, subscribers that would compute the same result for
+    an event share one execution of it (see schema.shared_execution)."""
     limits = limits or QueryLimits()
     # The limiters' rule classes hold only their limits, so they are built once: the
     # validation cache keys on the rules, and new classes per request would never hit it.
@@ -66,7 +80,13 @@ def build_schema(
     if not limits.introspection:
         extensions.append(DisableIntrospection)
     return _QuietSchema(
-        query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        extensions=extensions,
+        execution_context_class=(
+            shared_results.executor_class() if shared_results is not None else None
+        ),
     )
 
 

@@ -36,6 +36,7 @@ from schema.memory_types import (
     SearchMemoriesResult,
     UpdateMemoryPayload,
 )
+from schema.shared_execution import shared_conversion
 from schema.types import PageInfo
 from services.errors import MaasError
 from services.ltm_model import Category, Scope
@@ -188,4 +189,8 @@ class MemorySubscription:
         after: str | None = None,
     ) -> AsyncGenerator[MemoryEvent, None]:
         async for event in resolve.events(info, Scope(user_id, agent_id, session_id), after):
-            yield MemoryEvent.of(event)
+            yield _memory_event(event)
+
+
+# As schema.root's session events: one conversion per service event object.
+_memory_event = shared_conversion(MemoryEvent.of)

@@ -16,6 +16,7 @@ from schema.inputs import (
     SetSessionConfigPayload,
 )
 from schema.memory_root import MemoryMutation, MemoryQuery, MemorySubscription
+from schema.shared_execution import shared_conversion
 from schema.types import (
     Message,
     PageInfo,
@@ -94,4 +95,9 @@ class Subscription(MemorySubscription):
         self, info: strawberry.Info, session_id: str | None = None, after: str | None = None
     ) -> AsyncGenerator[SessionEvent, None]:
         async for event in resolve.session_events(info, session_id, after):
-            yield SessionEvent.of(event)
+            yield _session_event(event)
+
+
+# Every subscriber of a stream gets the same service event: converted once, it stays one
+# object, whose execution subscribers can share.
+_session_event = shared_conversion(SessionEvent.of)

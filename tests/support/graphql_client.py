@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -214,3 +215,100 @@ async def subscribed(
 KEY_A = "sk-test-alpha-5c1e9b7d"
 KEY_B = "sk-test-bravo-82d0f4a6"
 API_KEYS = {KEY_A: "tenant-a", KEY_B: "tenant-b"}
+
+
+SET_MAX_MESSAGES = """
+mutation Set($id: String!, $max: Int!) {
+  setSessionConfig(input: {sessionId: $id, maxMessages: $max}) { session { id } }
+}
+"""
+
+
+class FrameReader:
+    """One subscription over a raw WebSocket (no gql), keeping each result message exactly as
+    the bytes the server sent: for comparing what subscribers receive, byte for byte."""
+
+    def __init__(
+        self,
+        base_url: str,
+        key: str | None,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        *,
+        protocol: str = GRAPHQL_TRANSPORT_WS,
+        operation_id: str = "1",
+    ) -> None:
+        self._url = ws_url(base_url)
+        self._key = key
+        self._payload = {"query": query, "variables": variables or {}}
+        self._protocol = protocol
+        self._id = operation_id
+        self._frames: asyncio.Queue[str] = asyncio.Queue()
+        self._socket: Any = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> FrameReader:
+        from websockets.asyncio.client import connect
+
+        self._socket = await connect(self._url, subprotocols=[self._protocol])  # type: ignore[list-item]
+        init = {"type": "connection_init", "payload": bearer(self._key)}
+        await self._socket.send(json.dumps(init))
+        while json.loads(await self._socket.recv())["type"] != "connection_ack":
+            pass
+        start = "subscribe" if self._protocol == GRAPHQL_TRANSPORT_WS else "start"
+        await self._socket.send(
+            json.dumps({"id": self._id, "type": start, "payload": self._payload})
+        )
+        self._task = asyncio.create_task(self._read(), name="frame-reader")
+        return self
+
+    async def _read(self) -> None:
+        async for frame in self._socket:
+            if json.loads(frame)["type"] not in ("ka", "ping", "pong"):
+                self._frames.put_nowait(frame)
+
+    async def __aexit__(self, *_: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._socket.close()
+
+    @property
+    def waiting(self) -> int:
+        """Frames received and not read yet."""
+        return self._frames.qsize()
+
+    async def frame(self, within: float = 5.0) -> str:
+        """The next message the server sent on this subscription, as received."""
+        return await asyncio.wait_for(self._frames.get(), within)
+
+    def drain(self) -> list[str]:
+        drained = []
+        while not self._frames.empty():
+            drained.append(self._frames.get_nowait())
+        return drained
+
+
+def result_of(frame: str) -> dict[str, Any]:
+    """The payload (data, errors) of a `next` or `data` frame."""
+    message = json.loads(frame)
+    assert message["type"] in ("next", "data"), message
+    return message["payload"]
+
+
+async def all_live(readers: list[FrameReader], writer: AsyncClientSession, session_id: str) -> None:
+    """Return once every reader's subscription (whose selection includes `type`) is live and
+    nothing is in flight: probe writes until each has an event, then a config change as a
+    fence that every reader must reach; everything up to the fence is dropped."""
+    for _ in range(100):
+        await add_messages(writer, session_id, "probe", metadata={PROBE: True})
+        await asyncio.sleep(0.05)
+        if all(reader.waiting for reader in readers):
+            break
+    else:
+        raise AssertionError("a subscription never received a probe event")
+    await execute(writer, SET_MAX_MESSAGES, id=session_id, max=50)
+    for reader in readers:
+        while '"CONFIG_CHANGED"' not in await reader.frame():
+            pass
