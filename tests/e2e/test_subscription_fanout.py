@@ -144,8 +144,9 @@ async def test_one_execution_serves_every_subscriber_of_an_operation(
 async def test_subscribers_with_other_selections_or_variables_each_get_their_own_shape(url, api):
     async with (
         readers(3, url, KEY_A, DASHBOARD, {"sid": "dash"}) as full,
-        # Tenant-wide, the same selection follows the tenant's stream: the same change, but
-        # another event (its own eventId), so an execution of its own.
+        # Tenant-wide, the same selection follows the tenant's stream: the same change as
+        # another event, shared with the session's only when the two streams gave it the same
+        # id (both stamped in one millisecond: then it is decoded as one object).
         readers(1, url, KEY_A, DASHBOARD) as tenant_wide,
         readers(2, url, KEY_A, DASHBOARD, {"sid": "dash", "withMessages": False}) as bare,
         readers(2, url, KEY_A, TYPES_ONLY, {"sid": "dash"}) as types,
@@ -181,8 +182,8 @@ async def test_subscribers_with_other_selections_or_variables_each_get_their_own
     assert data(types) == [{"sessionEvents": {"type": "MESSAGES_ADDED"}}] * 2
     assert data(aliased) == [{"e": {"kind": "MESSAGES_ADDED", "texts": [{"text": "shapes"}]}}] * 2
     assert {json.loads(frames[id(r)])["id"] for r in aliased} == {"op-2"}
-    # Ten subscribers, four different results, and the tenant stream's event.
-    assert counted_since(before, after) == (5, 5)
+    # Ten subscribers, four different results (five when the tenant stream's id differs).
+    assert counted_since(before, after) in {(4, 6), (5, 5)}
 
 
 async def test_tenants_receive_only_their_own_events_and_results(url, connect):
