@@ -90,8 +90,5 @@ async def delete_expired(info: Info[Context, Any]) -> int:
     return await ltm_of(info).delete_expired(tenant_of(info))
 
 
-async def events(
-    info: Info[Context, Any], scope: Scope, after: str | None
-) -> AsyncIterator[MemoryEvent]:
-    async for event in ltm_of(info).events(tenant_of(info), scope, after):
-        yield event
+def events(info: Info[Context, Any], scope: Scope, after: str | None) -> AsyncIterator[MemoryEvent]:
+    return ltm_of(info).events(tenant_of(info), scope, after)

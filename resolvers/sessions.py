@@ -90,9 +90,7 @@ async def delete_session(info: Info[RequestContext, Any], session_id: str) -> No
     await stm_of(info).delete_session(tenant_of(info), session_id)
 
 
-async def session_events(
+def session_events(
     info: Info[RequestContext, Any], session_id: str | None, after: str | None
 ) -> AsyncIterator[SessionEvent]:
-    tenant = tenant_of(info)
-    async for event in stm_of(info).session_events(tenant, session_id, after):
-        yield event
+    return stm_of(info).session_events(tenant_of(info), session_id, after)

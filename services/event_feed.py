@@ -3,7 +3,8 @@ same for session and memory events."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import TypeVar
 
 from services.errors import InvalidInput, LimitExceeded, ResyncRequired, Unavailable
 from services.metrics import ServiceMetrics
@@ -17,6 +18,8 @@ from stores.event_bus import (
 )
 from stores.redis_client import is_redis_down
 
+T = TypeVar("T")
+
 
 def check_event_id(after: str | None) -> None:
     if after is not None:
@@ -27,14 +30,22 @@ def check_event_id(after: str | None) -> None:
 
 
 async def follow(
-    bus: RedisEventBus, stream: str, after: str | None, metrics: ServiceMetrics, what: str
-) -> AsyncIterator[StoredEvent]:
-    """The stream's events after `after` (or from now when None), then live ones."""
+    bus: RedisEventBus,
+    stream: str,
+    after: str | None,
+    decode: Callable[[StoredEvent], T | None],
+    metrics: ServiceMetrics,
+    what: str,
+) -> AsyncIterator[T]:
+    """The stream's events after `after` (or from now when None), then live ones, as `decode`
+    makes them (None leaves one out)."""
     check_event_id(after)
     try:
         async with bus.subscribe(stream, after) as events:
-            async for event in events:
-                yield event
+            async for stored in events:
+                event = decode(stored)
+                if event is not None:
+                    yield event
     except SubscriberTooSlow as exc:
         raise LimitExceeded(
             f"Too many undelivered {what}: subscribe again with after: the last eventId you got."

@@ -54,7 +54,7 @@ from services.ltm_model import (
 from services.mem0_engine import LLM_DOWN, DependencyDown, EngineHandle, dependency_down
 from services.memory_events import decode_memory_event, encode_memory_event
 from services.metrics import NO_METRICS, ServiceMetrics
-from stores.event_bus import RedisEventBus
+from stores.event_bus import RedisEventBus, StoredEvent
 from stores.vector_hits import VectorHit
 
 log = logging.getLogger(__name__)
@@ -317,17 +317,20 @@ class LongTermMemory:
 
     # ---- events -----------------------------------------------------------------------------
 
-    async def events(
+    def events(
         self, tenant: str, scope: Scope, after: str | None = None
     ) -> AsyncIterator[MemoryEvent]:
         """Changes to the tenant's memories within scope (all of them when scope is empty):
         those after the event id `after` first, when given, then live ones."""
         check_scope(scope, required=False)
-        stream = self._stream(tenant)
-        async for stored in follow(self._events, stream, after, self.metrics, "memory events"):
+
+        def within_scope(stored: StoredEvent) -> MemoryEvent | None:
             event = _decode_shared(stored.id, stored.payload)
-            if scope.covers(event.scope):
-                yield event
+            return event if scope.covers(event.scope) else None
+
+        return follow(
+            self._events, self._stream(tenant), after, within_scope, self.metrics, "memory events"
+        )
 
     async def _publish(
         self,

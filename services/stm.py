@@ -227,7 +227,7 @@ class ShortTermMemory:
         if not await self._store.delete(tenant, session_id, now_ms=now_ms, event=event):
             raise NotFound(f"No session '{session_id}'.", field="sessionId")
 
-    async def session_events(
+    def session_events(
         self, tenant: str, session_id: str | None, after: str | None = None
     ) -> AsyncIterator[SessionEvent]:
         """Events of one session (or of all the tenant's sessions): those after the event id
@@ -237,8 +237,15 @@ class ShortTermMemory:
             stream = self._store.session_stream(tenant, session_id)
         else:
             stream = self._store.tenant_stream(tenant)
-        async for stored in follow(self._events, stream, after, self.metrics, "session events"):
-            yield _decode_shared(stored.id, stored.payload, self._defaults)
+        defaults = self._defaults
+        return follow(
+            self._events,
+            stream,
+            after,
+            lambda stored: _decode_shared(stored.id, stored.payload, defaults),
+            self.metrics,
+            "session events",
+        )
 
     async def wait_idle(self) -> None:
         """Wait for the summaries this process started."""
