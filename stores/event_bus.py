@@ -240,6 +240,9 @@ class RedisEventBus:
                         await self._close_pubsub()
                     raise
                 self._down_since = None
+                # Joined before the events that came in while starting are offered: one
+                # published just after `last` was read must reach this subscriber too.
+                followed.subscribers.add(subscriber)
                 early, followed.early = followed.early, []
                 for event in early:
                     await self._offer(stream, followed, event)
@@ -345,9 +348,10 @@ class RedisEventBus:
         """Deliver every event after the last delivered one, from the stream itself; True when
         there were any (live delivery had missed them)."""
         async with followed.catching_up:
-            assert followed.last is not None
+            since = followed.last
+            assert since is not None
             try:
-                raw = await self._redis.xrange(stream, min=f"({followed.last}")
+                raw = await self._redis.xrange(stream, min=f"({since}")
             except Exception as error:
                 if not is_redis_down(error):
                     raise
@@ -355,7 +359,7 @@ class RedisEventBus:
                 return False
             followed.unreadable_since = None
             events = [_entry(r) for r in raw]
-            if events and events[0].prev != followed.last:
+            if events and events[0].prev != since:
                 log.warning("events of %s were lost before delivery; subscribers resync", stream)
                 for subscriber in followed.subscribers:
                     subscriber.end(EventsLost(stream))
@@ -376,10 +380,17 @@ class RedisEventBus:
 
     @staticmethod
     def _deliver(followed: _Followed, events: list[StoredEvent]) -> None:
+        """Offer each event newer than the last delivered (a catch-up may overlap a live
+        delivery made while it read) to every subscriber."""
+        assert followed.last is not None
+        last = parse_event_id(followed.last)
         for event in events:
+            position = parse_event_id(event.id)
+            if position <= last:
+                continue
             for subscriber in followed.subscribers:
                 subscriber.offer(event)
-            followed.last = event.id
+            followed.last, last = event.id, position
 
     async def _lost_redis(self) -> None:
         """Drop the connection; after the grace period, end every subscriber."""
