@@ -68,8 +68,13 @@ def _decode_hash(raw: list[bytes] | dict[bytes, bytes]) -> dict[str, str]:
 
 
 def _written(raw: list[bytes], kind: str, at_ms: int) -> _Written:
-    prev, id_, payload = (part.decode() for part in raw)
+    prev, id_, payload = (part.decode() for part in raw[:3])
     return _Written(prev, id_, kind, at_ms, payload)
+
+
+def _stream_ttl_ms(meta: dict[str, str], default_ttl: int) -> int:
+    """The TTL the session's keys (its stream among them) got from its last write."""
+    return int(meta.get("ttl_seconds", default_ttl)) * 1000
 
 
 class RedisMessageStore:
@@ -118,7 +123,9 @@ class RedisMessageStore:
             args += [message_id, record]
         *entries, meta, event = await self._scripts.append(keys=keys.data, args=args)
         decoded = _decode_hash(meta)
-        await self._fan_in(tenant, session_id, _written(event, "A", now_ms), decoded, default_ttl)
+        await self._fan_in(
+            tenant, session_id, _written(event, "A", now_ms), _stream_ttl_ms(decoded, default_ttl)
+        )
         stored: list[str | None] = []
         duplicate: list[bool] = []
         for entry in entries:
@@ -189,7 +196,9 @@ class RedisMessageStore:
             args += [name, value]
         meta, event = await self._scripts.set_config(keys=keys.data, args=args)
         decoded = _decode_hash(meta)
-        await self._fan_in(tenant, session_id, _written(event, "C", now_ms), decoded, default_ttl)
+        await self._fan_in(
+            tenant, session_id, _written(event, "C", now_ms), _stream_ttl_ms(decoded, default_ttl)
+        )
         return decoded
 
     async def replace_range(
@@ -222,8 +231,8 @@ class RedisMessageStore:
         )
         if not written:
             return False
-        meta = await self.read_meta(tenant, session_id) or {}
-        await self._fan_in(tenant, session_id, _written(written, "S", now_ms), meta, default_ttl)
+        stream_ttl_ms = int(written[3]) * 1000
+        await self._fan_in(tenant, session_id, _written(written, "S", now_ms), stream_ttl_ms)
         return True
 
     async def delete(self, tenant: str, session_id: str, *, now_ms: int, event: str) -> bool:
@@ -232,29 +241,20 @@ class RedisMessageStore:
         existed, *written = await self._scripts.delete_session(
             keys=[*keys.data, keys.lock], args=[*self._events_args, now_ms, event]
         )
-        mark_ttl_ms = self._retention.max_age_ms + _MARK_MARGIN_MS
-        await self._copy_to_tenant(tenant, session_id, _written(written, "D", now_ms), mark_ttl_ms)
+        # A deleted session's stream lives max_age_ms more: so must its mark.
+        stream_ttl_ms = self._retention.max_age_ms
+        await self._fan_in(tenant, session_id, _written(written, "D", now_ms), stream_ttl_ms)
         return bool(existed)
 
     async def _fan_in(
-        self,
-        tenant: str,
-        session_id: str,
-        written: _Written,
-        meta: dict[str, str],
-        default_ttl: int,
-    ) -> None:
-        ttl_seconds = int(meta.get("ttl_seconds", default_ttl))
-        mark_ttl_ms = ttl_seconds * 1000 + _MARK_MARGIN_MS if ttl_seconds > 0 else 0
-        await self._copy_to_tenant(tenant, session_id, written, mark_ttl_ms)
-
-    async def _copy_to_tenant(
-        self, tenant: str, session_id: str, written: _Written, mark_ttl_ms: int
+        self, tenant: str, session_id: str, written: _Written, stream_ttl_ms: int
     ) -> None:
         """Copy the session's events the tenant's stream lacks (normally just `written`) into
-        it, updating the session index as they say."""
+        it, updating the session index as they say. The session's stream expires in
+        stream_ttl_ms (0: never); its mark outlives it."""
         if not written.id and written.prev == "0-0":
             return  # the session has no events at all
+        mark_ttl_ms = stream_ttl_ms + _MARK_MARGIN_MS if stream_ttl_ms > 0 else 0
         tenant_keys = TenantKeys.of(self._prefix, tenant)
         keys = [
             tenant_keys.sessions,

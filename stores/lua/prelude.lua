@@ -6,7 +6,7 @@ local function tokens_of(record)
   return tonumber(string.match(record, '^{"seq":%-?%d+,"tokens":(%d+)'))
 end
 
--- The TTL slides: every write renews it for every key of the session.
+-- The TTL slides: every write renews it for every key of the session. Returns the TTL.
 local function refresh_ttl(default_ttl)
   local ttl = tonumber(redis.call('HGET', KEYS[1], 'ttl_seconds') or default_ttl)
   for i = 1, #KEYS do
@@ -16,6 +16,7 @@ local function refresh_ttl(default_ttl)
       redis.call('PERSIST', KEYS[i])
     end
   end
+  return ttl
 end
 
 -- Event streams. Each entry holds p (the id of the entry before it, '0-0' for none), k (its

@@ -4,8 +4,8 @@
 -- KEYS: meta, order, msgs, folded, events
 -- ARGV: default_ttl, events max_len, events max_age_ms, now_ms, last_seq, summary_id,
 --       summary_record, event JSON, expected ids...
--- Returns {prev event id, new event id, event JSON} when replaced, {} when the range changed
--- (nothing is written then).
+-- Returns {prev event id, new event id, event JSON, the session's TTL} when replaced, {} when
+-- the range changed (nothing is written then).
 local ids = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[5])
 if #ids ~= #ARGV - 8 or #ids == 0 then return {} end
 for i = 1, #ids do
@@ -25,5 +25,5 @@ redis.call('HINCRBY', KEYS[1], 'summaries', 1)
 redis.call('HSET', KEYS[1], 'summary', ARGV[6])
 local prev, id = append_event(KEYS[5], ARGV[2], ARGV[3], 'S', ARGV[4], ARGV[8])
 redis.call('HSET', KEYS[1], 'last_event', id)
-refresh_ttl(ARGV[1])
-return {prev, id, ARGV[8]}
+local ttl = refresh_ttl(ARGV[1])
+return {prev, id, ARGV[8], ttl}

@@ -6,10 +6,12 @@ import asyncio
 from urllib.parse import urlparse
 
 import pytest
+import redis
 from redis.asyncio.connection import Connection
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from stores.redis_client import connect, is_redis_down, prepare, redis_health
+from stores.redis_scripts import LuaScript
 from tests.support.redis_cluster import LocalRedisCluster
 
 
@@ -81,4 +83,23 @@ async def test_the_other_masters_serve_while_the_first_master_is_down(
         for node in alive:
             await client.set(f"{cluster.hash_tag_on(node.index)}k", 1)
     await asyncio.to_thread(cluster.restart, dead.index)
+    await client.aclose()
+
+
+async def test_a_script_a_master_forgot_runs_while_another_master_is_down(
+    killable_redis_cluster: LocalRedisCluster,
+):
+    # redis-py's own reload loads the script on every master, so it fails while any is down;
+    # ours sends it with EVAL to the one master that needs it.
+    cluster = killable_redis_cluster
+    client = connect(cluster.url, cluster=True, timeout_seconds=1)
+    await prepare(client)
+    echo = LuaScript(client, "return ARGV[1]")
+    key = f"{cluster.hash_tag_on(0)}k"
+    assert await echo(keys=[key], args=["first"]) == b"first"
+    with redis.Redis.from_url(cluster.nodes[0].url) as node:
+        node.script_flush()
+    cluster.kill(1)
+    assert await echo(keys=[key], args=["again"]) == b"again"
+    await asyncio.to_thread(cluster.restart, 1)
     await client.aclose()

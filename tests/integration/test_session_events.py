@@ -160,3 +160,47 @@ async def test_resuming_from_an_event_no_longer_kept_asks_for_a_resync(make_stm)
 async def test_an_after_that_is_no_event_id_is_bad_input(stm: ShortTermMemory):
     with pytest.raises(InvalidInput):
         await events_after(stm, "s", "yesterday", 1)
+
+
+async def test_a_summary_reaches_the_tenant_stream_and_every_mark_outlives_its_stream(
+    make_stm, fake_llm, redis: Redis
+):
+    # The mark (the newest event copied into the tenant's stream) must live as long as the
+    # session's stream, or a later copy would take old events for new ones.
+    stm = make_stm(
+        stm_default_strategy="token_threshold", stm_max_tokens=400, stm_session_ttl_seconds=500
+    )
+    stream = SessionKeys.of("maas", TENANT, "s").events
+    mark = TenantKeys.of("maas", TENANT).fan_in_mark("s")
+
+    async def mark_outlives_stream() -> None:
+        assert await redis.pttl(mark) > await redis.pttl(stream) > 0
+
+    fake_llm.script("The user counted words.")
+    words = " ".join(f"word{i}" for i in range(40))
+    await stm.add_messages(TENANT, "s", [user(f"{i} {words}") for i in range(8)])
+    await mark_outlives_stream()
+    await stm.wait_idle()  # the summary's own copy refreshes the mark too
+    tenant_wide = await events_after(stm, None, "0-0", 2)
+    assert [e.type for e in tenant_wide] == [
+        SessionEventType.MESSAGES_ADDED,
+        SessionEventType.SESSION_SUMMARIZED,
+    ]
+    await mark_outlives_stream()
+    await stm.delete_session(TENANT, "s")  # the stream now lives EVENTS_MAX_AGE_SECONDS more
+    await mark_outlives_stream()
+
+
+async def test_a_session_recreated_after_it_was_seen_gone_stays_listed(
+    stm: ShortTermMemory, redis: Redis
+):
+    # list_sessions drops an index entry whose session is gone, but only if no write touched
+    # it since it was seen: the guard, as a write landing between the read and the drop.
+    await stm.add_messages(TENANT, "s", [user("x")])
+    index = TenantKeys.of("maas", TENANT).sessions
+    seen = int(await redis.zscore(index, "s"))
+    await redis.zadd(index, {"s": seen + 1})  # a write since
+    await stm._store._scripts.forget_sessions(keys=[index], args=["s", seen])
+    assert await redis.zscore(index, "s") == seen + 1
+    await stm._store._scripts.forget_sessions(keys=[index], args=["s", seen + 1])
+    assert await redis.zscore(index, "s") is None
