@@ -13,12 +13,11 @@ from strawberry.extensions import (
     DisableIntrospection,
     MaxAliasesLimiter,
     MaxTokensLimiter,
-    ParserCache,
     QueryDepthLimiter,
     SchemaExtension,
-    ValidationCache,
 )
 
+from schema.document_cache import DocumentCache
 from schema.errors import ErrorCodes, is_request_error, request_error_code, without_suggestions
 from schema.extension_runner import LeanExtensionsRunner
 from schema.root import Mutation, Query, Subscription
@@ -37,6 +36,7 @@ class QueryLimits:
     max_tokens: int = 2_000
     introspection: bool = True
     cache_size: int = 256
+    cached_document_chars: int = 8192
 
 
 class _QuietSchema(strawberry.Schema):
@@ -77,12 +77,12 @@ def build_schema(
         *map(_tolerant, QueryDepthLimiter(max_depth=limits.max_depth).validation_rules),
         *MaxAliasesLimiter(max_alias_count=limits.max_aliases).validation_rules,
     ]
+    documents = DocumentCache(limits.cache_size, limits.cached_document_chars)
     extensions: list[ExtensionFactory] = [
         *observers,
         lambda: AddValidationRules(rules),
         lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
-        lambda: ParserCache(maxsize=limits.cache_size),
-        lambda: ValidationCache(maxsize=limits.cache_size),
+        documents.extension,
         ErrorCodes,
     ]
     if not limits.introspection:
