@@ -174,6 +174,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 max_aliases=settings.max_query_aliases,
                 max_tokens=settings.max_query_tokens,
                 introspection=settings.introspection_enabled,
+                max_json_depth=settings.max_json_depth,
             ),
             observers=[lambda: OperationTelemetry(metrics)],
             shared_results=SharedEventResults(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from contextvars import ContextVar
 from typing import Any
 
@@ -122,7 +123,7 @@ class MaasGraphQL(GraphQL):
         # whole would give.
         shared = _shared_data(data)
         if shared is None:
-            return super().encode_json(data)
+            return _strict_dumps(data)
         message: dict[str, Any] = data  # type: ignore[assignment]
         envelope = tuple(item if item[0] != "payload" else "payload" for item in message.items())
         try:
@@ -140,8 +141,7 @@ class MaasGraphQL(GraphQL):
         return "{" + ",".join(members) + "}"
 
     def _encode_text(self, value: object) -> str:
-        encoded = super().encode_json(value)
-        return encoded if isinstance(encoded, str) else encoded.decode()
+        return _strict_dumps(value)
 
     async def render_graphql_ide(self, request: Request) -> Response:
         # Our copy of Strawberry's GraphiQL page, whose assets this service serves itself.
@@ -169,6 +169,12 @@ class MaasGraphQL(GraphQL):
             context.tenant = self.auth.tenant_for(str(given))
         if context.tenant is None:
             raise ConnectionRejectionError({"code": "UNAUTHENTICATED"})
+
+
+def _strict_dumps(value: object) -> str:
+    # RFC 8259 or nothing: a NaN that slipped into stored data fails loudly (a masked internal
+    # error) instead of reaching a client as a bare NaN token strict parsers reject.
+    return json.dumps(value, separators=(",", ":"), allow_nan=False)
 
 
 def _shared_data(message: object) -> SharedData | None:

@@ -20,6 +20,7 @@ from strawberry.extensions import (
 from schema.document_cache import DocumentCache
 from schema.errors import ErrorCodes, is_request_error, request_error_code, without_suggestions
 from schema.extension_runner import LeanExtensionsRunner
+from schema.json_scalar import checked_json_scalar
 from schema.root import Mutation, Query, Subscription
 from schema.shared_execution import SharedEventResults
 
@@ -37,6 +38,7 @@ class QueryLimits:
     introspection: bool = True
     cache_size: int = 256
     cached_document_chars: int = 8192
+    max_json_depth: int = 32
 
 
 class _QuietSchema(strawberry.Schema):
@@ -93,6 +95,7 @@ def build_schema(
         mutation=Mutation,
         subscription=Subscription,
         extensions=extensions,
+        scalar_overrides=checked_json_scalar(limits.max_json_depth),
         execution_context_class=(
             shared_results.executor_class() if shared_results is not None else None
         ),
