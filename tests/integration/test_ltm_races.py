@@ -61,7 +61,9 @@ class Ltm:
         stream = TenantKeys.of("maas", TENANT).memory_events
         entries = await self.redis.xrange(stream)
         decoded = [json.loads(fields[b"e"]) for _, fields in entries]
-        return [e["type"] for e in decoded if e["memoryId"] == memory_id]
+        # In the order of the changes (their `at`); concurrent writers may append them in another.
+        mine = [e for e in decoded if e["memoryId"] == memory_id]
+        return [e["type"] for e in sorted(mine, key=lambda e: e["at"])]
 
 
 @pytest.fixture(params=["embedded", "documentdb"])
@@ -102,11 +104,13 @@ async def test_a_metadata_update_racing_a_delete_is_applied_before_it_or_not_fou
     seen: list[tuple[str, str]] = []
     for n in range(ROUNDS):
         memory = await ltm.remember(f"race {n}")
-        updated, deleted = await asyncio.gather(
+        calls = [
             ltm.service.update(TENANT, memory.id, metadata={"round": n}),
             ltm.service.delete(TENANT, memory.id),
-            return_exceptions=True,
-        )
+        ]
+        first = n % 2  # started in either order: either may be first to reach the store
+        results = await asyncio.gather(calls[first], calls[1 - first], return_exceptions=True)
+        updated, deleted = results[first], results[1 - first]
         update, delete = outcome(updated), outcome(deleted)
         seen.append((update, delete))
         assert delete == "ok"
@@ -127,11 +131,13 @@ async def test_a_text_update_racing_a_delete_is_applied_before_it_or_not_found(
 ) -> None:
     for n in range(ROUNDS // 2):
         memory = await ltm.remember(f"text race {n}")
-        updated, deleted = await asyncio.gather(
+        calls = [
             ltm.service.update(TENANT, memory.id, text=f"changed {n}"),
             ltm.service.delete(TENANT, memory.id),
-            return_exceptions=True,
-        )
+        ]
+        first = n % 2
+        results = await asyncio.gather(calls[first], calls[1 - first], return_exceptions=True)
+        updated, deleted = results[first], results[1 - first]
         assert outcome(deleted) == "ok"
         expected = ["ADD", "UPDATE", "DELETE"] if outcome(updated) == "ok" else ["ADD", "DELETE"]
         assert await ltm.history(memory.id) == expected
