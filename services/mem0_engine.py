@@ -30,6 +30,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 from pymongo.errors import ConnectionFailure, ExecutionTimeout
 
+from services.embeddings.failures import is_provider_failure
 from services.embeddings.providers import EMBEDDER_CLASSES, check_dimensions
 from services.llm import LLMGateway
 from stores.vector_hits import StoreUnavailable
@@ -56,7 +57,8 @@ _tracer = trace.get_tracer("maas.embeddings")
 
 
 class EmbeddingUnavailable(Exception):
-    """The embedding provider failed to embed (unreachable, refused, timed out)."""
+    """The embedding provider failed to embed (unreachable, timed out, 5xx, refused our key or
+    throttling us); see services/embeddings/failures.py."""
 
 
 class DependencyDown(Exception):
@@ -79,8 +81,9 @@ def dependency_down(exc: BaseException) -> str | None:
 
 
 class GuardedEmbedder(EmbeddingBase):
-    """Any failure of the provider becomes EmbeddingUnavailable, whatever its client raised.
-    Embedders that run in-process (no instrumented client) get a GenAI span here."""
+    """A failure of the provider becomes EmbeddingUnavailable, whatever its client raised; any
+    other error (input no model takes, a bug) propagates as it is, so it is not blamed on the
+    provider. Embedders that run in-process (no instrumented client) get a GenAI span here."""
 
     def __init__(self, inner: EmbeddingBase, provider: str) -> None:
         super().__init__(inner.config)
@@ -101,6 +104,8 @@ class GuardedEmbedder(EmbeddingBase):
             try:
                 yield
             except Exception as exc:
+                if not is_provider_failure(exc):
+                    raise
                 raise EmbeddingUnavailable(f"embedding failed: {type(exc).__name__}") from exc
 
     def _span(self) -> contextlib.AbstractContextManager[Any]:
