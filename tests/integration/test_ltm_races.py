@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from pymongo.errors import AutoReconnect
 from redis.asyncio import Redis
 
 from maas.app import llm_config
@@ -22,6 +23,7 @@ from services.llm import LLMGateway
 from services.ltm import LongTermMemory
 from services.ltm_model import MemoryRecord, NewMemory, Scope
 from services.mem0_engine import EngineHandle
+from services.metrics import NoMetrics
 from stores.event_bus import RedisEventBus
 from stores.redis_keys import TenantKeys
 from tests.support.mongo_documents import DocumentClient
@@ -40,12 +42,22 @@ class Clock:
         return self.now
 
 
+class CountingMetrics(NoMetrics):
+    def __init__(self) -> None:
+        self.dependency_errors: list[str] = []
+
+    def dependency_error(self, dependency: str) -> None:
+        self.dependency_errors.append(dependency)
+
+
 @dataclass
 class Ltm:
     service: LongTermMemory
     engine: EngineHandle
     redis: Redis
     clock: Clock
+    metrics: CountingMetrics
+    client: DocumentClient | None
 
     async def remember(self, text: str, **fields: Any) -> MemoryRecord:
         new = NewMemory(Scope(user_id="alice"), text=text, infer=False, **fields)
@@ -77,12 +89,18 @@ async def ltm(
         client = DocumentClient()
     llm = LLMGateway(llm_config(settings))
     events = RedisEventBus(redis)
-    clock = Clock()
+    clock, metrics = Clock(), CountingMetrics()
     service, engine = build_ltm(
-        settings, events, llm, asyncio.get_running_loop(), clock=clock, mongo_client=client
+        settings,
+        events,
+        llm,
+        asyncio.get_running_loop(),
+        metrics,
+        clock=clock,
+        mongo_client=client,
     )
     try:
-        yield Ltm(service, engine, redis, clock)
+        yield Ltm(service, engine, redis, clock, metrics, client)
     finally:
         await asyncio.to_thread(engine.close)
         await events.close()
@@ -202,3 +220,27 @@ async def test_an_expiry_sweep_racing_deletes_records_each_memory_once(ltm: Ltm)
     for memory in memories:
         assert await ltm.history(memory.id) == ["ADD", "DELETE"]
         assert len(await ltm.events(memory.id)) == 2
+
+
+async def test_a_change_whose_history_is_lost_still_stands_and_is_reported_once(
+    ltm: Ltm,
+) -> None:
+    if ltm.client is None:
+        pytest.skip("the embedded store writes history in the change's own transaction")
+    memory = await ltm.remember("history goes down after this")
+    history = ltm.client["maas"]["memories_history"]
+
+    def down(*args: Any, **kwargs: Any) -> None:
+        raise AutoReconnect("connection reset")
+
+    history.insert_many = down  # type: ignore[method-assign]
+    results = await asyncio.gather(
+        ltm.service.delete(TENANT, memory.id),
+        ltm.service.delete(TENANT, memory.id),
+        return_exceptions=True,
+    )
+
+    assert sorted(outcome(r) for r in results) == ["NOT_FOUND", "ok"]
+    assert await ltm.service.get(TENANT, memory.id) is None
+    assert await ltm.events(memory.id) == ["ADDED", "DELETED"]
+    assert ltm.metrics.dependency_errors == ["vector_store"]
