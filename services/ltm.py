@@ -1,9 +1,15 @@
-"""Long-term memory: mem0 for extraction, embedding and search, tenancy and TTL on top.
+"""Long-term memory: mem0 for extraction, embedding, adding and search; tenancy and TTL on top.
 
 Every read is scoped to the caller's tenant and hides expired memories (the filter goes into the
-store's query, so a search still returns its best unexpired hits). Every change is published as
-a memory event. A dependency that is down (vector store, embedding provider, LLM) surfaces as
-Unavailable from these methods only; short-term memory does not depend on any of them.
+store's query, so a search still returns its best unexpired hits). Updates, deletes and the
+expiry sweep are not mem0's (which reads, then writes: a concurrent delete slips in between) but
+the store's conditional writes (stores/memory_changes.py): the store decides whether the memory
+is still there, changes it and records its history in one step, and returns the change only if
+it made it. Every change returned is published as one memory event, nothing else is.
+
+All input is checked (services/ltm_limits.py) before anything is embedded or stored. A dependency
+that is down (vector store, embedding provider, LLM) surfaces as Unavailable from these methods
+only; short-term memory does not depend on any of them.
 """
 
 from __future__ import annotations
