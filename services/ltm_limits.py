@@ -137,14 +137,17 @@ def check_metadata(metadata: Any, limits: LtmLimits, field: str = "metadata") ->
 def _check_json(value: Any, max_depth: int, field: str) -> None:
     """Plain JSON every store keeps as it is: objects with string keys, arrays, strings of valid
     Unicode, finite numbers (integers within 64 bits), booleans and null, at most `max_depth`
-    containers deep. Walked without recursion, so no depth can exhaust the stack."""
+    containers deep (deeper is LimitExceeded, like a size over the limit). Walked without
+    recursion, so no depth can exhaust the stack."""
     pending: list[tuple[Any, int, str]] = [(value, 1, field)]
     while pending:
         item, depth, path = pending.pop()
         if isinstance(item, dict | list):
             if depth > max_depth:
-                raise InvalidInput(
-                    f"{field}: nested more than {max_depth} levels deep (at {path}).", field=field
+                raise LimitExceeded(
+                    f"{field}: nested more than {max_depth} levels deep (at {path}).",
+                    field=field,
+                    limit=max_depth,
                 )
             if isinstance(item, list):
                 pending.extend((v, depth + 1, f"{path}[{i}]") for i, v in enumerate(item))

@@ -1,6 +1,7 @@
 """Client input that no store or model can take — text that is not valid Unicode, metadata that
-is not plain JSON — is BAD_USER_INPUT, found before the embedder, the LLM or any store is
-called: it changes nothing and is not counted as a dependency error."""
+is not plain JSON — is BAD_USER_INPUT (metadata nested too deep: LIMIT_EXCEEDED), found before
+the embedder, the LLM or any store is called: it changes nothing and is not counted as a
+dependency error."""
 
 from __future__ import annotations
 
@@ -68,8 +69,8 @@ BAD_METADATA = [
     {"k": [1, math.inf]},
     {"k": -math.inf},
     {"k": 2**70},
-    nested(40),
 ]
+TOO_DEEP = nested(40)  # a limit passed: LIMIT_EXCEEDED
 
 
 async def test_input_no_store_or_model_can_take_is_bad_user_input_and_changes_nothing(
@@ -97,6 +98,11 @@ async def test_input_no_store_or_model_can_take_is_bad_user_input_and_changes_no
     for fields in updates:
         change = {"id": kept["id"], **fields}
         assert await error_codes(url, UPDATE, input=change) == ["BAD_USER_INPUT"], fields
+
+    too_deep = {"userId": "alice", "infer": False, "text": "Likes tea", "metadata": TOO_DEEP}
+    assert await error_codes(url, ADD_MEMORY, input=too_deep) == ["LIMIT_EXCEEDED"]
+    change = {"id": kept["id"], "metadata": TOO_DEEP}
+    assert await error_codes(url, UPDATE, input=change) == ["LIMIT_EXCEEDED"]
 
     query = {"query": f"tea {LONE}", "userId": "alice"}
     assert await error_codes(url, SEARCH, input=query) == ["BAD_USER_INPUT"]

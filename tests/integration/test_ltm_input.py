@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 from maas.app import llm_config
 from maas.ltm_wiring import build_ltm
 from maas.settings import Settings
-from services.errors import InvalidInput
+from services.errors import InvalidInput, LimitExceeded
 from services.llm import LLMGateway
 from services.ltm import LongTermMemory
 from services.ltm_model import MemorySearch, NewMemory, Scope
@@ -69,42 +69,38 @@ def deep(levels: int) -> dict[str, Any]:
     return value
 
 
+NOT_JSON = {
+    "lone-surrogate-value": {"k": LONE},
+    "lone-surrogate-key": {"k": {LONE: 1}},
+    "nul-in-key": {"k": {"a\x00b": 1}},
+    "nan": {"k": math.nan},
+    "infinity": {"k": [math.inf]},
+    "int-beyond-64-bits": {"k": 2**64},
+    "int-below-64-bits": {"k": -(2**63) - 1},
+    "a-set": {"k": {1, 2}},
+}
+TOO_DEEP = {"9-levels": deep(9), "5000-levels": deep(5000)}  # 5000: past json.dumps' recursion
+
+
 @pytest.mark.parametrize(
-    "metadata",
+    ("metadata", "error"),
     [
-        {"k": LONE},
-        {"k": {LONE: 1}},
-        {"k": {"a\x00b": 1}},
-        {"k": math.nan},
-        {"k": [math.inf]},
-        {"k": 2**64},
-        {"k": -(2**63) - 1},
-        {"k": {1, 2}},
-        deep(9),
-        deep(5000),  # deeper than json.dumps could recurse
+        *((value, InvalidInput) for value in NOT_JSON.values()),
+        *((value, LimitExceeded) for value in TOO_DEEP.values()),
     ],
-    ids=[
-        "lone-surrogate-value",
-        "lone-surrogate-key",
-        "nul-in-key",
-        "nan",
-        "infinity",
-        "int-beyond-64-bits",
-        "int-below-64-bits",
-        "a-set",
-        "9-levels",
-        "5000-levels",
-    ],
+    ids=[*NOT_JSON, *TOO_DEEP],
 )
 async def test_metadata_that_is_not_plain_json_is_refused_before_any_work(
-    ltm: tuple[LongTermMemory, Counting, Embeddings], metadata: dict[str, Any]
+    ltm: tuple[LongTermMemory, Counting, Embeddings],
+    metadata: dict[str, Any],
+    error: type[Exception],
 ) -> None:
     service, metrics, embeddings = ltm
     kept = (await service.add("t1", NewMemory(ALICE, text="kept", infer=False))).added[0]
     embedded = embeddings.calls
-    with pytest.raises(InvalidInput):
+    with pytest.raises(error):
         await service.add("t1", NewMemory(ALICE, text="x", metadata=metadata, infer=False))
-    with pytest.raises(InvalidInput):
+    with pytest.raises(error):
         await service.update("t1", kept.id, metadata=metadata)
     assert embeddings.calls == embedded
     assert await service.get("t1", kept.id) == kept
