@@ -1,4 +1,9 @@
-"""Input limits of long-term memory and the checks that enforce them; each has a clear error."""
+"""Input limits of long-term memory and the checks that enforce them; each has a clear error.
+
+Every check runs before the embedder, the LLM or a store is called: input that none of them can
+take (text that is not valid Unicode, metadata that is not plain JSON) is the client's problem,
+BAD_USER_INPUT, and must not surface as a dependency failure or leave half a write behind.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,10 @@ SCOPE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}")
 MEMORY_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 METADATA_KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")
 MESSAGE_ROLES = ("user", "assistant", "system", "tool")
+MAX_NAME_CHARS = 128
+# Integers every store keeps exactly (BSON has no wider integer; JSON readers lose precision
+# past 2**53, but that is the client's own choice of number).
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -22,6 +31,7 @@ class LtmLimits:
     max_text_chars: int = 20_000
     max_messages: int = 100
     max_metadata_bytes: int = 8_192
+    max_metadata_depth: int = 8  # objects and arrays nested in metadata, the outer object 1
     max_batch_size: int = 50
     max_search_limit: int = 100
     max_page_size: int = 100
@@ -65,10 +75,12 @@ def check_new_memory(new: NewMemory, limits: LtmLimits) -> None:
                 field="messages",
                 limit=limits.max_messages,
             )
-        for index, (role, content, _) in enumerate(new.messages):
+        for index, (role, content, name) in enumerate(new.messages):
             if role not in MESSAGE_ROLES:
                 raise InvalidInput(f"messages[{index}].role: one of {MESSAGE_ROLES}.")
             check_text(content, limits, f"messages[{index}].content")
+            if name is not None:
+                check_name(name, f"messages[{index}].name")
     check_metadata(new.metadata, limits)
     check_ttl(new.ttl_seconds, limits)
 
@@ -82,6 +94,26 @@ def check_text(text: str, limits: LtmLimits, field: str) -> None:
             field=field,
             limit=limits.max_text_chars,
         )
+    check_unicode(text, field)
+
+
+def check_name(name: str, field: str) -> None:
+    """A message author's name (mem0 keeps it as the memory's actor_id)."""
+    if not name.strip() or len(name) > MAX_NAME_CHARS:
+        raise InvalidInput(f"{field}: 1-{MAX_NAME_CHARS} characters.", field=field)
+    check_unicode(name, field)
+
+
+def check_unicode(text: str, field: str) -> None:
+    """Text every store and model can take: encodable as UTF-8 (no lone surrogate, which a JSON
+    body can carry as a \\u escape but no tokenizer, SQLite or BSON accepts)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidInput(
+            f"{field}: not valid Unicode text (a lone surrogate at character {exc.start}).",
+            field=field,
+        ) from None
 
 
 def check_metadata(metadata: Any, limits: LtmLimits, field: str = "metadata") -> None:
@@ -92,13 +124,58 @@ def check_metadata(metadata: Any, limits: LtmLimits, field: str = "metadata") ->
     for key in metadata:
         if not METADATA_KEY.fullmatch(key):
             raise InvalidInput(f"{field} key {key!r}: 1-64 letters, digits, _ or -.", field=field)
-    size = len(json.dumps(metadata, separators=(",", ":")).encode())
+    _check_json(metadata, limits.max_metadata_depth, field)
+    size = len(json.dumps(metadata, separators=(",", ":"), allow_nan=False).encode())
     if size > limits.max_metadata_bytes:
         raise LimitExceeded(
             f"{field}: at most {limits.max_metadata_bytes} bytes as JSON (got {size}).",
             field=field,
             limit=limits.max_metadata_bytes,
         )
+
+
+def _check_json(value: Any, max_depth: int, field: str) -> None:
+    """Plain JSON every store keeps as it is: objects with string keys, arrays, strings of valid
+    Unicode, finite numbers (integers within 64 bits), booleans and null, at most `max_depth`
+    containers deep (deeper is LimitExceeded, like a size over the limit). Walked without
+    recursion, so no depth can exhaust the stack."""
+    pending: list[tuple[Any, int, str]] = [(value, 1, field)]
+    while pending:
+        item, depth, path = pending.pop()
+        if isinstance(item, dict | list):
+            if depth > max_depth:
+                raise LimitExceeded(
+                    f"{field}: nested more than {max_depth} levels deep (at {path}).",
+                    field=field,
+                    limit=max_depth,
+                )
+            if isinstance(item, list):
+                pending.extend((v, depth + 1, f"{path}[{i}]") for i, v in enumerate(item))
+                continue
+            for key, v in item.items():
+                if not isinstance(key, str) or "\x00" in key:
+                    raise InvalidInput(
+                        f"{field}: keys must be text without NUL ({path}).", field=field
+                    )
+                check_unicode(key, f"{field} key at {path}")
+                pending.append((v, depth + 1, f"{path}.{key}"))
+        elif isinstance(item, str):
+            check_unicode(item, path if path == field else f"{field} value at {path}")
+        elif isinstance(item, bool) or item is None:
+            continue
+        elif isinstance(item, int):
+            if not INT64_MIN <= item <= INT64_MAX:
+                raise InvalidInput(
+                    f"{field}: integer at {path} is beyond 64 bits; send it as a string.",
+                    field=field,
+                )
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                raise InvalidInput(
+                    f"{field}: NaN and Infinity are not JSON numbers (at {path}).", field=field
+                )
+        else:
+            raise InvalidInput(f"{field}: not a JSON value at {path}.", field=field)
 
 
 def check_metadata_filter(metadata: Any, limits: LtmLimits) -> None:
