@@ -58,8 +58,9 @@ def json_value_problem(value: Any, max_depth: int) -> tuple[str, str] | None:
                 return where, "depth"
             if kind is dict:
                 for key, member in item.items():
-                    if type(key) is not str:
-                        return where, "an object key that is not text"
+                    if type(key) is not str or "\x00" in key:
+                        # BSON keys cannot hold NUL.
+                        return where, "an object key that is not text without NUL"
                     if _SURROGATE.search(key):
                         return where, "an object key with an unpaired UTF-16 surrogate"
                     stack.append((member, f"{where}.{key}", depth + 1))

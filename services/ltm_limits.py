@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.errors import InvalidInput, LimitExceeded
+from services.json_values import check_json_value
+from services.json_values import check_text as check_encodable
 from services.ltm_model import MemorySearch, NewMemory, Scope
 
 SCOPE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}")
@@ -23,7 +25,6 @@ MESSAGE_ROLES = ("user", "assistant", "system", "tool")
 MAX_NAME_CHARS = 128
 # Integers every store keeps exactly (BSON has no wider integer; JSON readers lose precision
 # past 2**53, but that is the client's own choice of number).
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -105,15 +106,9 @@ def check_name(name: str, field: str) -> None:
 
 
 def check_unicode(text: str, field: str) -> None:
-    """Text every store and model can take: encodable as UTF-8 (no lone surrogate, which a JSON
-    body can carry as a \\u escape but no tokenizer, SQLite or BSON accepts)."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise InvalidInput(
-            f"{field}: not valid Unicode text (a lone surrogate at character {exc.start}).",
-            field=field,
-        ) from None
+    """Text every store and model can take (no lone surrogate, which a JSON body can carry as
+    a \\u escape but no tokenizer, SQLite or BSON accepts)."""
+    check_encodable(text, field)
 
 
 def check_metadata(metadata: Any, limits: LtmLimits, field: str = "metadata") -> None:
@@ -124,7 +119,7 @@ def check_metadata(metadata: Any, limits: LtmLimits, field: str = "metadata") ->
     for key in metadata:
         if not METADATA_KEY.fullmatch(key):
             raise InvalidInput(f"{field} key {key!r}: 1-64 letters, digits, _ or -.", field=field)
-    _check_json(metadata, limits.max_metadata_depth, field)
+    check_json_value(metadata, field, limits.max_metadata_depth)
     size = len(json.dumps(metadata, separators=(",", ":"), allow_nan=False).encode())
     if size > limits.max_metadata_bytes:
         raise LimitExceeded(
@@ -132,50 +127,6 @@ def check_metadata(metadata: Any, limits: LtmLimits, field: str = "metadata") ->
             field=field,
             limit=limits.max_metadata_bytes,
         )
-
-
-def _check_json(value: Any, max_depth: int, field: str) -> None:
-    """Plain JSON every store keeps as it is: objects with string keys, arrays, strings of valid
-    Unicode, finite numbers (integers within 64 bits), booleans and null, at most `max_depth`
-    containers deep (deeper is LimitExceeded, like a size over the limit). Walked without
-    recursion, so no depth can exhaust the stack."""
-    pending: list[tuple[Any, int, str]] = [(value, 1, field)]
-    while pending:
-        item, depth, path = pending.pop()
-        if isinstance(item, dict | list):
-            if depth > max_depth:
-                raise LimitExceeded(
-                    f"{field}: nested more than {max_depth} levels deep (at {path}).",
-                    field=field,
-                    limit=max_depth,
-                )
-            if isinstance(item, list):
-                pending.extend((v, depth + 1, f"{path}[{i}]") for i, v in enumerate(item))
-                continue
-            for key, v in item.items():
-                if not isinstance(key, str) or "\x00" in key:
-                    raise InvalidInput(
-                        f"{field}: keys must be text without NUL ({path}).", field=field
-                    )
-                check_unicode(key, f"{field} key at {path}")
-                pending.append((v, depth + 1, f"{path}.{key}"))
-        elif isinstance(item, str):
-            check_unicode(item, path if path == field else f"{field} value at {path}")
-        elif isinstance(item, bool) or item is None:
-            continue
-        elif isinstance(item, int):
-            if not INT64_MIN <= item <= INT64_MAX:
-                raise InvalidInput(
-                    f"{field}: integer at {path} is beyond 64 bits; send it as a string.",
-                    field=field,
-                )
-        elif isinstance(item, float):
-            if not math.isfinite(item):
-                raise InvalidInput(
-                    f"{field}: NaN and Infinity are not JSON numbers (at {path}).", field=field
-                )
-        else:
-            raise InvalidInput(f"{field}: not a JSON value at {path}.", field=field)
 
 
 def check_metadata_filter(metadata: Any, limits: LtmLimits) -> None:
