@@ -13,19 +13,22 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.types import ExecutionResult
 
-from maas.auth import ApiKeyAuth
+from maas.auth import Authenticator
+from maas.authenticate import principal_of
 from maas.graphiql import graphiql_page
 from resolvers.context import RequestContext
 from schema.shared_execution import SharedData
+from services.errors import MaasError
 
 # The messages that carry one result of a subscription: graphql-transport-ws and graphql-ws.
 _RESULT_MESSAGES = frozenset({"next", "data"})
 
 
 class MaasGraphQL(GraphQL):
-    """Authenticates every request (HTTP header, or the WebSocket connection_init payload)."""
+    """The caller is who maas.authenticate let through (HTTP), or who the WebSocket's
+    connection_init payload (else its handshake's Authorization header) says."""
 
-    def __init__(self, *args: Any, auth: ApiKeyAuth, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, auth: Authenticator, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.auth = auth
 
@@ -33,9 +36,13 @@ class MaasGraphQL(GraphQL):
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> RequestContext:
         ltm = request.app.state.ltm
+        # A WebSocket has no principal until on_ws_connect; an HTTP request that the
+        # middleware did not let through has none either, and every resolver refuses it.
+        principal = principal_of(request.scope)
         return RequestContext(
             stm=request.app.state.stm,
-            tenant=self.auth.tenant_for(request.headers.get("authorization")),
+            tenant=principal.tenant if principal else None,
+            expires_at=principal.expires_at if principal else None,
             ltm=ltm,
             # Batches the history reads of one operation into one; no cache, because a
             # WebSocket context lives as long as its connection and history changes.
@@ -94,10 +101,13 @@ class MaasGraphQL(GraphQL):
     async def on_ws_connect(self, context: RequestContext) -> None:  # type: ignore[override]
         params = context.connection_params or {}
         given = params.get("Authorization") or params.get("authorization")
-        if given is not None:
-            context.tenant = self.auth.tenant_for(str(given))
-        if context.tenant is None:
-            raise ConnectionRejectionError({"code": "UNAUTHENTICATED"})
+        if given is None:
+            given = context.request.headers.get("authorization")
+        try:
+            principal = await self.auth.authenticate(None if given is None else str(given))
+        except MaasError as error:
+            raise ConnectionRejectionError({"code": error.code}) from None
+        context.tenant, context.expires_at = principal.tenant, principal.expires_at
 
 
 def _shared_data(message: object) -> SharedData | None:
