@@ -13,6 +13,7 @@ operation.
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
 
 from starlette.responses import JSONResponse
 
@@ -41,7 +42,7 @@ class Authenticate:
         self.path = path
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] != self.path or _asks_for_the_ide(scope):
+        if scope["type"] != "http" or _route_path(scope) != self.path or _asks_for_the_ide(scope):
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
@@ -55,9 +56,18 @@ class Authenticate:
         await self.app(scope, receive, send)
 
 
+def _route_path(scope: Scope) -> str:
+    # The path the router matches: behind a proxy's root path, without it.
+    path, root = scope["path"], scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root) else path
+
+
 def _asks_for_the_ide(scope: Scope) -> bool:
     # Strawberry's own test for a GraphiQL page request (it never executes an operation).
-    if scope["method"] != "GET" or b"query=" in scope.get("query_string", b""):
+    if scope["method"] != "GET":
+        return False
+    params = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+    if "query" in params:
         return False
     accept = dict(scope["headers"]).get(b"accept", b"")
     return b"text/html" in accept or b"*/*" in accept
