@@ -59,7 +59,6 @@ class JwksKeys:
         self._tried_at: float | None = None  # last attempt, successful or not
         self._failed = False  # whether the last attempt failed
         self._refresh: asyncio.Task[None] | None = None
-        self.fetches = 0  # attempts so far (for tests and logs)
 
     async def key_for(self, kid: str | None, alg: str) -> jwt.PyJWK | None:
         """The key for a token's kid and algorithm; None when the set has no such key;
@@ -111,7 +110,6 @@ class JwksKeys:
         return candidates[0] if len(candidates) == 1 else None
 
     async def _fetch(self) -> None:
-        self.fetches += 1
         try:
             keys = _key_table(await self._download(), self._allowed)
         except Exception as exc:  # any failure is the same outage to a caller

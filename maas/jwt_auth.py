@@ -67,8 +67,10 @@ class JwtVerifier:
         alg, kid = header.get("alg"), header.get("kid")
         # The allow-list decides before any key is looked up: `none`, or HS256 against a
         # public key, never reach a verifier.
-        if alg not in rules.algorithms or not (kid is None or isinstance(kid, str)):
+        if not isinstance(alg, str) or alg not in rules.algorithms:
             _refused(f"algorithm {alg!r} not allowed")
+        if not (kid is None or isinstance(kid, str)):
+            _refused("kid is not a string")
         key = await self.keys.key_for(kid, alg)
         if key is None:
             _refused(f"no key {kid!r} for {alg}")
@@ -85,8 +87,8 @@ class JwtVerifier:
             raise Unauthenticated("The bearer token has expired.") from None
         except jwt.ImmatureSignatureError:
             raise Unauthenticated("The bearer token is not valid yet.") from None
-        except jwt.PyJWTError as exc:
-            _refused(str(exc))
+        except Exception as exc:  # whatever fails verification, from PyJWT or beneath it
+            _refused(f"{type(exc).__name__}: {exc}")
         tenant = claims.get(rules.tenant_claim)
         if not isinstance(tenant, str) or not TENANT_ID.fullmatch(tenant):
             _refused(f"claim {rules.tenant_claim!r} is not a tenant id")

@@ -3,6 +3,8 @@ of the two a bearer value goes to."""
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 from typing import Any
 
@@ -186,3 +188,34 @@ async def test_an_oversized_token_is_refused_unparsed():
     auth = with_jwt(jwt_public_key=RSA.public_pem)
     huge = RSA.sign(claims(padding="x" * 20_000))
     assert await tenant(auth, f"Bearer {huge}") is None
+
+
+def _forged(header: Any, payload: Any = None) -> str:
+    def part(value: Any) -> str:
+        raw = value if isinstance(value, bytes) else json.dumps(value).encode()
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    return f"{part(header)}.{part(payload if payload is not None else claims())}.c2ln"
+
+
+@pytest.mark.parametrize(
+    "bearer",
+    [
+        _forged({"alg": ["RS256"], "kid": "rsa-1"}),
+        _forged({"alg": {"x": 1}}),
+        _forged({"alg": "RS256", "kid": ["rsa-1"]}),
+        _forged({"alg": "RS256", "kid": {"a": 1}}),
+        _forged(["not", "an", "object"]),
+        _forged(b"\xff\xfe not json"),
+        _forged({"alg": "RS256"}, payload=["a list"]),
+        _forged({"alg": "RS256"}, payload=b"not json"),
+        _forged({"alg": "ES256", "kid": "ec-1"}),
+        "a.b.c",
+        "e30.e30.",
+        "....",
+    ],
+)
+async def test_malformed_tokens_are_unauthenticated_never_an_internal_error(bearer):
+    auth = with_jwt(jwt_public_key=EC.public_pem)
+    with pytest.raises(Unauthenticated):
+        await auth.authenticate(f"Bearer {bearer}")
