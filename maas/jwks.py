@@ -53,6 +53,7 @@ class JwksKeys:
         self._max_age_s = max_age_s
         self._min_interval_s = min_interval_s
         self._clock = clock
+        self._timeout_s = timeout_s
         self._client = httpx.AsyncClient(transport=transport, timeout=timeout_s)
         self._keys: KeyTable = {}
         self._fetched_at: float | None = None  # last successful fetch
@@ -111,7 +112,10 @@ class JwksKeys:
 
     async def _fetch(self) -> None:
         try:
-            keys = _key_table(await self._download(), self._allowed)
+            # httpx bounds each step; this bounds them all (a provider that drips its answer).
+            async with asyncio.timeout(self._timeout_s):
+                document = await self._download()
+            keys = _key_table(document, self._allowed)
         except Exception as exc:  # any failure is the same outage to a caller
             self._failed = True
             log.warning("JWKS %s could not be fetched: %s", self.url, _reason(exc))

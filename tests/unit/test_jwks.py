@@ -225,3 +225,11 @@ async def _settled(keys: JwksKeys) -> None:
             return
         await asyncio.sleep(0)
     raise AssertionError("the refresh never finished")
+
+
+async def test_a_provider_that_never_answers_is_down_after_the_timeout(make):
+    provider = Provider(RSA)
+    provider.gate = asyncio.Event()  # never set
+    keys = make(provider, timeout_s=0.05)
+    with pytest.raises(Unavailable):
+        await keys.key_for("rsa-1", "RS256")
