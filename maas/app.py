@@ -6,19 +6,22 @@ import asyncio
 import contextlib
 import gc
 import logging
+import uuid
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
 from maas import log_redaction
 from maas.api_keys import plaintext_keys
 from maas.auth import authenticator_for
 from maas.authenticate import Authenticate
+from maas.error_responses import graphql_error_response
 from maas.graphiql import graphiql_routes
 from maas.graphql_view import MaasGraphQL
 from maas.limits_middleware import BodySizeLimit
@@ -175,6 +178,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 max_aliases=settings.max_query_aliases,
                 max_tokens=settings.max_query_tokens,
                 introspection=settings.introspection_enabled,
+                max_json_depth=settings.max_json_depth,
             ),
             observers=[lambda: OperationTelemetry(metrics)],
             shared_results=SharedEventResults(
@@ -185,6 +189,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         auth=auth,
         graphql_ide="graphiql" if settings.graphiql_enabled else None,
         max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
+        max_json_depth=settings.max_json_depth,
     )
     return Starlette(
         routes=[
@@ -192,7 +197,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *graphiql_routes(settings),
             Route("/health/ready", ready),
             *([Route("/metrics", metrics.endpoint)] if settings.metrics_enabled else []),
-            Route("/graphql", graphql, methods=["GET", "POST"]),
+            # Every method: the view answers the ones GraphQL has no use for (405, coded).
+            Route("/graphql", graphql),
             WebSocketRoute("/graphql", graphql),
         ],
         middleware=[
@@ -201,7 +207,23 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Middleware(Authenticate, authenticator=auth),
             Middleware(BodySizeLimit, max_bytes=settings.max_request_bytes),
         ],
+        exception_handlers={HTTPException: http_error, Exception: internal_error},
         lifespan=lifespan,
+    )
+
+
+async def http_error(_: Request, error: Exception) -> Response:
+    """Routing's refusals (404, 405) in the shape of every other error."""
+    assert isinstance(error, HTTPException)
+    return graphql_error_response(error.status_code, error.detail, headers=error.headers)
+
+
+async def internal_error(_: Request, error: Exception) -> Response:
+    """The last resort for an exception nothing else caught: masked, logged with an id."""
+    error_id = uuid.uuid4().hex[:16]
+    log.error("internal error %s outside GraphQL", error_id, exc_info=error)
+    return graphql_error_response(
+        500, f"Internal error (id {error_id}).", "INTERNAL", errorId=error_id
     )
 
 

@@ -15,8 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
-from starlette.responses import JSONResponse
-
+from maas.error_responses import graphql_error_response
 from services.errors import MaasError, Unauthenticated
 
 if TYPE_CHECKING:
@@ -88,9 +87,8 @@ async def _refuse(
     if body_follows:
         # The unread body must not be read to keep the connection: close it instead.
         extra["connection"] = "close"
-    body = {"errors": [{"message": error.message, "extensions": {"code": error.code}}]}
-    response = JSONResponse(body, status_code=401 if unauthenticated else 503, headers=extra)
-    await response(scope, _no_body, send)
+    status = 401 if unauthenticated else 503
+    await graphql_error_response(status, error.message, error.code, extra)(scope, _no_body, send)
 
 
 async def _no_body() -> dict[str, Any]:

@@ -226,7 +226,10 @@ class Settings(BaseSettings):
     max_query_aliases: int = Field(15, ge=0, description="Most aliases in one operation.")
     max_query_tokens: int = Field(2000, ge=10, description="Most tokens in one GraphQL document.")
     max_request_bytes: int = Field(
-        16 * 1024 * 1024, ge=1024, description="Largest HTTP body or WebSocket message."
+        2 * 1024 * 1024, ge=1024, description="Largest HTTP body or WebSocket message."
+    )
+    max_json_depth: int = Field(
+        32, ge=4, le=256, description="Deepest nesting of JSON in a request (metadata included)."
     )
     max_messages_per_call: int = Field(500, ge=1, description="Most messages in one addMessages.")
     max_content_chars: int = Field(100_000, ge=1, description="Longest message content.")
