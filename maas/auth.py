@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from maas.api_keys import ApiKeyAuth
 from maas.jwks import JwksKeys
-from maas.jwt_auth import JwtRules, JwtVerifier, SigningKeys, looks_like_jwt
+from maas.jwt_auth import INVALID, JwtRules, JwtVerifier, SigningKeys, looks_like_jwt
 from maas.jwt_keys import StaticKey, public_key_jwk, secret_jwk
 from maas.principal import LOCAL, LOCAL_TENANT, Principal
 from services.errors import Unauthenticated
@@ -56,7 +56,7 @@ class Authenticator:
             return await self.jwt.principal(credential)
         tenant = self.api_keys.tenant_of(credential)
         if tenant is None:
-            raise Unauthenticated(UNKNOWN_KEY)
+            raise Unauthenticated(UNKNOWN_KEY if self.api_keys else INVALID)
         return Principal(tenant)
 
     def start(self) -> None:
