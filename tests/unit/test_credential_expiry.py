@@ -91,3 +91,28 @@ async def test_closing_it_closes_the_stream_beneath():
     assert await anext(events) == "one"
     await events.aclose()  # type: ignore[attr-defined]
     assert stream.closed
+
+
+async def test_expiry_while_an_event_is_delivered_never_interrupts_the_delivery():
+    expires_at = time.time() + LIFETIME_S
+    stream = Stream()
+    events = until_credential_expires(info(expires_at), stream.events())
+    stream.queue.put_nowait("first")
+    assert await anext(events) == "first"
+    # The subscriber is busy past the expiry (sending, say): that work is not cancelled...
+    await asyncio.sleep(expires_at - time.time() + 0.05)
+    # ...the stream ends at the next event instead.
+    stream.queue.put_nowait("second")
+    with pytest.raises(Unauthenticated):
+        await anext(events)
+
+
+async def test_someone_elses_cancellation_stays_a_cancellation():
+    stream = Stream()
+    events = until_credential_expires(info(time.time() + 3600), stream.events())
+    reading = asyncio.create_task(anext(events))  # type: ignore[arg-type]
+    await asyncio.sleep(0)
+    reading.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await reading
+    assert stream.closed
