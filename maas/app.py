@@ -18,7 +18,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
 from maas import log_redaction
-from maas.auth import ApiKeyAuth
+from maas.api_keys import plaintext_keys
+from maas.auth import authenticator_for
+from maas.authenticate import Authenticate
 from maas.error_responses import graphql_error_response
 from maas.graphiql import graphiql_routes
 from maas.graphql_view import MaasGraphQL
@@ -127,16 +129,17 @@ def create_app(settings: Settings | None = None) -> Starlette:
         raise RuntimeError("REDIS_URL is not set: use `maas serve`, which starts Redis for you.")
     tracing = install_tracing(settings)
     metrics = PrometheusMetrics()
-    auth = ApiKeyAuth(settings.api_keys)
-    log_redaction.install(list(settings.api_keys))
+    auth = authenticator_for(settings)
+    log_redaction.install(plaintext_keys(settings.api_keys))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if auth.open:
             log.warning(
-                "NO API KEYS CONFIGURED: authentication is OFF and every caller is "
-                "tenant 'local'. Set API_KEYS for anything but local development."
+                "NO API KEYS OR JWT CONFIGURED: authentication is OFF and every caller is "
+                "tenant 'local'. Set API_KEYS or JWT_* for anything but local development."
             )
+        auth.start()
         loop = asyncio.get_running_loop()
         # mem0 runs every store, embedding and LLM call in a worker thread; the default pool
         # (cores + 4) would cap a batch of adds at a handful of LLM calls in flight.
@@ -164,6 +167,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await asyncio.to_thread(engine.close)
             await llm.close()
             await redis.aclose()
+            await auth.aclose()
             if tracing is not None:
                 await asyncio.to_thread(tracing.shutdown)
 
@@ -199,6 +203,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         ],
         middleware=[
             Middleware(RequestScope),
+            # Before the body limit: an unauthenticated body is never read, whatever its size.
+            Middleware(Authenticate, authenticator=auth),
             Middleware(BodySizeLimit, max_bytes=settings.max_request_bytes),
         ],
         exception_handlers={HTTPException: http_error, Exception: internal_error},

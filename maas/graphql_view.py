@@ -19,12 +19,14 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.types import ExecutionResult
 
 from maas import request_json
-from maas.auth import ApiKeyAuth
+from maas.auth import Authenticator
+from maas.authenticate import principal_of
 from maas.error_responses import graphql_error_response
 from maas.graphiql import graphiql_page
 from maas.websocket_frames import CheckedWebSocket
 from resolvers.context import RequestContext
 from schema.shared_execution import SharedData
+from services.errors import MaasError
 
 # The messages that carry one result of a subscription: graphql-transport-ws and graphql-ws.
 _RESULT_MESSAGES = frozenset({"next", "data"})
@@ -43,14 +45,15 @@ class CodedHTTPError(HTTPException):
 
 
 class MaasGraphQL(GraphQL):
-    """Authenticates every request (HTTP header, or the WebSocket connection_init payload);
-    decodes what clients send strictly (maas.request_json) and answers every refusal as a
-    GraphQL error with a code."""
+    """The caller is who maas.authenticate let through (HTTP), or who the WebSocket's
+    connection_init payload (else its handshake's Authorization header) says; decodes what
+    clients send strictly (maas.request_json) and answers every refusal as a GraphQL error
+    with a code."""
 
     websocket_adapter_class = CheckedWebSocket  # type: ignore[assignment]
 
     def __init__(
-        self, *args: Any, auth: ApiKeyAuth, max_json_depth: int = 32, **kwargs: Any
+        self, *args: Any, auth: Authenticator, max_json_depth: int = 32, **kwargs: Any
     ) -> None:
         super().__init__(*args, **kwargs)
         self.auth = auth
@@ -105,9 +108,13 @@ class MaasGraphQL(GraphQL):
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> RequestContext:
         ltm = request.app.state.ltm
+        # A WebSocket has no principal until on_ws_connect; an HTTP request that the
+        # middleware did not let through has none either, and every resolver refuses it.
+        principal = principal_of(request.scope)
         return RequestContext(
             stm=request.app.state.stm,
-            tenant=self.auth.tenant_for(request.headers.get("authorization")),
+            tenant=principal.tenant if principal else None,
+            expires_at=principal.expires_at if principal else None,
             ltm=ltm,
             # Batches the history reads of one operation into one; no cache, because a
             # WebSocket context lives as long as its connection and history changes.
@@ -165,10 +172,13 @@ class MaasGraphQL(GraphQL):
     async def on_ws_connect(self, context: RequestContext) -> None:  # type: ignore[override]
         params = context.connection_params or {}
         given = params.get("Authorization") or params.get("authorization")
-        if given is not None:
-            context.tenant = self.auth.tenant_for(str(given))
-        if context.tenant is None:
-            raise ConnectionRejectionError({"code": "UNAUTHENTICATED"})
+        if given is None:
+            given = context.request.headers.get("authorization")
+        try:
+            principal = await self.auth.authenticate(None if given is None else str(given))
+        except MaasError as error:
+            raise ConnectionRejectionError({"code": error.code}) from None
+        context.tenant, context.expires_at = principal.tenant, principal.expires_at
 
 
 def _strict_dumps(value: object) -> str:
