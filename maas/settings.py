@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.stm_limits import TENANT_ID
@@ -31,7 +31,9 @@ class Settings(BaseSettings):
         Path(".data"), description="Where the embedded Redis and vector store keep their data."
     )
     environment: Literal["development", "production"] = Field(
-        "development", description="production turns GraphiQL and introspection off by default."
+        "development",
+        description="production turns GraphiQL and introspection off by default, refuses to "
+        "start without authentication and serves /metrics only with METRICS_TOKEN.",
     )
     graphiql: bool | None = Field(
         None, description="Serve GraphiQL at /graphql (default: on in development only)."
@@ -55,12 +57,27 @@ class Settings(BaseSettings):
         False, description="Put prompts and completions on LLM spans (they may hold personal data)."
     )
     metrics_enabled: bool = Field(True, description="Serve Prometheus metrics at /metrics.")
+    metrics_token: SecretStr | None = Field(
+        None,
+        description="Bearer token that /metrics requires (Authorization: Bearer <token>). "
+        "Unset: /metrics is open in development and not served in production.",
+    )
+    readiness_timeout_seconds: float = Field(
+        2.0,
+        gt=0,
+        description="Longest /health/ready waits for one dependency before calling it unavailable.",
+    )
 
     # Access
     api_keys: dict[str, str] = Field(
         default_factory=dict,
         description='API keys and their tenants as JSON, e.g. {"sk-123": "acme"}. Empty = '
         "local-development mode: no authentication, every caller is tenant 'local'.",
+    )
+    allow_unauthenticated: bool = Field(
+        False,
+        description="true lets ENVIRONMENT=production start without authentication (no "
+        "API_KEYS): every caller is tenant 'local'. Without it, production refuses to start.",
     )
 
     # Redis
@@ -199,6 +216,30 @@ class Settings(BaseSettings):
             if not TENANT_ID.fullmatch(tenant):
                 raise ValueError(f"tenant {tenant!r}: letters, digits, _ . - (at most 64)")
         return keys
+
+    @model_validator(mode="after")
+    def _production_is_authenticated(self) -> Settings:
+        if (
+            self.environment == "production"
+            and not self.authentication_configured
+            and not self.allow_unauthenticated
+        ):
+            raise ValueError(
+                "ENVIRONMENT=production needs authentication: set API_KEYS (e.g. "
+                'API_KEYS=\'{"<key>": "<tenant>"}\'), or set ALLOW_UNAUTHENTICATED=true to '
+                "serve every caller as tenant 'local' without a key."
+            )
+        return self
+
+    @property
+    def authentication_configured(self) -> bool:
+        """Callers must authenticate (with an API key). False: everyone is tenant 'local'."""
+        return bool(self.api_keys)
+
+    @property
+    def metrics_served(self) -> bool:
+        """/metrics exists: enabled, and in production only behind METRICS_TOKEN."""
+        return self.metrics_enabled and (self.development or self.metrics_token is not None)
 
     @property
     def development(self) -> bool:
