@@ -123,7 +123,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
     if not settings.redis_url:
         raise RuntimeError("REDIS_URL is not set: use `maas serve`, which starts Redis for you.")
     tracing = install_tracing(settings)
-    metrics = PrometheusMetrics()
+    metrics = PrometheusMetrics(
+        token=settings.metrics_token.get_secret_value() if settings.metrics_token else None
+    )
     auth = ApiKeyAuth(settings.api_keys)
     log_redaction.install(list(settings.api_keys))
 
@@ -134,6 +136,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 "NO API KEYS CONFIGURED: authentication is OFF and every caller is "
                 "tenant 'local'. Set API_KEYS for anything but local development."
             )
+        if settings.metrics_enabled and not settings.metrics_served:
+            log.warning("/metrics is not served: in production it needs METRICS_TOKEN")
         loop = asyncio.get_running_loop()
         # mem0 runs every store, embedding and LLM call in a worker thread; the default pool
         # (cores + 4) would cap a batch of adds at a handful of LLM calls in flight.
@@ -153,9 +157,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # collection, whose full passes otherwise pause the event loop for tens of ms.
         gc.collect()
         gc.freeze()
+        runtime_metrics = asyncio.create_task(metrics.sample_runtime())
         try:
             yield
         finally:
+            runtime_metrics.cancel()
             await app.state.stm.close()
             await events.close()
             await asyncio.to_thread(engine.close)
@@ -187,7 +193,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/health", health),
             *graphiql_routes(settings),
             Route("/health/ready", ready),
-            *([Route("/metrics", metrics.endpoint)] if settings.metrics_enabled else []),
+            *([Route("/metrics", metrics.endpoint)] if settings.metrics_served else []),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
         ],
