@@ -13,6 +13,7 @@ from services.llm import LLMGateway
 from services.ltm import LongTermMemory, LtmOptions
 from services.ltm_limits import LtmLimits
 from services.mem0_engine import EngineHandle, EngineSpec, build_memory
+from services.memory_spans import TracedMemory
 from services.metrics import NO_METRICS, ServiceMetrics
 from stores.atlas_vectors import AtlasVectorConfig
 from stores.documentdb_config import AzureDocumentDBConfig
@@ -49,7 +50,13 @@ def build_ltm(
         llm=llm,
         loop=loop,
     )
-    engine = EngineHandle(lambda: build_memory(spec))
+    engine = EngineHandle(
+        lambda: TracedMemory(
+            build_memory(spec),
+            store_name=settings.vector_store_provider,
+            capture_content=settings.otel_capture_message_content,
+        )
+    )
     limits = LtmLimits(
         max_text_chars=settings.ltm_max_text_chars,
         max_metadata_bytes=settings.max_metadata_bytes,
