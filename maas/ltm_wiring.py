@@ -20,6 +20,7 @@ from stores.documentdb_config import AzureDocumentDBConfig
 from stores.embedded_vectors import EmbeddedVectorConfig
 from stores.event_bus import RedisEventBus
 from stores.redis_keys import TenantKeys
+from stores.store_health import MongoProbe, SQLiteProbe, StoreProbe
 
 
 def build_ltm(
@@ -77,6 +78,14 @@ def build_ltm(
         metrics=metrics,
     )
     return ltm, engine
+
+
+def vector_store_probe(settings: Settings) -> StoreProbe:
+    """A cheap check that the configured vector store answers (for readiness)."""
+    timeout = settings.readiness_timeout_seconds
+    if settings.vector_store_provider == "embedded":
+        return SQLiteProbe(_embedded_file(settings), timeout)
+    return MongoProbe(_mongo_uri(settings), timeout)
 
 
 def _vector_provider(settings: Settings) -> str:
