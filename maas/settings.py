@@ -54,7 +54,9 @@ class Settings(BaseSettings):
     )
     otel_service_name: str = Field("my-maas", description="service.name of every span.")
     otel_capture_message_content: bool = Field(
-        False, description="Put prompts and completions on LLM spans (they may hold personal data)."
+        False,
+        description="Put user content on spans: prompts and completions on LLM spans, the query "
+        "and the user/agent/session ids on memory spans (they may hold personal data).",
     )
     metrics_enabled: bool = Field(True, description="Serve Prometheus metrics at /metrics.")
     metrics_token: SecretStr | None = Field(
