@@ -2,8 +2,10 @@
 
 # MaaS image: `maas serve` on Python 3.12, dependencies installed by uv from the committed uv.lock.
 #   docker build -t maas .
-#   docker run -p 8000:8000 -e REDIS_URL=redis://... maas
+#   docker run -p 8000:8000 -e API_KEYS='{"<key>": "<tenant>"}' -e REDIS_URL=redis://... maas
 # Without REDIS_URL the server starts an embedded redis-server with its data in /data.
+# ENVIRONMENT=production: without API_KEYS (or ALLOW_UNAUTHENTICATED=true) it refuses to start,
+# and /metrics is served only with METRICS_TOKEN.
 
 ARG PYTHON_IMAGE=python:3.12-slim
 
@@ -70,6 +72,13 @@ WORKDIR /app
 VOLUME ["/data"]
 EXPOSE 8000
 
+# Liveness (/health), not readiness (/health/ready): what acts on this check restarts or
+# replaces an unhealthy container (Swarm, ECS, Nomad, autoheal), and a restart cannot bring
+# Redis or the vector store back; checking readiness here would turn a dependency outage into a
+# restart loop that drops every subscription and reloads the embedding model each time. /health
+# fails only when the process itself stops answering. Readiness is for what routes traffic: a
+# load balancer, a Kubernetes readinessProbe, or docker-compose.yml's healthcheck (compose
+# restarts no container for being unhealthy).
 # python:3.12-slim has no curl; urlopen raises (exit 1) on a refused connection or a non-2xx.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('PORT', '8000') + '/health', timeout=4)"]

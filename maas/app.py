@@ -25,9 +25,10 @@ from maas.error_responses import graphql_error_response
 from maas.graphiql import graphiql_routes
 from maas.graphql_view import MaasGraphQL
 from maas.limits_middleware import BodySizeLimit
-from maas.ltm_wiring import build_ltm
+from maas.ltm_wiring import build_ltm, vector_store_probe
 from maas.metrics import PrometheusMetrics
 from maas.operation_telemetry import OperationTelemetry
+from maas.readiness import Readiness, dependency_checks
 from maas.request_scope import RequestScope
 from maas.settings import Settings
 from maas.telemetry import install_tracing
@@ -42,7 +43,7 @@ from services.stm_model import SessionConfig, Strategy
 from services.summarizer import Summarizer
 from services.tokens import token_counter_for
 from stores.event_bus import EventRetention, RedisEventBus
-from stores.redis_client import RedisClient, connect, prepare, redis_health
+from stores.redis_client import RedisClient, connect, prepare
 from stores.redis_messages import RedisMessageStore
 
 log = logging.getLogger("maas")
@@ -128,7 +129,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
     if not settings.redis_url:
         raise RuntimeError("REDIS_URL is not set: use `maas serve`, which starts Redis for you.")
     tracing = install_tracing(settings)
-    metrics = PrometheusMetrics()
+    metrics = PrometheusMetrics(
+        token=settings.metrics_token.get_secret_value() if settings.metrics_token else None
+    )
     auth = authenticator_for(settings)
     log_redaction.install(plaintext_keys(settings.api_keys))
 
@@ -140,6 +143,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 "tenant 'local'. Set API_KEYS or JWT_* for anything but local development."
             )
         auth.start()
+        if settings.metrics_enabled and not settings.metrics_served:
+            log.warning("/metrics is not served: in production it needs METRICS_TOKEN")
         loop = asyncio.get_running_loop()
         # mem0 runs every store, embedding and LLM call in a worker thread; the default pool
         # (cores + 4) would cap a batch of adds at a handful of LLM calls in flight.
@@ -155,13 +160,22 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await engine.start()
         app.state.redis = redis
         app.state.events = events
+        store_probe = vector_store_probe(settings)
+        timeout = settings.readiness_timeout_seconds
+        app.state.readiness = Readiness(
+            dependency_checks(redis, events, store_probe, timeout), timeout
+        )
         # What start-up built lives as long as the process: keep it out of every later
         # collection, whose full passes otherwise pause the event loop for tens of ms.
         gc.collect()
         gc.freeze()
+        runtime_metrics = asyncio.create_task(metrics.sample_runtime())
         try:
             yield
         finally:
+            runtime_metrics.cancel()
+            await app.state.readiness.close()
+            await store_probe.close()
             await app.state.stm.close()
             await events.close()
             await asyncio.to_thread(engine.close)
@@ -196,7 +210,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/health", health),
             *graphiql_routes(settings),
             Route("/health/ready", ready),
-            *([Route("/metrics", metrics.endpoint)] if settings.metrics_enabled else []),
+            *([Route("/metrics", metrics.endpoint)] if settings.metrics_served else []),
             # Every method: the view answers the ones GraphQL has no use for (405, coded).
             Route("/graphql", graphql),
             WebSocketRoute("/graphql", graphql),
@@ -233,13 +247,7 @@ async def health(_: Request) -> JSONResponse:
 
 
 async def ready(request: Request) -> JSONResponse:
-    """Readiness: each dependency. 503 when Redis is unreachable or live events are cut off;
-    200 with "degraded" while some cluster masters are down (the other slots still serve)."""
-    redis = await redis_health(request.app.state.redis)
-    events = "ok" if request.app.state.events.healthy else "unavailable"
-    ready = redis != "unavailable" and events == "ok"
-    status = "ok" if redis == "ok" and ready else ("degraded" if ready else "unavailable")
-    return JSONResponse(
-        {"status": status, "checks": {"redis": redis, "events": events}},
-        status_code=200 if ready else 503,
-    )
+    """Readiness: each dependency, bounded in time (maas/readiness.py). 503 when Redis is
+    unreachable or live events are cut off; 200 with "degraded" while some cluster masters or
+    the vector store are down (the rest still serves)."""
+    return await request.app.state.readiness.endpoint(request)

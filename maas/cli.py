@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import uvicorn
+from pydantic import ValidationError
 
 from maas.api_keys import hash_key
 from maas.log_format import logging_config
@@ -80,6 +81,16 @@ def shared_metrics_dir(workers: int) -> Iterator[str | None]:
         shutil.rmtree(path, ignore_errors=True)
 
 
+def settings_errors(exc: ValidationError) -> str:
+    """One line per invalid setting, without the values given (they may hold secrets)."""
+    lines = []
+    for error in exc.errors(include_input=False, include_url=False):
+        name = "_".join(str(part) for part in error["loc"][:1]).upper()
+        message = error["msg"].removeprefix("Value error, ")
+        lines.append(f"  {name}: {message}" if name else f"  {message}")
+    return "\n".join(lines)
+
+
 def _exit_cleanly(signum: int, frame: object) -> None:
     raise SystemExit(0)
 
@@ -117,7 +128,10 @@ def main(argv: list[str] | None = None) -> None:
         # Needs no settings: it must work before any .env exists.
         print_key_digest()
         return
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        parser.exit(2, f"maas: cannot start, the settings are invalid:\n{settings_errors(exc)}\n")
     logging.config.dictConfig(logging_config(settings.log_level, settings.log_format))
     if args.command == "serve":
         serve(settings, args.workers)

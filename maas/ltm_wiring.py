@@ -15,12 +15,14 @@ from services.llm import LLMGateway
 from services.ltm import LongTermMemory, LtmOptions
 from services.ltm_limits import LtmLimits
 from services.mem0_engine import EngineHandle, EngineSpec, build_memory
+from services.memory_spans import TracedMemory
 from services.metrics import NO_METRICS, ServiceMetrics
 from stores.atlas_vectors import AtlasVectorConfig
 from stores.documentdb_config import AzureDocumentDBConfig
 from stores.embedded_vectors import EmbeddedVectorConfig
 from stores.event_bus import RedisEventBus
 from stores.redis_keys import TenantKeys
+from stores.store_health import MongoProbe, SQLiteProbe, StoreProbe
 
 
 def build_ltm(
@@ -57,7 +59,13 @@ def build_ltm(
         llm=llm,
         loop=loop,
     )
-    engine = EngineHandle(lambda: build_memory(spec))
+    engine = EngineHandle(
+        lambda: TracedMemory(
+            build_memory(spec),
+            store_name=settings.vector_store_provider,
+            capture_content=settings.otel_capture_message_content,
+        )
+    )
     limits = LtmLimits(
         max_text_chars=settings.ltm_max_text_chars,
         max_metadata_bytes=settings.max_metadata_bytes,
@@ -79,6 +87,14 @@ def build_ltm(
         metrics=metrics,
     )
     return ltm, engine
+
+
+def vector_store_probe(settings: Settings) -> StoreProbe:
+    """A cheap check that the configured vector store answers (for readiness)."""
+    timeout = settings.readiness_timeout_seconds
+    if settings.vector_store_provider == "embedded":
+        return SQLiteProbe(_embedded_file(settings), timeout)
+    return MongoProbe(_mongo_uri(settings), timeout)
 
 
 def _vector_provider(settings: Settings) -> str:

@@ -38,7 +38,9 @@ class Settings(BaseSettings):
         Path(".data"), description="Where the embedded Redis and vector store keep their data."
     )
     environment: Literal["development", "production"] = Field(
-        "development", description="production turns GraphiQL and introspection off by default."
+        "development",
+        description="production turns GraphiQL and introspection off by default, refuses to "
+        "start without authentication and serves /metrics only with METRICS_TOKEN.",
     )
     graphiql: bool | None = Field(
         None, description="Serve GraphiQL at /graphql (default: on in development only)."
@@ -59,9 +61,21 @@ class Settings(BaseSettings):
     )
     otel_service_name: str = Field("my-maas", description="service.name of every span.")
     otel_capture_message_content: bool = Field(
-        False, description="Put prompts and completions on LLM spans (they may hold personal data)."
+        False,
+        description="Put user content on spans: prompts and completions on LLM spans, the query "
+        "and the user/agent/session ids on memory spans (they may hold personal data).",
     )
     metrics_enabled: bool = Field(True, description="Serve Prometheus metrics at /metrics.")
+    metrics_token: SecretStr | None = Field(
+        None,
+        description="Bearer token that /metrics requires (Authorization: Bearer <token>). "
+        "Unset: /metrics is open in development and not served in production.",
+    )
+    readiness_timeout_seconds: float = Field(
+        2.0,
+        gt=0,
+        description="Longest /health/ready waits for one dependency before calling it unavailable.",
+    )
 
     # Access
     api_keys: dict[str, str] = Field(
@@ -110,6 +124,11 @@ class Settings(BaseSettings):
         "kid fetches it again, at most this often).",
     )
     jwt_jwks_timeout_seconds: float = Field(5.0, gt=0, description="Longest wait for the JWKS.")
+    allow_unauthenticated: bool = Field(
+        False,
+        description="true lets ENVIRONMENT=production start without authentication (no "
+        "API_KEYS): every caller is tenant 'local'. Without it, production refuses to start.",
+    )
 
     # Redis
     redis_url: str | None = Field(
@@ -308,6 +327,30 @@ class Settings(BaseSettings):
         if self.jwt_algorithms:
             return list(self.jwt_algorithms)
         return ["HS256"] if self.jwt_secret is not None else sorted(jwt_keys.ASYMMETRIC)
+
+    @model_validator(mode="after")
+    def _production_is_authenticated(self) -> Settings:
+        if (
+            self.environment == "production"
+            and not self.authentication_configured
+            and not self.allow_unauthenticated
+        ):
+            raise ValueError(
+                "ENVIRONMENT=production needs authentication: set API_KEYS (e.g. "
+                'API_KEYS=\'{"<key>": "<tenant>"}\') or JWT (JWT_JWKS_URL...), or set '
+                "ALLOW_UNAUTHENTICATED=true to serve every caller as tenant 'local' without a key."
+            )
+        return self
+
+    @property
+    def authentication_configured(self) -> bool:
+        """Callers must authenticate (an API key or a JWT). False: everyone is tenant 'local'."""
+        return bool(self.api_keys) or self.jwt_enabled
+
+    @property
+    def metrics_served(self) -> bool:
+        """/metrics exists: enabled, and in production only behind METRICS_TOKEN."""
+        return self.metrics_enabled and (self.development or self.metrics_token is not None)
 
     @property
     def development(self) -> bool:

@@ -1,6 +1,7 @@
 """Tracing for the process: one TracerProvider exporting OTLP over HTTP in the background, with
-Redis and GenAI (OpenLIT: OpenAI-protocol LLM and embedding calls, Cohere, mem0)
-auto-instrumentation.
+Redis and GenAI (OpenLIT: OpenAI-protocol LLM and embedding calls, Cohere) auto-instrumentation.
+mem0's operations get their spans from services/memory_spans.py, not from OpenLIT (whose mem0
+spans end before the work they name starts, and carry the caller's metadata and user ids).
 
 OpenTelemetry's provider and the libraries it patches are process-wide by design, so tracing is
 installed once per process; every app built later in the same process shares it, and the app
@@ -32,7 +33,7 @@ EXPORT_TIMEOUT_SECONDS = 5.0
 SHUTDOWN_TIMEOUT_SECONDS = 5.0
 # Instrumentations OpenLIT may apply; it would otherwise patch every library it finds
 # (HTTP clients, frameworks), doubling our own spans.
-GENAI_INSTRUMENTATIONS = frozenset({"openai", "cohere", "ollama", "mem0"})
+GENAI_INSTRUMENTATIONS = frozenset({"openai", "cohere", "ollama"})
 # An empty price list: OpenLIT downloads one at start-up unless given a file.
 _NO_PRICES = Path(__file__).with_name("genai_prices.json")
 

@@ -43,7 +43,7 @@ async def test_graphiql_and_all_it_loads_are_served_by_the_server(url):
 
 @pytest.mark.parametrize(("graphiql", "status"), [(None, 404), (True, 200)], ids=["off", "on"])
 async def test_production_serves_graphiql_only_when_turned_on(module_server, graphiql, status):
-    url = module_server(environment="production", graphiql=graphiql)
+    url = module_server(environment="production", allow_unauthenticated=True, graphiql=graphiql)
     async with httpx.AsyncClient(base_url=url) as client:
         page = await client.get("/graphql", headers=BROWSER)
         assert page.status_code == status

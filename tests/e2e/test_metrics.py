@@ -11,6 +11,8 @@ from tests.e2e.conftest import Connect
 from tests.support.fake_llm import FakeLLM
 from tests.support.graphql_client import (
     ADD_MESSAGES,
+    API_KEYS,
+    KEY_A,
     add_messages,
     execute_error,
     message,
@@ -114,3 +116,39 @@ async def test_metrics_can_be_turned_off(live_server: Callable[..., str]) -> Non
     url = live_server(metrics_enabled=False)
     async with httpx.AsyncClient() as client:
         assert (await client.get(f"{url}/metrics")).status_code == 404
+
+
+async def test_the_runtimes_process_and_python_metrics_are_exported(
+    live_server: Callable[..., str],
+) -> None:
+    samples = await scrape(live_server())
+    assert sample(samples, "process_resident_memory_bytes") > 0
+    assert sample(samples, "process_cpu_seconds_total") > 0
+    assert sample(samples, "python_gc_collections_total", generation="0") > 0
+    assert any(name == "python_info" for name, _ in samples)
+
+
+async def test_in_production_metrics_are_served_only_behind_their_token(
+    live_server: Callable[..., str],
+) -> None:
+    production = {"environment": "production", "api_keys": API_KEYS}
+    async with httpx.AsyncClient(timeout=30) as client:
+        closed = live_server(**production)
+        assert (await client.get(f"{closed}/metrics")).status_code == 404
+
+        guarded = live_server(**production, metrics_token="scrape-token-1")
+        refused = await client.get(f"{guarded}/metrics")
+        assert refused.status_code == 401
+        assert refused.headers["www-authenticate"].startswith("Bearer")
+        wrong = await client.get(f"{guarded}/metrics", headers={"Authorization": "Bearer x"})
+        assert wrong.status_code == 401
+        # An API key is no metrics token.
+        as_tenant = await client.get(
+            f"{guarded}/metrics", headers={"Authorization": f"Bearer {KEY_A}"}
+        )
+        assert as_tenant.status_code == 401
+        allowed = await client.get(
+            f"{guarded}/metrics", headers={"Authorization": "Bearer scrape-token-1"}
+        )
+        assert allowed.status_code == 200
+        assert "process_cpu_seconds_total" in allowed.text

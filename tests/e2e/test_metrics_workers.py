@@ -91,6 +91,28 @@ async def test_every_scrape_reports_the_operations_of_all_workers(
         assert sample(samples, f"{latency}_bucket", **query, le="+Inf") == sent
 
 
+async def test_every_scrape_reports_each_workers_process_metrics_and_their_gc_totals(
+    server: ServerProcess, metrics_dir: Path, redis: object
+) -> None:
+    await send_until_both_workers_answered(
+        server, metrics_dir, "{ sessions(first: 1) { nodes { id } } }", "sessions"
+    )
+    query = {"operation": "sessions", "type": "query"}
+    workers = set(per_process(metrics_dir, "counter", OPERATIONS, **query))
+    assert len(workers) == 2
+    for samples in await asyncio.gather(*(scrape(server.url) for _ in range(SCRAPES))):
+        reported = {
+            int(dict(labels)["pid"])
+            for name, labels in samples
+            if name == "process_resident_memory_bytes"
+        }
+        assert reported == workers
+        for pid in workers:
+            assert sample(samples, "process_cpu_seconds_total", pid=str(pid)) > 0
+        assert sample(samples, "python_gc_collections_total", generation="0") > 0
+        assert any(name == "python_info" for name, _ in samples)
+
+
 async def test_subscriptions_are_summed_over_running_workers_and_a_dead_workers_counts_stay(
     server: ServerProcess, metrics_dir: Path, redis: object, connect: Connect
 ) -> None:

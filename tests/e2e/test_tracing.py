@@ -15,7 +15,7 @@ from tests.conftest import Spans
 from tests.e2e.conftest import Connect
 from tests.support.fake_llm import FakeLLM
 from tests.support.graphql_client import ADD_MESSAGES, execute, message, post, subscribed
-from tests.support.memory_queries import ADD_MEMORY, extraction
+from tests.support.memory_queries import ADD_MEMORY, SEARCH, extraction
 
 SECRET_CONTENT = "the-launch-code-is-7731-alpha"
 
@@ -161,8 +161,77 @@ async def test_memory_add_traces_mem0_the_vector_store_the_embedder_and_the_llm(
     assert chat.attributes["gen_ai.usage.input_tokens"] > 0
     assert not any("gen_ai.input.messages" in (s.attributes or {}) for s in chats)
 
-    mem0 = [s for s in below if s.name.startswith("memory ")]
-    assert mem0, names
+    (memory,) = [s for s in below if s.name == "upsert_memory embedded"]
+    assert memory.parent is not None
+    assert memory.parent.span_id == operation.context.span_id
+
+
+def covers(outer: ReadableSpan, inner: ReadableSpan) -> bool:
+    assert None not in (outer.start_time, outer.end_time, inner.start_time, inner.end_time)
+    return outer.start_time <= inner.start_time and inner.end_time <= outer.end_time  # type: ignore[operator]
+
+
+async def test_a_memory_operation_span_is_above_its_embedding_store_and_llm_spans(
+    url: str, connect: Connect, fake_llm: FakeLLM, spans: Spans
+) -> None:
+    """The span of mem0's add is the parent of the work it names and lasts as long: not a
+    0.2 ms span beside it."""
+    api: AsyncClientSession = await connect(url)
+    fake_llm.script(extraction("Prefers aisle seats"))
+    await execute(
+        api,
+        ADD_MEMORY,
+        input={"userId": "bob", "messages": [{"role": "USER", "content": "Aisle, please."}]},
+    )
+
+    finished = spans.finished()
+    (memory,) = [s for s in finished if s.name == "upsert_memory embedded"]
+    assert memory.kind is SpanKind.INTERNAL
+    assert memory.attributes is not None
+    assert memory.attributes["gen_ai.operation.name"] == "upsert_memory"
+    assert memory.attributes["gen_ai.provider.name"] == "mem0"
+    assert memory.attributes["maas.memory.infer"] is True
+    work = descendants(memory, finished)
+    names = {s.name for s in work}
+    assert {"vector_store search", "vector_store insert"} <= names, names
+    assert genai(work, "embeddings"), names
+    assert genai(work, "chat"), names
+    assert all(covers(memory, s) for s in work)
+    # Every store, embedding and LLM span of the request is below an operation's span, except
+    # the reads of the records the service makes after mem0 is done (vector_store get).
+    operation = only([s for s in finished if s.name == "mutation Add"])
+    elsewhere = [
+        s.name
+        for s in descendants(operation, finished)
+        if s not in work
+        and s is not memory
+        and (s.name.startswith(("vector_store", "history_store")) or genai([s], "chat"))
+        and s.name != "vector_store get"
+    ]
+    assert elsewhere == []
+    assert not [s for s in finished if s.name.startswith("memory ")], "OpenLIT's mem0 spans"
+
+
+async def test_a_search_span_covers_the_query_embedding_and_the_store_search(
+    url: str, connect: Connect, spans: Spans
+) -> None:
+    api: AsyncClientSession = await connect(url)
+    await execute(api, ADD_MEMORY, input={"text": "Likes tea", "userId": "carol", "infer": False})
+    spans.finished()
+    await execute(api, SEARCH, input={"query": "drinks", "userId": "carol", "limit": 3})
+
+    finished = spans.finished()
+    (search,) = [s for s in finished if s.name == "search_memory embedded"]
+    operation = only([s for s in finished if s.name == "query Search"])
+    assert search.parent is not None
+    assert search.parent.span_id == operation.context.span_id
+    work = descendants(search, finished)
+    assert "vector_store search" in {s.name for s in work}
+    assert genai(work, "embeddings")
+    assert all(covers(search, s) for s in work)
+    assert search.attributes is not None
+    assert search.attributes["maas.memory.search.limit"] == 3
+    assert search.attributes["maas.memory.result_count"] == 1
 
 
 def genai(spans: list[ReadableSpan], operation: str) -> list[ReadableSpan]:
@@ -186,3 +255,15 @@ async def test_a_subscription_is_one_span_that_ends_with_it(
     assert subscription.attributes is not None
     assert subscription.attributes["maas.graphql.fields"] == "sessionEvents"
     assert subscription.status.status_code is StatusCode.UNSET, "stopping is no error"
+
+
+async def test_with_content_capture_on_a_search_span_records_its_query_and_scope(
+    live_server: Callable[..., str], connect: Connect, spans: Spans
+) -> None:
+    api: AsyncClientSession = await connect(live_server(otel_capture_message_content=True))
+    await execute(api, SEARCH, input={"query": "what she drinks", "userId": "dana"})
+
+    (search,) = spans.named("search_memory embedded")
+    assert search.attributes is not None
+    assert search.attributes["gen_ai.memory.query.text"] == "what she drinks"
+    assert "dana" in str(search.attributes["gen_ai.memory.scope"])

@@ -28,6 +28,12 @@ class ReceivedSpan:
     parent_span_id: str
     service_name: str
     attributes: dict[str, object]
+    start_ns: int = 0
+    end_ns: int = 0
+
+    def covers(self, other: ReceivedSpan) -> bool:
+        """This span started no later and ended no earlier than `other`."""
+        return self.start_ns <= other.start_ns and other.end_ns <= self.end_ns
 
 
 class OtlpReceiver(FakeService):
@@ -67,6 +73,8 @@ def _spans_of(export: ExportTraceServiceRequest) -> Iterator[ReceivedSpan]:
                     parent_span_id=span.parent_span_id.hex(),
                     service_name=str(resource.get("service.name")),
                     attributes=_attributes(span.attributes),
+                    start_ns=span.start_time_unix_nano,
+                    end_ns=span.end_time_unix_nano,
                 )
 
 

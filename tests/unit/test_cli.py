@@ -1,5 +1,6 @@
-"""`maas serve`'s metrics directory: several workers share a fresh one, removed at exit; one
-worker keeps its metrics in memory; an operator's own directory is used as it is."""
+"""`maas serve` refuses invalid settings with a message, not a traceback. Its metrics directory:
+several workers share a fresh one, removed at exit; one worker keeps its metrics in memory; an
+operator's own directory is used as it is."""
 
 from __future__ import annotations
 
@@ -71,3 +72,32 @@ def test_hash_key_refuses_an_empty_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("sys.stdin", io.StringIO("\n"))
     with pytest.raises(SystemExit, match="no key"):
         main(["hash-key"])
+
+
+def test_serve_refuses_production_without_authentication_with_a_clear_message(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no .env
+    for name in ("API_KEYS", "ALLOW_UNAUTHENTICATED", "REDIS_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    monkeypatch.setenv("LLM_API_KEY", "sk-never-printed")
+    with pytest.raises(SystemExit) as exited:
+        main(["serve"])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "ENVIRONMENT=production needs authentication" in err
+    assert "Traceback" not in err
+    assert "sk-never-printed" not in err
+
+
+def test_an_invalid_value_is_named_but_not_repeated(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("API_KEYS", '{"sk-secret-key": "bad:tenant"}')
+    with pytest.raises(SystemExit):
+        main(["serve"])
+    err = capsys.readouterr().err
+    assert "API_KEYS:" in err
+    assert "sk-secret-key" not in err

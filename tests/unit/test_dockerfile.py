@@ -129,3 +129,10 @@ def test_the_healthcheck_fails_when_nothing_listens():
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     assert run_healthcheck(port) != 0
+
+
+def test_the_image_checks_liveness_not_readiness():
+    """An orchestrator restarts an unhealthy container: a dependency outage must not do that."""
+    (healthcheck,) = arguments("runtime", "HEALTHCHECK")
+    assert "/health'" in healthcheck
+    assert "/health/ready" not in healthcheck

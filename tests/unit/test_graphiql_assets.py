@@ -65,9 +65,10 @@ def test_the_vendored_versions_are_those_strawberrys_page_loads():
 
 
 def test_the_assets_are_mounted_only_when_graphiql_is_on():
-    production = Settings(_env_file=None, environment="production")  # type: ignore[call-arg]
+    keys = {"k": "acme"}
+    production = Settings(_env_file=None, environment="production", api_keys=keys)  # type: ignore[call-arg]
     assert graphiql_routes(production) == []
-    on = Settings(_env_file=None, environment="production", graphiql=True)  # type: ignore[call-arg]
+    on = Settings(_env_file=None, environment="production", api_keys=keys, graphiql=True)  # type: ignore[call-arg]
     [route] = graphiql_routes(on)
     assert isinstance(route, Mount)
     assert route.path == ASSETS_MOUNT

@@ -36,7 +36,7 @@ def test_tenant_names_cannot_break_key_names():
 
 
 def test_production_turns_graphiql_and_introspection_off():
-    prod = Settings(_env_file=None, environment="production")  # type: ignore[call-arg]
+    prod = Settings(_env_file=None, environment="production", api_keys={"k": "acme"})  # type: ignore[call-arg]
     assert not prod.graphiql_enabled
     assert not prod.introspection_enabled
     dev = Settings(_env_file=None)  # type: ignore[call-arg]
@@ -50,3 +50,33 @@ def test_an_empty_value_means_unset(monkeypatch: pytest.MonkeyPatch):
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     assert settings.graphiql is None
     assert settings.stm_max_messages == 50
+
+
+def test_production_without_authentication_refuses_to_start():
+    with pytest.raises(ValidationError) as refused:
+        Settings(_env_file=None, environment="production")  # type: ignore[call-arg]
+    (error,) = refused.value.errors()
+    assert "ENVIRONMENT=production needs authentication" in error["msg"]
+    assert "API_KEYS" in error["msg"]
+    assert "ALLOW_UNAUTHENTICATED=true" in error["msg"]
+
+
+def test_production_starts_with_api_keys_or_when_explicitly_allowed_unauthenticated():
+    keyed = Settings(_env_file=None, environment="production", api_keys={"k": "acme"})  # type: ignore[call-arg]
+    assert keyed.authentication_configured
+    open_ = Settings(_env_file=None, environment="production", allow_unauthenticated=True)  # type: ignore[call-arg]
+    assert not open_.authentication_configured
+
+
+def test_development_runs_without_authentication():
+    assert not Settings(_env_file=None).authentication_configured  # type: ignore[call-arg]
+
+
+def test_production_serves_metrics_only_behind_a_token():
+    def served(**values: object) -> bool:
+        return Settings(_env_file=None, api_keys={"k": "acme"}, **values).metrics_served  # type: ignore[call-arg]
+
+    assert served()
+    assert not served(environment="production")
+    assert served(environment="production", metrics_token="s3cret")
+    assert not served(environment="production", metrics_token="s3cret", metrics_enabled=False)
