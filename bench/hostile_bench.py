@@ -5,7 +5,7 @@ while hostile requests arrive, phase by phase in one run against one server.
 
 One server process (uvicorn, one worker, API_KEYS set, embedded long-term memory, tracing off)
 on a throwaway Redis. In every phase a well-behaved client (its own API key) sends GET /health
-every 50 ms and a small addMessages and a context read every 200 ms each, at those times
+every 50 ms and a small addMessages and a context read every 100 ms each, at those times
 whatever happens (open loop: latency counts from when a request was due), while a few hostile
 senders send the phase's requests back to back, each on its own connection (phases run in this
 order, except that 4 follows 0 so its memory bound is measured on a heap no other phase grew):
@@ -63,7 +63,7 @@ SENDERS = 3  # hostile requests in flight at once
 TARGET_P99_MS = 100.0
 TARGET_RSS_GROWTH_MB = 50.0
 HEALTH_INTERVAL_S = 0.05
-OP_INTERVAL_S = 0.2
+OP_INTERVAL_S = 0.1
 SETTLE_S = 1.0  # after a phase, before its closing RSS: what was in flight finishes
 RSS_SAMPLE_S = 0.1
 CLAIMED_BYTES = 10 * 2**20
@@ -237,8 +237,9 @@ class ServerLog:
     def news(self) -> collections.Counter[str]:
         with self.path.open("rb") as log:
             log.seek(self.seen)
-            text = log.read().decode("utf-8", "replace")
-        self.seen += len(text.encode())
+            data = log.read()
+        self.seen += len(data)
+        text = data.decode("utf-8", "replace")
         found: collections.Counter[str] = collections.Counter()
         for line in text.splitlines():
             if _EXCEPTION_LINE.match(line):

@@ -25,7 +25,7 @@ class Reply:
 
     @property
     def outcome(self) -> str:
-        """A label to count replies by: "413 LIMIT_EXCEEDED", "200 ok", "reset"..."""
+        """A label to count replies by: "413 LIMIT_EXCEEDED", "200 ok", "timeout"..."""
         if self.status is None:
             return self.failure or "no reply"
         return f"{self.status} {self.code or 'ok'}"
@@ -72,12 +72,10 @@ async def send(
         status, reply_body = await asyncio.wait_for(_read_reply(reader), timeout_s)
     except TimeoutError:
         return failed("timeout")
-    except ConnectionResetError:
-        # A server that answers and closes before reading the whole body makes the kernel
-        # send a reset, which discards the answer if it had not been read yet.
-        return failed("reset before a reply")
-    except (asyncio.IncompleteReadError, ConnectionError):
-        return failed("closed before a reply")
+    except (asyncio.IncompleteReadError, ConnectionError) as error:
+        # A server that answers and closes before it has read the whole body makes the
+        # client's kernel see a reset, which may discard the answer before it is read.
+        return failed(f"no reply ({type(error).__name__})")
     finally:
         writing.cancel()
         with contextlib.suppress(BaseException):
