@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Mapping
 from typing import Any
 
 _HEADER_END = b"\r\n\r\n"
@@ -16,18 +17,25 @@ class HttpError(Exception):
 
 
 def encode_request(
-    method: str, path: str, body: bytes | None = None, *, host: str = "127.0.0.1"
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    *,
+    host: str = "127.0.0.1",
+    headers: Mapping[str, str] | None = None,
 ) -> bytes:
     """One complete HTTP/1.1 request, ready to write as is."""
     head = f"{method} {path} HTTP/1.1\r\nHost: {host}\r\n"
+    head += "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
     if body is None:
         return (head + "\r\n").encode()
     head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
     return head.encode() + body
 
 
-def encode_json_post(path: str, payload: Any) -> bytes:
-    return encode_request("POST", path, json.dumps(payload, separators=(",", ":")).encode())
+def encode_json_post(path: str, payload: Any, headers: Mapping[str, str] | None = None) -> bytes:
+    body = json.dumps(payload, separators=(",", ":")).encode()
+    return encode_request("POST", path, body, headers=headers)
 
 
 class HttpConnection(asyncio.Protocol):

@@ -76,7 +76,8 @@ class BenchRedis:
 class BenchServer:
     """uvicorn serving an app factory (default: the bench app) in its own process, with one
     worker unless told otherwise; `env` adds settings, `ws` picks uvicorn's WebSocket
-    implementation, `code` serves another checkout's code."""
+    implementation, `code` serves another checkout's code, `log` takes the server's output
+    (else it goes to this process's)."""
 
     def __init__(
         self,
@@ -87,6 +88,7 @@ class BenchServer:
         env: dict[str, str] | None = None,
         ws: str | None = None,
         code: Path | None = None,
+        log: Path | None = None,
     ) -> None:
         self.redis_url = redis_url
         self.app = app
@@ -96,6 +98,7 @@ class BenchServer:
         # then come first on the server's sys.path; the dependencies are this environment's).
         self.code = code or Path(__file__).resolve().parent.parent
         self.extra_env = env or {}
+        self.log = log
         self.port = 0
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -128,14 +131,19 @@ class BenchServer:
             "--log-level", "warning", "--no-access-log",
             *(["--ws", self.ws] if self.ws else []),
         ]  # fmt: skip
+        output = self.log.open("ab") if self.log is not None else None
         self._process = subprocess.Popen(
             command,
             env=self._env(),
             cwd=self.code,
             stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=output,
             process_group=0,  # Ctrl-C reaches only us; we stop the server ourselves
             preexec_fn=_die_with_parent(),
         )
+        if output is not None:
+            output.close()  # the child has its own descriptor
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
