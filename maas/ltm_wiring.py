@@ -14,6 +14,7 @@ from services.ltm import LongTermMemory, LtmOptions
 from services.ltm_limits import LtmLimits
 from services.mem0_engine import EngineHandle, EngineSpec, build_memory
 from services.metrics import NO_METRICS, ServiceMetrics
+from services.quotas import MemoryQuota
 from stores.atlas_vectors import AtlasVectorConfig
 from stores.documentdb_config import AzureDocumentDBConfig
 from stores.embedded_vectors import EmbeddedVectorConfig
@@ -27,8 +28,10 @@ def build_ltm(
     llm: LLMGateway,
     loop: asyncio.AbstractEventLoop,
     metrics: ServiceMetrics = NO_METRICS,
+    quota: MemoryQuota | None = None,
 ) -> tuple[LongTermMemory, EngineHandle]:
-    """The LTM service and the handle of its engine (start it, close it)."""
+    """The LTM service and the handle of its engine (start it, close it); with `quota`, held
+    to each tenant's quota of memories."""
     embedder_provider, embedder_config = mem0_embedder_config(
         EmbeddingOptions(
             provider=settings.embedding_provider,
@@ -68,6 +71,7 @@ def build_ltm(
         lambda tenant: TenantKeys.of(prefix, tenant).memory_events,
         options,
         metrics=metrics,
+        quota=quota,
     )
     return ltm, engine
 

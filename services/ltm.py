@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
-from services.errors import InvalidInput, MaasError, NotFound, Unavailable
+from services.errors import InvalidInput, LimitExceeded, MaasError, NotFound, Unavailable
 from services.event_feed import follow
 from services.ltm_limits import (
     LtmLimits,
@@ -54,6 +54,7 @@ from services.ltm_model import (
 from services.mem0_engine import LLM_DOWN, DependencyDown, EngineHandle, dependency_down
 from services.memory_events import decode_memory_event, encode_memory_event
 from services.metrics import NO_METRICS, ServiceMetrics
+from services.quotas import MemoryQuota
 from stores.event_bus import RedisEventBus, StoredEvent
 from stores.vector_hits import VectorHit
 
@@ -89,8 +90,10 @@ class LongTermMemory:
         options: LtmOptions,
         clock: Callable[[], float] = time.time,
         metrics: ServiceMetrics = NO_METRICS,
+        quota: MemoryQuota | None = None,
     ) -> None:
         self._engine = engine
+        self._quota = quota
         self.metrics = metrics
         self._events = events
         self._stream = stream
@@ -101,7 +104,8 @@ class LongTermMemory:
     # ---- add --------------------------------------------------------------------------------
 
     async def add(self, tenant: str, new: NewMemory) -> AddResult:
-        """Remember a text verbatim, or have mem0's LLM extract facts from it or from messages."""
+        """Remember a text verbatim, or have mem0's LLM extract facts from it or from messages.
+        LimitExceeded, and nothing kept, when what it adds does not fit the tenant's quota."""
         check_new_memory(new, self._limits)
         infer = self._options.llm_configured if new.infer is None else new.infer
         if infer and not self._options.llm_configured:
@@ -125,15 +129,26 @@ class LongTermMemory:
             "expires_at": self._expiry(ttl),
             "metadata": new.metadata or {},
         }
+        # Room for one before anything is written (a verbatim add is one memory; extraction
+        # may find none or several, counted once known).
+        counted = await self._reserve(tenant, 1)
         with self._dependencies():
             engine = await self._engine.get()
-            result = await engine.add(
-                messages, **new.scope.mem0_ids(tenant), metadata=metadata, infer=infer
-            )
+            try:
+                result = await engine.add(
+                    messages, **new.scope.mem0_ids(tenant), metadata=metadata, infer=infer
+                )
+            except Exception:
+                if counted:
+                    await self._release(tenant, unused=1)
+                raise
             changes = result.get("results", [])
-            added = await self._records([c["id"] for c in changes if c.get("event") == "ADD"])
+            added_ids = [c["id"] for c in changes if c.get("event") == "ADD"]
+            deleted = [c["id"] for c in changes if c.get("event") == "DELETE"]
+            if counted:
+                await self._count_added(tenant, engine, added_ids, deleted)
+            added = await self._records(added_ids)
             updated = await self._records([c["id"] for c in changes if c.get("event") == "UPDATE"])
-        deleted = [c["id"] for c in changes if c.get("event") == "DELETE"]
         for memory in added:
             await self._publish(tenant, MemoryEventType.ADDED, memory)
         for memory in updated:
@@ -237,6 +252,7 @@ class LongTermMemory:
         memory = await self._existing(tenant, memory_id)
         with self._dependencies(), _missing_as_not_found(memory_id):
             await (await self._engine.get()).delete(memory_id)
+        await self._release(tenant, removed=[memory_id])
         await self._publish(tenant, MemoryEventType.DELETED, memory, with_memory=False)
 
     async def delete_expired(self, tenant: str, chunk: int = 500) -> int:
@@ -249,6 +265,7 @@ class LongTermMemory:
                 deleted += await asyncio.to_thread(
                     engine.vector_store.delete_many, [r.id for r in rows]
                 )
+                await self._release(tenant, removed=[r.id for r in rows])
                 now = datetime.now(UTC).isoformat()
                 await asyncio.to_thread(
                     engine.db.batch_add_history,
@@ -353,6 +370,42 @@ class LongTermMemory:
             # step); a dashboard missing one event must not fail the write.
             self.metrics.dependency_error("redis")
             log.warning("could not record a memory event", exc_info=True)
+
+    # ---- quota ------------------------------------------------------------------------------
+
+    async def _reserve(self, tenant: str, n: int) -> bool:
+        """Count n memories about to be added (LimitExceeded when over the tenant's quota,
+        after deleting its expired memories); whether they were counted."""
+        if self._quota is None:
+            return False
+        return await self._quota.reserve(tenant, n, sweep=lambda: self.delete_expired(tenant))
+
+    async def _release(
+        self, tenant: str, *, unused: int = 0, removed: list[str] | tuple[str, ...] = ()
+    ) -> None:
+        if self._quota is not None:
+            await self._quota.release(tenant, unused=unused, removed=removed)
+
+    async def _count_added(
+        self, tenant: str, engine: Any, added: list[str], deleted: list[str]
+    ) -> None:
+        """Settle an add that reserved one memory: count what it added beyond that, or undo
+        it when that does not fit (before anyone was told of it), and uncount what it
+        deleted."""
+        if len(added) > 1:
+            try:
+                await self._reserve(tenant, len(added) - 1)
+            except LimitExceeded:
+                # If an undo fails the add fails UNAVAILABLE and its memories beyond the
+                # first stay uncounted: the rarest of cases (extraction past the quota and
+                # the vector store failing within one add).
+                for memory_id in added:
+                    await engine.delete(memory_id)
+                await self._release(tenant, unused=1)
+                raise
+        elif not added:
+            await self._release(tenant, unused=1)
+        await self._release(tenant, removed=deleted)
 
     # ---- helpers ----------------------------------------------------------------------------
 
