@@ -373,12 +373,14 @@ class LongTermMemory:
 
     # ---- quota ------------------------------------------------------------------------------
 
-    async def _reserve(self, tenant: str, n: int) -> bool:
+    async def _reserve(self, tenant: str, n: int, *, already: int = 0) -> bool:
         """Count n memories about to be added (LimitExceeded when over the tenant's quota,
         after deleting its expired memories); whether they were counted."""
         if self._quota is None:
             return False
-        return await self._quota.reserve(tenant, n, sweep=lambda: self.delete_expired(tenant))
+        return await self._quota.reserve(
+            tenant, n, sweep=lambda: self.delete_expired(tenant), already=already
+        )
 
     async def _release(
         self, tenant: str, *, unused: int = 0, removed: list[str] | tuple[str, ...] = ()
@@ -394,7 +396,7 @@ class LongTermMemory:
         deleted."""
         if len(added) > 1:
             try:
-                await self._reserve(tenant, len(added) - 1)
+                await self._reserve(tenant, len(added) - 1, already=1)
             except LimitExceeded:
                 # If an undo fails the add fails UNAVAILABLE and its memories beyond the
                 # first stay uncounted: the rarest of cases (extraction past the quota and

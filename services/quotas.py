@@ -130,11 +130,17 @@ class MemoryQuota:
         return self._policy.for_tenant(tenant).max_memories
 
     async def reserve(
-        self, tenant: str, n: int, sweep: Callable[[], Awaitable[object]] | None = None
+        self,
+        tenant: str,
+        n: int,
+        sweep: Callable[[], Awaitable[object]] | None = None,
+        *,
+        already: int = 0,
     ) -> bool:
-        """Count n memories about to be added; LimitExceeded when they do not fit (after
-        `sweep`, deleting expired memories, when one is due). False when they could not be
-        counted (Redis down, the tenant without a quota): release none of them then."""
+        """Count n memories about to be added (by a write that has `already` counted some);
+        LimitExceeded when they do not fit (after `sweep`, deleting expired memories, when one
+        is due). False when they could not be counted (Redis down, the tenant without a
+        quota): release none of them then."""
         limit = self._limit(tenant)
         try:
             found = await self._store.reserve_memories(tenant, n, limit)
@@ -147,7 +153,7 @@ class MemoryQuota:
         if found.reserved:
             return True
         self._metrics.limit_rejected("memories")
-        raise _exceeded("memories", limit, found.used, n)
+        raise _exceeded("memories", limit, found.used - already, n + already)
 
     async def release(
         self, tenant: str, *, unused: int = 0, removed: list[str] | tuple[str, ...] = ()
