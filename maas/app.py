@@ -236,7 +236,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 introspection=settings.introspection_enabled,
             ),
             observers=[lambda: OperationTelemetry(metrics)],
-            guards=[RequestRateLimit],
+            # Without a rate limit for any tenant, operations pass no hook at all.
+            guards=[RequestRateLimit] if limit_policy(settings).limits_requests else [],
             shared_results=SharedEventResults(
                 share=settings.shared_subscription_execution,
                 on_result=metrics.subscription_result,

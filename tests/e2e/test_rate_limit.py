@@ -8,13 +8,18 @@ from collections.abc import Callable
 
 import pytest
 
+from services.stm import ShortTermMemory
+from services.stm_model import NewMessage, Role
 from tests.support.graphql_client import (
     API_KEYS,
+    GRAPHQL_TRANSPORT_WS,
     KEY_A,
     KEY_B,
     SESSION_EVENTS,
     FrameReader,
+    bearer,
     post,
+    ws_url,
 )
 from tests.support.prometheus_samples import sample, scrape
 
@@ -71,3 +76,42 @@ async def test_each_operation_over_a_websocket_counts_once(url: str):
         assert next_["payload"]["errors"][0]["extensions"]["code"] == "LIMIT_EXCEEDED"
         assert complete["type"] == "complete"
         assert live.waiting == 0  # the live subscription got nothing of it
+
+
+async def test_a_refused_subscribe_leaves_the_socket_and_its_other_subscriptions_alone(
+    url: str, stm: ShortTermMemory
+):
+    from websockets.asyncio.client import connect
+
+    async with connect(ws_url(url), subprotocols=[GRAPHQL_TRANSPORT_WS]) as socket:  # type: ignore[list-item]
+
+        async def send(message: dict) -> None:
+            await socket.send(json.dumps(message))
+
+        async def receive() -> dict:
+            while (message := json.loads(await socket.recv()))["type"] in ("ping", "pong"):
+                pass
+            return message
+
+        await send({"type": "connection_init", "payload": bearer(KEY_A)})
+        assert (await receive())["type"] == "connection_ack"
+        # Writes that are no requests to this server: the service itself, on the same Redis.
+        await stm.add_messages("tenant-a", "s", [NewMessage(role=Role.USER, content="first")])
+        session = await stm.get_session("tenant-a", "s")
+        assert session is not None
+        # After the first event: one written before a subscription is live still comes.
+        variables = {"sessionId": "s", "after": session.last_event_id}
+        for operation_id in ("1", "2", "3"):  # the burst is two: one of them is refused
+            payload = {"query": SESSION_EVENTS, "variables": variables}
+            await send({"id": operation_id, "type": "subscribe", "payload": payload})
+        refused = await receive()
+        assert refused["type"] == "next"
+        assert refused["payload"]["errors"][0]["extensions"]["code"] == "LIMIT_EXCEEDED"
+        assert await receive() == {"id": refused["id"], "type": "complete"}
+        # The next write reaches both live subscriptions.
+        await stm.add_messages("tenant-a", "s", [NewMessage(role=Role.USER, content="hi")])
+        delivered = [await receive() for _ in range(2)]
+        assert sorted(m["id"] for m in delivered) == sorted({"1", "2", "3"} - {refused["id"]})
+        assert all(
+            m["payload"]["data"]["sessionEvents"]["type"] == "MESSAGES_ADDED" for m in delivered
+        )

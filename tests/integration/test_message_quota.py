@@ -136,6 +136,16 @@ async def test_sessions_that_expired_are_found_and_their_messages_freed(
     assert [session.id for session, _ in listed.sessions] == ["new", "live"]
 
 
+async def test_a_listing_that_finds_a_session_expired_frees_its_messages(
+    stm: ShortTermMemory, redis: Redis, ledger: MessageLedger
+):
+    await stm.add_messages(TENANT, "old", users(7))
+    await stm.add_messages(TENANT, "live", users(3))
+    await redis.delete(*SessionKeys.of("maas", TENANT, "old").data)
+    await stm.list_sessions(TENANT, first=10, after=None)
+    assert await ledger.counted(TENANT) == (3, 0)
+
+
 async def test_a_dead_writers_reservation_holds_until_it_expires_then_is_released(
     limited: ShortTermMemory, redis: Redis, ledger: MessageLedger
 ):
