@@ -116,7 +116,8 @@ async def test_a_summary_frees_the_messages_it_folds(
     await stm.add_messages(TENANT, "s", [user(f"{i} {words}") for i in range(8)])
     await stm.wait_idle()
     session = await stm.get_session(TENANT, "s")
-    assert session is not None and session.summary_count == 1
+    assert session is not None
+    assert session.summary_count == 1
     assert await ledger.counted(TENANT) == (session.message_count, 0)
     assert session.message_count < 8
     await stm.add_messages(TENANT, "s", users(10 - session.message_count))
