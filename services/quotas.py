@@ -34,6 +34,8 @@ class Admission:
 
 
 UNLIMITED = Admission()
+# Writes tried before giving up on a session that keeps losing the messages a write repeats.
+_ATTEMPTS = 3
 
 
 def _exceeded(quota: str, limit: int, used: int, requested: int) -> LimitExceeded:
@@ -70,7 +72,7 @@ class MessageQuota:
         limit = self._policy.for_tenant(tenant).max_messages
         if not limit:
             return await write(UNLIMITED)
-        for attempt in range(2):
+        for _ in range(_ATTEMPTS):
             admission = await self._admit(tenant, session_id, message_ids, limit)
             try:
                 return await write(admission)
@@ -79,9 +81,8 @@ class MessageQuota:
                 # were counted): nothing was written; count again.
                 if admission.lease:
                     await self._ledger.release(tenant, admission.lease)
-                if attempt:
-                    raise
-        raise AssertionError("unreachable")
+        # Nothing written; the same write again (same ids) is safe.
+        raise Unavailable("The session kept changing under this write; retry it.")
 
     async def _admit(
         self, tenant: str, session_id: str, message_ids: list[str], limit: int

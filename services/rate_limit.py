@@ -44,7 +44,7 @@ class RequestRateLimiter:
         except Exception as exc:
             if not is_redis_down(exc):
                 raise
-            log.warning("request rate limiter unavailable, request admitted: %s", type(exc))
+            log.warning("rate limiter unavailable, request admitted: %s", type(exc).__name__)
             self.metrics.dependency_error("redis")
             return
         if wait_us:

@@ -10,12 +10,14 @@ import pytest
 from redis.asyncio import Redis
 
 from services.errors import LimitExceeded
+from services.quotas import Admission, MessageQuota
 from services.session_events import messages_added_prefix
 from services.stm import ShortTermMemory
 from services.stm_model import NewMessage, Role
+from services.tenant_limits import LimitPolicy, TenantLimits
 from stores.message_ledger import MessageLedger
 from stores.redis_keys import SessionKeys, TenantKeys
-from stores.redis_messages import RedisMessageStore
+from stores.redis_messages import RedisMessageStore, ReservationTooSmall
 from tests.support.fake_llm import FakeLLM
 
 pytestmark = pytest.mark.single_and_cluster
@@ -211,3 +213,32 @@ async def test_concurrent_writers_never_store_past_the_quota(
     assert sum(acknowledged) <= 10
     assert sum(acknowledged) == await stored(limited) == 9  # three writes of three fit
     assert await ledger.counted(TENANT) == (9, 0)
+
+
+async def test_an_append_under_a_reservation_too_small_for_it_writes_nothing(redis: Redis):
+    store = RedisMessageStore(redis)
+    records = [(m.id or "", '{"seq":0,"tokens":1}') for m in users(2)]
+    with pytest.raises(ReservationTooSmall) as refused:
+        await store.append(
+            TENANT, "s", records, default_ttl=0, now_ms=1, event_prefix="[", max_new=1
+        )
+    assert refused.value.new == 2
+    assert await store.read_meta(TENANT, "s") is None
+
+
+async def test_a_write_that_found_its_reservation_too_small_gives_it_back_and_counts_again(
+    redis: Redis, ledger: MessageLedger
+):
+    quota = MessageQuota(ledger, LimitPolicy(TenantLimits(max_messages=10)))
+    admissions: list[Admission] = []
+
+    async def write(admission: Admission) -> str:
+        admissions.append(admission)
+        if len(admissions) == 1:
+            raise ReservationTooSmall(3)
+        return "written"
+
+    assert await quota.write(TENANT, "s", ["a", "b", "c"], write) == "written"
+    first, second = admissions
+    assert first.lease != second.lease
+    assert await ledger.counted(TENANT) == (0, 3)  # the second's, until its write is copied
