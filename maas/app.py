@@ -7,17 +7,22 @@ import contextlib
 import dataclasses
 import gc
 import logging
+import uuid
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
 from maas import log_redaction, rate_limit
-from maas.auth import ApiKeyAuth
+from maas.api_keys import plaintext_keys
+from maas.auth import authenticator_for
+from maas.authenticate import Authenticate
+from maas.error_responses import graphql_error_response
 from maas.graphiql import graphiql_routes
 from maas.graphql_view import MaasGraphQL
 from maas.limits_middleware import BodySizeLimit
@@ -185,16 +190,17 @@ def create_app(settings: Settings | None = None) -> Starlette:
         raise RuntimeError("REDIS_URL is not set: use `maas serve`, which starts Redis for you.")
     tracing = install_tracing(settings)
     metrics = PrometheusMetrics()
-    auth = ApiKeyAuth(settings.api_keys)
-    log_redaction.install(list(settings.api_keys))
+    auth = authenticator_for(settings)
+    log_redaction.install(plaintext_keys(settings.api_keys))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if auth.open:
             log.warning(
-                "NO API KEYS CONFIGURED: authentication is OFF and every caller is "
-                "tenant 'local'. Set API_KEYS for anything but local development."
+                "NO API KEYS OR JWT CONFIGURED: authentication is OFF and every caller is "
+                "tenant 'local'. Set API_KEYS or JWT_* for anything but local development."
             )
+        auth.start()
         loop = asyncio.get_running_loop()
         # mem0 runs every store, embedding and LLM call in a worker thread; the default pool
         # (cores + 4) would cap a batch of adds at a handful of LLM calls in flight.
@@ -207,7 +213,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await asyncio.to_thread(token_counter_for(settings.llm_model).count_text, "warm up")
         app.state.stm = build_stm(settings, redis, events, llm, metrics)
         memory_quota = build_memory_quota(settings, redis, metrics)
-        app.state.ltm, engine = build_ltm(settings, events, llm, loop, metrics, memory_quota)
+        app.state.ltm, engine = build_ltm(settings, events, llm, loop, metrics, quota=memory_quota)
         setattr(app.state, rate_limit.STATE_ATTRIBUTE, build_rate_limiter(settings, redis, metrics))
         await engine.start()
         app.state.redis = redis
@@ -224,6 +230,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await asyncio.to_thread(engine.close)
             await llm.close()
             await redis.aclose()
+            await auth.aclose()
             if tracing is not None:
                 await asyncio.to_thread(tracing.shutdown)
 
@@ -234,6 +241,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 max_aliases=settings.max_query_aliases,
                 max_tokens=settings.max_query_tokens,
                 introspection=settings.introspection_enabled,
+                max_json_depth=settings.max_json_depth,
             ),
             observers=[lambda: OperationTelemetry(metrics)],
             # Without a rate limit for any tenant, operations pass no hook at all.
@@ -246,6 +254,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         auth=auth,
         graphql_ide="graphiql" if settings.graphiql_enabled else None,
         max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
+        max_json_depth=settings.max_json_depth,
     )
     return Starlette(
         routes=[
@@ -253,14 +262,33 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *graphiql_routes(settings),
             Route("/health/ready", ready),
             *([Route("/metrics", metrics.endpoint)] if settings.metrics_enabled else []),
-            Route("/graphql", graphql, methods=["GET", "POST"]),
+            # Every method: the view answers the ones GraphQL has no use for (405, coded).
+            Route("/graphql", graphql),
             WebSocketRoute("/graphql", graphql),
         ],
         middleware=[
             Middleware(RequestScope),
+            # Before the body limit: an unauthenticated body is never read, whatever its size.
+            Middleware(Authenticate, authenticator=auth),
             Middleware(BodySizeLimit, max_bytes=settings.max_request_bytes),
         ],
+        exception_handlers={HTTPException: http_error, Exception: internal_error},
         lifespan=lifespan,
+    )
+
+
+async def http_error(_: Request, error: Exception) -> Response:
+    """Routing's refusals (404, 405) in the shape of every other error."""
+    assert isinstance(error, HTTPException)
+    return graphql_error_response(error.status_code, error.detail, headers=error.headers)
+
+
+async def internal_error(_: Request, error: Exception) -> Response:
+    """The last resort for an exception nothing else caught: masked, logged with an id."""
+    error_id = uuid.uuid4().hex[:16]
+    log.error("internal error %s outside GraphQL", error_id, exc_info=error)
+    return graphql_error_response(
+        500, f"Internal error (id {error_id}).", "INTERNAL", errorId=error_id
     )
 
 

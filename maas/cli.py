@@ -1,20 +1,23 @@
-"""`maas serve` and `maas export-schema`."""
+"""`maas serve`, `maas export-schema` and `maas hash-key`."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import getpass
 import logging
 import logging.config
 import os
 import shutil
 import signal
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import uvicorn
 
+from maas.api_keys import hash_key
 from maas.log_format import logging_config
 from maas.settings import Settings
 
@@ -87,6 +90,18 @@ def export_schema(path: Path) -> None:
     path.write_text(schema.as_str() + "\n")
 
 
+def print_key_digest() -> None:
+    """Print the API_KEYS entry of a key read from stdin (a prompt without echo on a
+    terminal): never from the command line, where shell history and `ps` would keep it."""
+    if sys.stdin.isatty():
+        key = getpass.getpass("API key (not shown): ")
+    else:
+        key = sys.stdin.read().rstrip("\r\n")
+    if not key.strip():
+        raise SystemExit("maas hash-key: no key given on stdin")
+    print(hash_key(key))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="maas", description="Memory as a Service")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -94,7 +109,14 @@ def main(argv: list[str] | None = None) -> None:
     serve_cmd.add_argument("--workers", type=int, default=1)
     export = commands.add_parser("export-schema", help="write the schema's SDL")
     export.add_argument("path", type=Path, nargs="?", default=Path("schema.graphql"))
+    commands.add_parser(
+        "hash-key", help="print the sha256:<hex> entry for API_KEYS of a key read from stdin"
+    )
     args = parser.parse_args(argv)
+    if args.command == "hash-key":
+        # Needs no settings: it must work before any .env exists.
+        print_key_digest()
+        return
     settings = Settings()
     logging.config.dictConfig(logging_config(settings.log_level, settings.log_format))
     if args.command == "serve":

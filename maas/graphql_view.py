@@ -2,40 +2,119 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+from contextvars import ContextVar
 from typing import Any
 
 from aiodataloader import DataLoader
+from cross_web import HTTPException
 from graphql import GraphQLError, OperationType, get_operation_ast, parse
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.types import ExecutionResult
 
-from maas.auth import ApiKeyAuth
+from maas import request_json
+from maas.auth import Authenticator
+from maas.authenticate import principal_of
+from maas.error_responses import graphql_error_response
 from maas.graphiql import graphiql_page
+from maas.websocket_frames import CheckedWebSocket
 from resolvers.context import RequestContext
 from schema.shared_execution import SharedData
+from services.errors import MaasError
 
 # The messages that carry one result of a subscription: graphql-transport-ws and graphql-ws.
 _RESULT_MESSAGES = frozenset({"next", "data"})
+# Bodies larger than this are decoded in a worker thread, off the event loop.
+OFFLOAD_BYTES = 64 * 1024
+# A body decoded ahead (off the loop), for parse_json to hand on: (the body, its value).
+_decoded_body: ContextVar[tuple[bytes, Any] | None] = ContextVar("maas_decoded_body", default=None)
+
+
+class CodedHTTPError(HTTPException):
+    """A transport-level refusal with the code the client gets."""
+
+    def __init__(self, status_code: int, reason: str, code: str) -> None:
+        super().__init__(status_code, reason)
+        self.code = code
 
 
 class MaasGraphQL(GraphQL):
-    """Authenticates every request (HTTP header, or the WebSocket connection_init payload)."""
+    """The caller is who maas.authenticate let through (HTTP), or who the WebSocket's
+    connection_init payload (else its handshake's Authorization header) says; decodes what
+    clients send strictly (maas.request_json) and answers every refusal as a GraphQL error
+    with a code."""
 
-    def __init__(self, *args: Any, auth: ApiKeyAuth, **kwargs: Any) -> None:
+    websocket_adapter_class = CheckedWebSocket  # type: ignore[assignment]
+
+    def __init__(
+        self, *args: Any, auth: Authenticator, max_json_depth: int = 32, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.auth = auth
+        self.max_json_depth = max_json_depth
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        try:
+            response = await self.run(Request(scope=scope, receive=receive))
+        except HTTPException as error:
+            code = getattr(error, "code", None)
+            allow = {"Allow": "GET, POST"} if error.status_code == 405 else None
+            response = graphql_error_response(error.status_code, error.reason, code, allow)
+        await response(scope, receive, send)
+
+    def decode_json(self, data: str | bytes) -> object:
+        return request_json.decode(data, self.max_json_depth)
+
+    def parse_json(self, data: str | bytes) -> Any:
+        decoded = _decoded_body.get()
+        try:
+            value = (
+                decoded[1] if decoded is not None and decoded[0] is data else self.decode_json(data)
+            )
+        except request_json.BadJson as error:
+            raise CodedHTTPError(400, error.message, error.code) from None
+        if type(value) is not dict:
+            if type(value) is list:
+                raise CodedHTTPError(400, "Batched requests are not supported.", "BAD_USER_INPUT")
+            raise CodedHTTPError(400, "Expected a JSON object.", "BAD_USER_INPUT")
+        return value
+
+    async def parse_http_body(self, request: Any) -> Any:
+        if request.method != "POST" or "json" not in (request.content_type or ""):
+            return await super().parse_http_body(request)
+        body = await request.get_body()
+        if len(body) <= OFFLOAD_BYTES:
+            return await super().parse_http_body(request)
+        try:
+            value = await asyncio.to_thread(self.decode_json, body)
+        except request_json.BadJson as error:
+            raise CodedHTTPError(400, error.message, error.code) from None
+        token = _decoded_body.set((body, value))
+        try:
+            return await super().parse_http_body(request)
+        finally:
+            _decoded_body.reset(token)
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> RequestContext:
         ltm = request.app.state.ltm
+        # A WebSocket has no principal until on_ws_connect; an HTTP request that the
+        # middleware did not let through has none either, and every resolver refuses it.
+        principal = principal_of(request.scope)
         return RequestContext(
             stm=request.app.state.stm,
-            tenant=self.auth.tenant_for(request.headers.get("authorization")),
+            tenant=principal.tenant if principal else None,
+            expires_at=principal.expires_at if principal else None,
             ltm=ltm,
             # Batches the history reads of one operation into one; no cache, because a
             # WebSocket context lives as long as its connection and history changes.
@@ -51,7 +130,7 @@ class MaasGraphQL(GraphQL):
         # whole would give.
         shared = _shared_data(data)
         if shared is None:
-            return super().encode_json(data)
+            return _strict_dumps(data)
         message: dict[str, Any] = data  # type: ignore[assignment]
         envelope = tuple(item if item[0] != "payload" else "payload" for item in message.items())
         try:
@@ -69,8 +148,7 @@ class MaasGraphQL(GraphQL):
         return "{" + ",".join(members) + "}"
 
     def _encode_text(self, value: object) -> str:
-        encoded = super().encode_json(value)
-        return encoded if isinstance(encoded, str) else encoded.decode()
+        return _strict_dumps(value)
 
     async def render_graphql_ide(self, request: Request) -> Response:
         # Our copy of Strawberry's GraphiQL page, whose assets this service serves itself.
@@ -84,20 +162,29 @@ class MaasGraphQL(GraphQL):
         # A subscription over plain HTTP (no streaming Accept header) cannot stream: refuse
         # it up front as a bad request instead of failing while executing it.
         request_data = kwargs.get("request_data") or args[-1]
-        if _is_subscription(request_data.query, request_data.operation_name):
-            message = "Subscriptions need a WebSocket (graphql-transport-ws or graphql-ws)."
+        problem = _http_operation_problem(request_data.query, request_data.operation_name)
+        if problem is not None:
             return ExecutionResult(
-                data=None, errors=[GraphQLError(message, extensions={"code": "BAD_USER_INPUT"})]
+                data=None, errors=[GraphQLError(problem, extensions={"code": "BAD_USER_INPUT"})]
             )
         return await super().execute_single(request, request_adapter, *args, **kwargs)
 
     async def on_ws_connect(self, context: RequestContext) -> None:  # type: ignore[override]
         params = context.connection_params or {}
         given = params.get("Authorization") or params.get("authorization")
-        if given is not None:
-            context.tenant = self.auth.tenant_for(str(given))
-        if context.tenant is None:
-            raise ConnectionRejectionError({"code": "UNAUTHENTICATED"})
+        if given is None:
+            given = context.request.headers.get("authorization")
+        try:
+            principal = await self.auth.authenticate(None if given is None else str(given))
+        except MaasError as error:
+            raise ConnectionRejectionError({"code": error.code}) from None
+        context.tenant, context.expires_at = principal.tenant, principal.expires_at
+
+
+def _strict_dumps(value: object) -> str:
+    # RFC 8259 or nothing: a NaN that slipped into stored data fails loudly (a masked internal
+    # error) instead of reaching a client as a bare NaN token strict parsers reject.
+    return json.dumps(value, separators=(",", ":"), allow_nan=False)
 
 
 def _shared_data(message: object) -> SharedData | None:
@@ -111,14 +198,22 @@ def _shared_data(message: object) -> SharedData | None:
     return data if type(data) is SharedData else None
 
 
-def _is_subscription(query: str | None, operation_name: str | None) -> bool:
-    """Whether the operation to run is a subscription (False when the query does not parse:
-    execution reports that with its own error)."""
+def _http_operation_problem(query: str | None, operation_name: str | None) -> str | None:
+    """Why the operation a document names cannot run over plain HTTP: it is a subscription,
+    or (with a subscription in the document, where Strawberry would pick one by itself) the
+    document does not name exactly one operation. Other documents are left to execution,
+    which reports their errors itself."""
     if not query or "subscription" not in query:
-        return False
+        return None
     try:
         document = parse(query)
     except GraphQLError:
-        return False
+        return None
     operation = get_operation_ast(document, operation_name)
-    return operation is not None and operation.operation is OperationType.SUBSCRIPTION
+    if operation is None:
+        if operation_name:
+            return f"Unknown operation named {operation_name!r}."
+        return "The document has several operations: give operationName."
+    if operation.operation is OperationType.SUBSCRIPTION:
+        return "Subscriptions need a WebSocket (graphql-transport-ws or graphql-ws)."
+    return None

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from maas.error_responses import graphql_error_response
 
 
 class BodyTooLarge(Exception):
@@ -41,12 +42,5 @@ class BodySizeLimit:
             await self._reject(scope, receive, send)
 
     async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
-        body = {
-            "errors": [
-                {
-                    "message": f"Request body larger than {self.max_bytes} bytes.",
-                    "extensions": {"code": "LIMIT_EXCEEDED"},
-                }
-            ]
-        }
-        await JSONResponse(body, status_code=413)(scope, receive, send)
+        message = f"Request body larger than {self.max_bytes} bytes."
+        await graphql_error_response(413, message, limit=self.max_bytes)(scope, receive, send)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel
@@ -28,10 +30,16 @@ def build_ltm(
     llm: LLMGateway,
     loop: asyncio.AbstractEventLoop,
     metrics: ServiceMetrics = NO_METRICS,
+    *,
+    clock: Callable[[], float] = time.time,
+    mongo_client: Any = None,
     quota: MemoryQuota | None = None,
 ) -> tuple[LongTermMemory, EngineHandle]:
-    """The LTM service and the handle of its engine (start it, close it); with `quota`, held
-    to each tenant's quota of memories."""
+    """The LTM service and the handle of its engine (start it, close it).
+
+    `mongo_client`: a pymongo client to share instead of connecting to MONGODB_URI (tests pass
+    a stand-in); `clock` gives the epoch seconds TTLs are measured by; with `quota`, each
+    tenant is held to its quota of memories."""
     embedder_provider, embedder_config = mem0_embedder_config(
         EmbeddingOptions(
             provider=settings.embedding_provider,
@@ -44,11 +52,11 @@ def build_ltm(
     )
     spec = EngineSpec(
         vector_provider=_vector_provider(settings),
-        vector_config=lambda dims: _vector_config(settings, dims),
+        vector_config=lambda dims: _vector_config(settings, dims, mongo_client),
         embedder_provider=embedder_provider,
         embedder_config=embedder_config,
         embedding_dims=settings.embedding_dims,
-        history=lambda: _history_store(settings),
+        history=lambda: _history_store(settings, mongo_client),
         llm=llm,
         loop=loop,
     )
@@ -70,6 +78,7 @@ def build_ltm(
         events,
         lambda tenant: TenantKeys.of(prefix, tenant).memory_events,
         options,
+        clock=clock,
         metrics=metrics,
         quota=quota,
     )
@@ -84,7 +93,7 @@ def _vector_provider(settings: Settings) -> str:
     }[settings.vector_store_provider]
 
 
-def _vector_config(settings: Settings, dims: int) -> BaseModel:
+def _vector_config(settings: Settings, dims: int, client: Any = None) -> BaseModel:
     """The store's config object (mem0 reads its attributes and passes its fields on)."""
     name = settings.mongodb_collection_name
     if settings.vector_store_provider == "embedded":
@@ -94,15 +103,17 @@ def _vector_config(settings: Settings, dims: int) -> BaseModel:
     common = {
         "collection_name": name,
         "embedding_model_dims": dims,
-        "mongo_uri": _mongo_uri(settings),
         "db_name": settings.mongodb_db_name,
     }
     if settings.vector_store_provider == "azure_documentdb":
-        return AzureDocumentDBConfig(**common, index_type=settings.vector_index_type)
-    return AtlasVectorConfig(**common)
+        connection = (
+            {"client": client} if client is not None else {"mongo_uri": _mongo_uri(settings)}
+        )
+        return AzureDocumentDBConfig(**common, **connection, index_type=settings.vector_index_type)
+    return AtlasVectorConfig(**common, mongo_uri=_mongo_uri(settings))
 
 
-def _history_store(settings: Settings) -> Any:
+def _history_store(settings: Settings, client: Any = None) -> Any:
     if settings.vector_store_provider == "embedded":
         from stores.sqlite_history import SQLiteHistoryStore
 
@@ -110,7 +121,9 @@ def _history_store(settings: Settings) -> Any:
     from stores.mongo_history import MongoHistoryStore
 
     return MongoHistoryStore(
-        _mongo_uri(settings), settings.mongodb_db_name, settings.mongodb_collection_name
+        client if client is not None else _mongo_uri(settings),
+        settings.mongodb_db_name,
+        settings.mongodb_collection_name,
     )
 
 

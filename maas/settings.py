@@ -6,9 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from maas import jwt_keys
+from maas.api_keys import check_entry
 from services.stm_limits import TENANT_ID
 
 Provider = Literal[
@@ -32,8 +34,13 @@ class Settings(BaseSettings):
     """The service's configuration."""
 
     # An empty value (`GRAPHIQL=` in .env) means unset, as in .env.example's commented lines.
+    # Errors never repeat the value: API_KEYS may hold keys, JWT_SECRET a secret.
     model_config = SettingsConfigDict(
-        env_file=".env", extra="ignore", frozen=True, env_ignore_empty=True
+        env_file=".env",
+        extra="ignore",
+        frozen=True,
+        env_ignore_empty=True,
+        hide_input_in_errors=True,
     )
 
     # Server
@@ -71,9 +78,50 @@ class Settings(BaseSettings):
     # Access
     api_keys: dict[str, str] = Field(
         default_factory=dict,
-        description='API keys and their tenants as JSON, e.g. {"sk-123": "acme"}. Empty = '
-        "local-development mode: no authentication, every caller is tenant 'local'.",
+        description='API keys and their tenants as JSON, e.g. {"sk-123": "acme"}; a key may be '
+        'given as its SHA-256 digest, {"sha256:<64 hex digits>": "acme"} (`maas hash-key`). '
+        "Empty, and no JWT = local-development mode: no authentication, every caller is "
+        "tenant 'local'.",
     )
+    jwt_jwks_url: str | None = Field(
+        None,
+        description="URL of the JSON Web Key Set whose keys sign bearer tokens (JWT); turns "
+        "JWT on. One of JWT_JWKS_URL, JWT_PUBLIC_KEY, JWT_SECRET.",
+    )
+    jwt_public_key: str | None = Field(
+        None, description="PEM public key (RSA, EC or Ed25519) that signs bearer tokens."
+    )
+    jwt_secret: SecretStr | None = Field(
+        None,
+        description="Shared HMAC secret that signs bearer tokens (HS256 unless JWT_ALGORITHMS "
+        "says otherwise); at least 32 bytes.",
+    )
+    jwt_issuer: str | None = Field(
+        None, description="The `iss` every token must have; required with JWT."
+    )
+    jwt_audience: str | None = Field(
+        None, description="The `aud` every token must include; required with JWT."
+    )
+    jwt_algorithms: list[str] = Field(
+        default_factory=list,
+        description="Accepted signature algorithms, as JSON. Empty: HS256 with JWT_SECRET, "
+        "every RS/PS/ES/EdDSA algorithm otherwise. Each key verifies only with algorithms of "
+        "its own type; none is never accepted.",
+    )
+    jwt_tenant_claim: str = Field("tenant", description="The claim that holds the caller's tenant.")
+    jwt_leeway_seconds: float = Field(
+        30.0, ge=0, le=300, description="Clock skew allowed when checking exp, nbf and iat."
+    )
+    jwt_jwks_cache_seconds: float = Field(
+        300.0, gt=0, description="How long fetched JWKS keys are used before fetching again."
+    )
+    jwt_jwks_min_refresh_seconds: float = Field(
+        30.0,
+        ge=0,
+        description="Fewest seconds between two fetches of the JWKS (a token with an unknown "
+        "kid fetches it again, at most this often).",
+    )
+    jwt_jwks_timeout_seconds: float = Field(5.0, gt=0, description="Longest wait for the JWKS.")
 
     # Redis
     redis_url: str | None = Field(
@@ -190,7 +238,10 @@ class Settings(BaseSettings):
     max_query_aliases: int = Field(15, ge=0, description="Most aliases in one operation.")
     max_query_tokens: int = Field(2000, ge=10, description="Most tokens in one GraphQL document.")
     max_request_bytes: int = Field(
-        16 * 1024 * 1024, ge=1024, description="Largest HTTP body or WebSocket message."
+        2 * 1024 * 1024, ge=1024, description="Largest HTTP body or WebSocket message."
+    )
+    max_json_depth: int = Field(
+        32, ge=4, le=256, description="Deepest nesting of JSON in a request (metadata included)."
     )
     max_messages_per_call: int = Field(500, ge=1, description="Most messages in one addMessages.")
     max_content_chars: int = Field(100_000, ge=1, description="Longest message content.")
@@ -232,8 +283,9 @@ class Settings(BaseSettings):
 
     @field_validator("api_keys")
     @classmethod
-    def _tenants_are_valid(cls, keys: dict[str, str]) -> dict[str, str]:
-        for tenant in keys.values():
+    def _keys_and_tenants_are_valid(cls, keys: dict[str, str]) -> dict[str, str]:
+        for entry, tenant in keys.items():
+            check_entry(entry)
             _check_tenant(tenant)
         return keys
 
@@ -245,6 +297,63 @@ class Settings(BaseSettings):
         for tenant in limits:
             _check_tenant(tenant)
         return limits
+
+    @field_validator("jwt_algorithms")
+    @classmethod
+    def _algorithms_are_known(cls, algorithms: list[str]) -> list[str]:
+        jwt_keys.check_algorithms(algorithms)
+        return algorithms
+
+    @model_validator(mode="after")
+    def _jwt_is_complete(self) -> Settings:
+        sources = [
+            name
+            for name, value in (
+                ("JWT_JWKS_URL", self.jwt_jwks_url),
+                ("JWT_PUBLIC_KEY", self.jwt_public_key),
+                ("JWT_SECRET", self.jwt_secret),
+            )
+            if value
+        ]
+        if not sources:
+            if self.jwt_issuer or self.jwt_audience or self.jwt_algorithms:
+                raise ValueError(
+                    "JWT_ISSUER, JWT_AUDIENCE or JWT_ALGORITHMS is set, but no key to verify "
+                    "tokens with: set JWT_JWKS_URL, JWT_PUBLIC_KEY or JWT_SECRET"
+                )
+            return self
+        if len(sources) > 1:
+            raise ValueError(f"JWT: set one of {' and '.join(sources)}, not both")
+        if not (self.jwt_issuer and self.jwt_audience):
+            # Without them, any token the same identity provider signs for another
+            # application would be accepted here.
+            raise ValueError("JWT needs JWT_ISSUER and JWT_AUDIENCE")
+        algorithms = set(self.jwt_accepted_algorithms)
+        if self.jwt_secret is not None:
+            if algorithms - jwt_keys.HMAC:
+                raise ValueError("JWT_SECRET verifies HS256/HS384/HS512 only: fix JWT_ALGORITHMS")
+            jwt_keys.secret_jwk(self.jwt_secret.get_secret_value(), algorithms)
+            return self
+        if algorithms & jwt_keys.HMAC:
+            raise ValueError(
+                "JWT_ALGORITHMS: HS256/HS384/HS512 need JWT_SECRET; with a public key or JWKS "
+                "they would let a public key serve as an HMAC secret"
+            )
+        if self.jwt_jwks_url and not self.jwt_jwks_url.startswith(("https://", "http://")):
+            raise ValueError("JWT_JWKS_URL: an http(s) URL is needed")
+        if self.jwt_public_key:
+            jwt_keys.StaticKey(jwt_keys.public_key_jwk(self.jwt_public_key), algorithms)
+        return self
+
+    @property
+    def jwt_enabled(self) -> bool:
+        return bool(self.jwt_jwks_url or self.jwt_public_key or self.jwt_secret)
+
+    @property
+    def jwt_accepted_algorithms(self) -> list[str]:
+        if self.jwt_algorithms:
+            return list(self.jwt_algorithms)
+        return ["HS256"] if self.jwt_secret is not None else sorted(jwt_keys.ASYMMETRIC)
 
     @property
     def development(self) -> bool:

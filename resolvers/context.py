@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -27,16 +28,25 @@ class RequestContext:
     request: Any = None
     response: Any = None
     connection_params: dict[str, Any] | None = None
+    # When the caller's credential (a JWT) stops being accepted, in epoch seconds; None: never.
+    # A WebSocket's context lives as long as its connection, which may outlive its token.
+    expires_at: float | None = None
+
+
+EXPIRED = "The bearer token has expired: connect again with a new one."
 
 
 def tenant_of(info: Info[RequestContext, Any]) -> str:
-    """The caller's tenant; UNAUTHENTICATED when the API key is missing or unknown."""
-    tenant = info.context.tenant
+    """The caller's tenant; UNAUTHENTICATED without a credential, or once it has expired."""
+    context = info.context
+    tenant = context.tenant
     if tenant is None:
         raise Unauthenticated(
-            "Missing or unknown API key: send 'Authorization: Bearer <key>' "
-            '(over WebSocket: connection_init payload {"Authorization": "Bearer <key>"}).'
+            "Missing or unknown credentials: send 'Authorization: Bearer <API key or token>' "
+            '(over WebSocket: connection_init payload {"Authorization": "Bearer <...>"}).'
         )
+    if context.expires_at is not None and time.time() >= context.expires_at:
+        raise Unauthenticated(EXPIRED)
     return tenant
 
 

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from resolvers.context import RequestContext, ltm_of, tenant_of
+from resolvers.credential_expiry import until_credential_expires
 from services.ltm_model import Category, Scope
 
 if TYPE_CHECKING:
@@ -91,4 +92,4 @@ async def delete_expired(info: Info[Context, Any]) -> int:
 
 
 def events(info: Info[Context, Any], scope: Scope, after: str | None) -> AsyncIterator[MemoryEvent]:
-    return ltm_of(info).events(tenant_of(info), scope, after)
+    return until_credential_expires(info, ltm_of(info).events(tenant_of(info), scope, after))

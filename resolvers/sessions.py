@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from resolvers.context import RequestContext, stm_of, tenant_of
+from resolvers.credential_expiry import until_credential_expires
 from services.stm_model import (
     AddResult,
     ConfigChange,
@@ -93,4 +94,5 @@ async def delete_session(info: Info[RequestContext, Any], session_id: str) -> No
 def session_events(
     info: Info[RequestContext, Any], session_id: str | None, after: str | None
 ) -> AsyncIterator[SessionEvent]:
-    return stm_of(info).session_events(tenant_of(info), session_id, after)
+    events = stm_of(info).session_events(tenant_of(info), session_id, after)
+    return until_credential_expires(info, events)

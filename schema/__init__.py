@@ -7,19 +7,20 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import strawberry
+from graphql import ASTValidationRule, ValidationContext
 from strawberry.extensions import (
     AddValidationRules,
     DisableIntrospection,
     MaxAliasesLimiter,
     MaxTokensLimiter,
-    ParserCache,
     QueryDepthLimiter,
     SchemaExtension,
-    ValidationCache,
 )
 
-from schema.errors import ErrorCodes, is_request_error, request_error_code
+from schema.document_cache import DocumentCache
+from schema.errors import ErrorCodes, is_request_error, request_error_code, without_suggestions
 from schema.extension_runner import LeanExtensionsRunner
+from schema.json_scalar import checked_json_scalar
 from schema.root import Mutation, Query, Subscription
 from schema.shared_execution import SharedEventResults
 
@@ -36,9 +37,14 @@ class QueryLimits:
     max_tokens: int = 2_000
     introspection: bool = True
     cache_size: int = 256
+    cached_document_chars: int = 8192
+    max_json_depth: int = 32
 
 
 class _QuietSchema(strawberry.Schema):
+    # With introspection off, error messages must not enumerate the schema either.
+    hide_suggestions = False
+
     def create_extensions_runner(
         self, execution_context: ExecutionContext, extensions: list[SchemaExtension]
     ) -> LeanExtensionsRunner:
@@ -49,8 +55,12 @@ class _QuietSchema(strawberry.Schema):
         # (internal errors, with their id). Parse errors never reach the extensions, so
         # request errors get their code here.
         for error in errors:
-            if is_request_error(error) and not (error.extensions or {}).get("code"):
+            if not is_request_error(error):
+                continue
+            if not (error.extensions or {}).get("code"):
                 error.extensions = {**(error.extensions or {}), "code": request_error_code(error)}
+            if self.hide_suggestions:
+                error.message = without_suggestions(error.message)
 
 
 def build_schema(
@@ -68,29 +78,45 @@ def build_schema(
     # The limiters' rule classes hold only their limits, so they are built once: the
     # validation cache keys on the rules, and new classes per request would never hit it.
     rules = [
-        *QueryDepthLimiter(max_depth=limits.max_depth).validation_rules,
+        *map(_tolerant, QueryDepthLimiter(max_depth=limits.max_depth).validation_rules),
         *MaxAliasesLimiter(max_alias_count=limits.max_aliases).validation_rules,
     ]
+    documents = DocumentCache(limits.cache_size, limits.cached_document_chars)
     extensions: list[ExtensionFactory] = [
         *observers,
         *guards,
         lambda: AddValidationRules(rules),
         lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
-        lambda: ParserCache(maxsize=limits.cache_size),
-        lambda: ValidationCache(maxsize=limits.cache_size),
+        documents.extension,
         ErrorCodes,
     ]
     if not limits.introspection:
         extensions.append(DisableIntrospection)
-    return _QuietSchema(
+    schema_class = type("Schema", (_QuietSchema,), {"hide_suggestions": not limits.introspection})
+    return schema_class(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
         extensions=extensions,
+        scalar_overrides=checked_json_scalar(limits.max_json_depth),
         execution_context_class=(
             shared_results.executor_class() if shared_results is not None else None
         ),
     )
+
+
+def _tolerant(rule: type[ASTValidationRule]) -> type[ASTValidationRule]:
+    """A validation rule that steps aside on an unknown fragment (Strawberry's depth limiter
+    raises KeyError for it), which graphql-core's own KnownFragmentNamesRule reports."""
+
+    class Tolerant(rule):  # type: ignore[valid-type, misc]
+        def __init__(self, context: ValidationContext) -> None:
+            try:
+                super().__init__(context)
+            except KeyError:
+                ASTValidationRule.__init__(self, context)
+
+    return Tolerant
 
 
 schema = build_schema()

@@ -4,6 +4,7 @@ with an id the client can quote."""
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 
 from graphql.error import GraphQLError
@@ -21,6 +22,14 @@ _LIMIT_MESSAGES = (
     "aliases found. Allowed:",
     "Document contains more than",
 )
+
+
+# graphql-core's hints at names the schema has ("Did you mean 'session'?").
+_SUGGESTION = re.compile(r" Did you mean .*\?$", re.DOTALL)
+
+
+def without_suggestions(message: str) -> str:
+    return _SUGGESTION.sub("", message)
 
 
 # What graphql-core and Strawberry raise about the request itself (variables that do not

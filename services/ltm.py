@@ -1,9 +1,15 @@
-"""Long-term memory: mem0 for extraction, embedding and search, tenancy and TTL on top.
+"""Long-term memory: mem0 for extraction, embedding, adding and search; tenancy and TTL on top.
 
 Every read is scoped to the caller's tenant and hides expired memories (the filter goes into the
-store's query, so a search still returns its best unexpired hits). Every change is published as
-a memory event. A dependency that is down (vector store, embedding provider, LLM) surfaces as
-Unavailable from these methods only; short-term memory does not depend on any of them.
+store's query, so a search still returns its best unexpired hits). Updates, deletes and the
+expiry sweep are not mem0's (which reads, then writes: a concurrent delete slips in between) but
+the store's conditional writes (stores/memory_changes.py): the store decides whether the memory
+is still there, changes it and records its history in one step, and returns the change only if
+it made it. Every change returned is published as one memory event, nothing else is.
+
+All input is checked (services/ltm_limits.py) before anything is embedded or stored. A dependency
+that is down (vector store, embedding provider, LLM) surfaces as Unavailable from these methods
+only; short-term memory does not depend on any of them.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from services.errors import InvalidInput, LimitExceeded, MaasError, NotFound, Unavailable
 from services.event_feed import follow
@@ -51,11 +57,21 @@ from services.ltm_model import (
     payload_from_mem0_item,
     record_from_payload,
 )
-from services.mem0_engine import LLM_DOWN, DependencyDown, EngineHandle, dependency_down
+from services.mem0_engine import (
+    LLM_DOWN,
+    DependencyDown,
+    EngineHandle,
+    dependency_down,
+    forget_entities,
+    relink_entities,
+    text_fields,
+)
 from services.memory_events import decode_memory_event, encode_memory_event
 from services.metrics import NO_METRICS, ServiceMetrics
 from services.quotas import MemoryQuota
 from stores.event_bus import RedisEventBus, StoredEvent
+from stores.history_base import HistoryStore
+from stores.memory_changes import ConditionalWrites, Edit, HistoryNotRecorded, Live, Sweep
 from stores.vector_hits import VectorHit
 
 log = logging.getLogger(__name__)
@@ -140,7 +156,7 @@ class LongTermMemory:
                 )
             except Exception:
                 if counted:
-                    await self._release(tenant, unused=1)
+                    await self._release(tenant, 1)
                 raise
             changes = result.get("results", [])
             added_ids = [c["id"] for c in changes if c.get("event") == "ADD"]
@@ -227,6 +243,8 @@ class LongTermMemory:
         metadata: dict[str, Any] | None = None,
         ttl_seconds: int | None = None,
     ) -> MemoryRecord:
+        """Change a memory's text, metadata or TTL; NotFound when it is gone, expired or another
+        tenant's — also when a concurrent delete wins the race (the store decides)."""
         check_memory_id(memory_id)
         if text is None and metadata is None and ttl_seconds is None:
             raise InvalidInput("Give text, metadata or ttlSeconds to change.", field="text")
@@ -234,60 +252,93 @@ class LongTermMemory:
             check_text(text, self._limits, "text")
         check_metadata(metadata, self._limits)
         check_ttl(ttl_seconds, self._limits)
-        await self._existing(tenant, memory_id)
-        changes: dict[str, Any] = {}
+        fields: dict[str, Any] = {}
         if metadata is not None:
-            changes["metadata"] = metadata
+            fields["metadata"] = metadata
         if ttl_seconds is not None:
-            changes["expires_at"] = self._expiry(ttl_seconds)
-        with self._dependencies(), _missing_as_not_found(memory_id):
+            fields["expires_at"] = self._expiry(ttl_seconds)
+        with self._dependencies():
             engine = await self._engine.get()
-            await engine.update(memory_id, text=text, metadata=changes or None)
-            (memory,) = await self._records([memory_id])
-        await self._publish(tenant, MemoryEventType.UPDATED, memory)
+            vector = None
+            if text is not None:
+                vector, derived = await asyncio.to_thread(_embed_text, engine, text)
+                fields.update(derived)
+            target = Live(memory_id, tenant, self._clock())
+            change = await self._decide(
+                lambda history: _writes(engine).update_live(target, Edit(fields, vector), history)
+            )
+        if change is None:
+            raise NotFound(f"No memory '{memory_id}'.", field="id")
+        assert change.after is not None
+        if text is not None and text != change.before.get("data"):
+            await relink_entities(engine, memory_id, change.after)
+        memory = record_from_payload(memory_id, change.after)
+        await self._publish(tenant, MemoryEventType.UPDATED, memory, at=change.at)
         return memory
 
     async def delete(self, tenant: str, memory_id: str) -> None:
+        """Delete a memory; NotFound when it is gone, expired or another tenant's. Of concurrent
+        deletes of one memory exactly one succeeds (the store decides)."""
         check_memory_id(memory_id)
-        memory = await self._existing(tenant, memory_id)
-        with self._dependencies(), _missing_as_not_found(memory_id):
-            await (await self._engine.get()).delete(memory_id)
-        await self._release(tenant, removed=[memory_id])
-        await self._publish(tenant, MemoryEventType.DELETED, memory, with_memory=False)
+        with self._dependencies():
+            engine = await self._engine.get()
+            target = Live(memory_id, tenant, self._clock())
+            change = await self._decide(
+                lambda history: _writes(engine).delete_live(target, history)
+            )
+        if change is None:
+            raise NotFound(f"No memory '{memory_id}'.", field="id")
+        await self._release(tenant, 1)
+        await forget_entities(engine, memory_id, change.before)
+        memory = record_from_payload(memory_id, change.before)
+        await self._publish(
+            tenant, MemoryEventType.DELETED, memory, with_memory=False, at=change.at
+        )
 
     async def delete_expired(self, tenant: str, chunk: int = 500) -> int:
-        """Delete the tenant's expired memories (recorded in their history); how many."""
-        filters = {"tenant": tenant, "expires_at": {"lte": self._clock()}}
+        """Delete the tenant's expired memories (recorded in their history); how many.
+
+        Each memory is deleted by a conditional delete, so concurrent sweeps (several server
+        processes) and deletes record each memory once, and a memory whose TTL an update has
+        just extended is spared."""
         deleted = 0
         with self._dependencies():
             engine = await self._engine.get()
-            while rows := await asyncio.to_thread(engine.vector_store.page, filters, chunk):
-                deleted += await asyncio.to_thread(
-                    engine.vector_store.delete_many, [r.id for r in rows]
+            more = True
+            while more:
+                now = self._clock()
+                sweep: Sweep = await self._decide(
+                    lambda history, now=now: _writes(engine).delete_expired(
+                        tenant, now, chunk, history
+                    )
                 )
-                await self._release(tenant, removed=[r.id for r in rows])
-                now = datetime.now(UTC).isoformat()
-                await asyncio.to_thread(
-                    engine.db.batch_add_history,
-                    [
-                        {
-                            "memory_id": r.id,
-                            "old_memory": r.payload.get("data"),
-                            "new_memory": None,
-                            "event": ChangeKind.DELETE.value,
-                            "created_at": r.payload.get("created_at"),
-                            "updated_at": now,
-                            "is_deleted": 1,
-                        }
-                        for r in rows
-                    ],
-                )
-                for row in rows:
-                    memory = record_from_payload(row.id, row.payload)
-                    await self._publish(tenant, MemoryEventType.EXPIRED, memory, with_memory=False)
-                if len(rows) < chunk:
-                    break
+                deleted += len(sweep.changes)
+                await self._release(tenant, len(sweep.changes))
+                for change in sweep.changes:
+                    memory = record_from_payload(change.id, change.before)
+                    await self._publish(
+                        tenant, MemoryEventType.EXPIRED, memory, with_memory=False, at=change.at
+                    )
+                more = sweep.more
         return deleted
+
+    async def _decide(self, write: Callable[[HistoryStore], T]) -> T:
+        """Run one of the store's conditional writes (blocking) with mem0's history store.
+
+        A change whose history could not be written after it (DocumentDB) still stands: it is
+        reported as made, and the lost history is logged and counted."""
+        engine = await self._engine.get()
+        try:
+            return await asyncio.to_thread(write, engine.db)
+        except HistoryNotRecorded as exc:
+            self._count_dependency_error("The vector store")
+            log.error(
+                "history of %d change(s) not recorded: %s",
+                len(exc.changes),
+                [change.history_record() for change in exc.changes],
+                exc_info=exc.__cause__,
+            )
+            return exc.result  # type: ignore[no-any-return]
 
     # ---- batches ----------------------------------------------------------------------------
 
@@ -356,12 +407,13 @@ class LongTermMemory:
         memory: MemoryRecord,
         *,
         with_memory: bool = True,
+        at: str | None = None,
     ) -> None:
         payload = _payload_of(memory) if with_memory else None
         try:
             await self._events.append(
                 self._stream(tenant),
-                encode_memory_event(type_, memory.id, memory.scope, payload),
+                encode_memory_event(type_, memory.id, memory.scope, payload, at),
                 kind="M",
                 at_ms=int(self._clock() * 1000),
             )
@@ -382,11 +434,11 @@ class LongTermMemory:
             tenant, n, sweep=lambda: self.delete_expired(tenant), already=already
         )
 
-    async def _release(
-        self, tenant: str, *, unused: int = 0, removed: list[str] | tuple[str, ...] = ()
-    ) -> None:
+    async def _release(self, tenant: str, n: int) -> None:
+        """Uncount n memories: reserved and not added, or removed (the store's conditional
+        deletes report each removal once)."""
         if self._quota is not None:
-            await self._quota.release(tenant, unused=unused, removed=removed)
+            await self._quota.release(tenant, n)
 
     async def _count_added(
         self, tenant: str, engine: Any, added: list[str], deleted: list[str]
@@ -402,12 +454,18 @@ class LongTermMemory:
                 # first stay uncounted: the rarest of cases (extraction past the quota and
                 # the vector store failing within one add).
                 for memory_id in added:
-                    await engine.delete(memory_id)
-                await self._release(tenant, unused=1)
+                    await self._undo_add(engine, tenant, memory_id)
+                await self._release(tenant, 1)
                 raise
         elif not added:
-            await self._release(tenant, unused=1)
-        await self._release(tenant, removed=deleted)
+            await self._release(tenant, 1)
+        await self._release(tenant, len(deleted))
+
+    async def _undo_add(self, engine: Any, tenant: str, memory_id: str) -> None:
+        target = Live(memory_id, tenant, self._clock())
+        change = await self._decide(lambda history: _writes(engine).delete_live(target, history))
+        if change is not None:  # None: someone who found it deleted it first
+            await forget_entities(engine, memory_id, change.before)
 
     # ---- helpers ----------------------------------------------------------------------------
 
@@ -441,12 +499,6 @@ class LongTermMemory:
             hit: VectorHit | None = await asyncio.to_thread(store.get, memory_id)
         return hit if hit is not None and self._visible(tenant, hit.payload) else None
 
-    async def _existing(self, tenant: str, memory_id: str) -> MemoryRecord:
-        hit = await self._stored(tenant, memory_id)
-        if hit is None:
-            raise NotFound(f"No memory '{memory_id}'.", field="id")
-        return record_from_payload(hit.id, hit.payload)
-
     async def _records(self, memory_ids: list[str]) -> list[MemoryRecord]:
         store = (await self._engine.get()).vector_store
         hits = [await asyncio.to_thread(store.get, memory_id) for memory_id in memory_ids]
@@ -473,15 +525,14 @@ class LongTermMemory:
             self.metrics.dependency_error(what.lower().removeprefix("the ").replace(" ", "_"))
 
 
-@contextlib.contextmanager
-def _missing_as_not_found(memory_id: str) -> Iterator[None]:
-    """mem0 says ValueError("... not found") when a memory vanished since we looked."""
-    try:
-        yield
-    except ValueError as exc:
-        if "not found" not in str(exc):
-            raise
-        raise NotFound(f"No memory '{memory_id}'.", field="id") from exc
+def _writes(engine: Any) -> ConditionalWrites:
+    """The engine's vector store, as the conditional writes every store of ours has."""
+    return cast(ConditionalWrites, engine.vector_store)
+
+
+def _embed_text(engine: Any, text: str) -> tuple[list[float], dict[str, Any]]:
+    """The vector of a memory's new text and the payload fields derived from it (blocking)."""
+    return engine.embedding_model.embed(text, "update"), text_fields(text)
 
 
 def _payload_of(memory: MemoryRecord) -> dict[str, Any]:

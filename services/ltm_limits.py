@@ -1,4 +1,9 @@
-"""Input limits of long-term memory and the checks that enforce them; each has a clear error."""
+"""Input limits of long-term memory and the checks that enforce them; each has a clear error.
+
+Every check runs before the embedder, the LLM or a store is called: input that none of them can
+take (text that is not valid Unicode, metadata that is not plain JSON) is the client's problem,
+BAD_USER_INPUT, and must not surface as a dependency failure or leave half a write behind.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +14,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.errors import InvalidInput, LimitExceeded
+from services.json_values import check_json_value
+from services.json_values import check_text as check_encodable
 from services.ltm_model import MemorySearch, NewMemory, Scope
 
 SCOPE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}")
 MEMORY_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 METADATA_KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")
 MESSAGE_ROLES = ("user", "assistant", "system", "tool")
+MAX_NAME_CHARS = 128
+# Integers every store keeps exactly (BSON has no wider integer; JSON readers lose precision
+# past 2**53, but that is the client's own choice of number).
 
 
 @dataclass(frozen=True)
@@ -22,6 +32,7 @@ class LtmLimits:
     max_text_chars: int = 20_000
     max_messages: int = 100
     max_metadata_bytes: int = 8_192
+    max_metadata_depth: int = 8  # objects and arrays nested in metadata, the outer object 1
     max_batch_size: int = 50
     max_search_limit: int = 100
     max_page_size: int = 100
@@ -65,10 +76,12 @@ def check_new_memory(new: NewMemory, limits: LtmLimits) -> None:
                 field="messages",
                 limit=limits.max_messages,
             )
-        for index, (role, content, _) in enumerate(new.messages):
+        for index, (role, content, name) in enumerate(new.messages):
             if role not in MESSAGE_ROLES:
                 raise InvalidInput(f"messages[{index}].role: one of {MESSAGE_ROLES}.")
             check_text(content, limits, f"messages[{index}].content")
+            if name is not None:
+                check_name(name, f"messages[{index}].name")
     check_metadata(new.metadata, limits)
     check_ttl(new.ttl_seconds, limits)
 
@@ -82,6 +95,20 @@ def check_text(text: str, limits: LtmLimits, field: str) -> None:
             field=field,
             limit=limits.max_text_chars,
         )
+    check_unicode(text, field)
+
+
+def check_name(name: str, field: str) -> None:
+    """A message author's name (mem0 keeps it as the memory's actor_id)."""
+    if not name.strip() or len(name) > MAX_NAME_CHARS:
+        raise InvalidInput(f"{field}: 1-{MAX_NAME_CHARS} characters.", field=field)
+    check_unicode(name, field)
+
+
+def check_unicode(text: str, field: str) -> None:
+    """Text every store and model can take (no lone surrogate, which a JSON body can carry as
+    a \\u escape but no tokenizer, SQLite or BSON accepts)."""
+    check_encodable(text, field)
 
 
 def check_metadata(metadata: Any, limits: LtmLimits, field: str = "metadata") -> None:
@@ -92,7 +119,8 @@ def check_metadata(metadata: Any, limits: LtmLimits, field: str = "metadata") ->
     for key in metadata:
         if not METADATA_KEY.fullmatch(key):
             raise InvalidInput(f"{field} key {key!r}: 1-64 letters, digits, _ or -.", field=field)
-    size = len(json.dumps(metadata, separators=(",", ":")).encode())
+    check_json_value(metadata, field, limits.max_metadata_depth)
+    size = len(json.dumps(metadata, separators=(",", ":"), allow_nan=False).encode())
     if size > limits.max_metadata_bytes:
         raise LimitExceeded(
             f"{field}: at most {limits.max_metadata_bytes} bytes as JSON (got {size}).",

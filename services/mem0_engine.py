@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -29,6 +30,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 from pymongo.errors import ConnectionFailure, ExecutionTimeout
 
+from services.embeddings.failures import is_provider_failure
 from services.embeddings.providers import EMBEDDER_CLASSES, check_dimensions
 from services.llm import LLMGateway
 from stores.vector_hits import StoreUnavailable
@@ -55,7 +57,8 @@ _tracer = trace.get_tracer("maas.embeddings")
 
 
 class EmbeddingUnavailable(Exception):
-    """The embedding provider failed to embed (unreachable, refused, timed out)."""
+    """The embedding provider failed to embed (unreachable, timed out, 5xx, refused our key or
+    throttling us); see services/embeddings/failures.py."""
 
 
 class DependencyDown(Exception):
@@ -78,8 +81,9 @@ def dependency_down(exc: BaseException) -> str | None:
 
 
 class GuardedEmbedder(EmbeddingBase):
-    """Any failure of the provider becomes EmbeddingUnavailable, whatever its client raised.
-    Embedders that run in-process (no instrumented client) get a GenAI span here."""
+    """A failure of the provider becomes EmbeddingUnavailable, whatever its client raised; any
+    other error (input no model takes, a bug) propagates as it is, so it is not blamed on the
+    provider. Embedders that run in-process (no instrumented client) get a GenAI span here."""
 
     def __init__(self, inner: EmbeddingBase, provider: str) -> None:
         super().__init__(inner.config)
@@ -100,6 +104,8 @@ class GuardedEmbedder(EmbeddingBase):
             try:
                 yield
             except Exception as exc:
+                if not is_provider_failure(exc):
+                    raise
                 raise EmbeddingUnavailable(f"embedding failed: {type(exc).__name__}") from exc
 
     def _span(self) -> contextlib.AbstractContextManager[Any]:
@@ -188,6 +194,39 @@ def build_memory(spec: EngineSpec) -> AsyncMemory:
     memory.db.close()
     memory.db = spec.history()
     return memory
+
+
+# ---- what the service does beside mem0 -----------------------------------------------------------
+# The service's updates and deletes are conditional writes the store decides
+# (stores/memory_changes.py), not mem0's update()/delete(), which read the memory and then write
+# it (a concurrent delete slips in between). These keep what mem0 would have done around them;
+# they follow mem0 2.2's own _update_memory/_delete_memory (mem0ai is pinned below 2.3).
+
+
+def text_fields(text: str) -> dict[str, Any]:
+    """The payload fields mem0 derives from a memory's text."""
+    from mem0.utils.lemmatization import lemmatize_for_bm25
+
+    return {
+        "data": text,
+        "hash": hashlib.md5(text.encode()).hexdigest(),  # noqa: S324 - mem0's dedup key, not a secret
+        "text_lemmatized": lemmatize_for_bm25(text),
+    }
+
+
+def _scope(payload: dict[str, Any]) -> dict[str, Any]:
+    return {key: payload[key] for key in ("user_id", "agent_id", "run_id") if payload.get(key)}
+
+
+async def forget_entities(engine: AsyncMemory, memory_id: str, payload: dict[str, Any]) -> None:
+    """Unlink a deleted memory from mem0's entity store (a no-op while it has none)."""
+    await engine._remove_memory_from_entity_store(memory_id, _scope(payload))
+
+
+async def relink_entities(engine: AsyncMemory, memory_id: str, payload: dict[str, Any]) -> None:
+    """Link a memory whose text changed to the entities of its new text instead of the old."""
+    await engine._remove_memory_from_entity_store(memory_id, _scope(payload))
+    await engine._link_entities_for_memory(memory_id, payload.get("data", ""), _scope(payload))
 
 
 class EngineHandle:

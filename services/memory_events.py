@@ -21,11 +21,15 @@ def encode_memory_event(
     memory_id: str,
     scope: Scope,
     payload: dict[str, Any] | None = None,
+    at: str | None = None,
 ) -> str:
+    """The event's JSON; `at` is when the change was made (ISO 8601), default now."""
     body: dict[str, Any] = {
         "type": type_.value,
         "memoryId": memory_id,
-        "at": datetime.now(UTC).isoformat(),
+        # The change's own time, taken by the store as it made it: events of concurrent
+        # writers may reach the stream in another order than their changes; `at` keeps it.
+        "at": at or datetime.now(UTC).isoformat(),
         "scope": [scope.user_id, scope.agent_id, scope.session_id],
     }
     if payload is not None:

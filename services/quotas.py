@@ -125,7 +125,8 @@ class MemoryQuota:
 
     The count is reserved before an add and released when the add fails or adds fewer, when a
     memory is deleted, and when deleteExpiredMemories (or a sweep when over quota) removes
-    expired ones. Its limits: memories past their TTL count until deleted; an add that fails
+    expired ones; the store's conditional deletes report each removal once, however many
+    deletes race for it. Its limits: memories past their TTL count until deleted; an add that fails
     after its memory was written (the history write failing after the vector insert) leaves it
     uncounted; memories stored before this count existed are not in it. It is kept for tenants
     without a quota too (so one can be set later); for them Redis being down costs nothing."""
@@ -166,15 +167,13 @@ class MemoryQuota:
         self._metrics.limit_rejected("memories")
         raise _exceeded("memories", limit, found.used - already, n + already)
 
-    async def release(
-        self, tenant: str, *, unused: int = 0, removed: list[str] | tuple[str, ...] = ()
-    ) -> None:
-        """Uncount reserved memories not added, and removed ones (each once). With Redis
-        down the count stays too high (logged): the change it follows is done already."""
-        if not unused and not removed:
+    async def release(self, tenant: str, n: int) -> None:
+        """Uncount n memories: reserved and not added, or removed. With Redis down the count
+        stays too high (logged): the change it follows is done already."""
+        if not n:
             return
         try:
-            await self._store.release_memories(tenant, unused=unused, removed=removed)
+            await self._store.release_memories(tenant, n)
         except Exception as exc:
             if not is_redis_down(exc):
                 raise

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import functools
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -23,6 +25,7 @@ from services.session_events import (
 )
 from services.stm_config import effective_config, meta_fields, session_info
 from services.stm_limits import (
+    SESSION_ID,
     StmLimits,
     check_config,
     check_messages,
@@ -48,6 +51,8 @@ from stores.redis_client import is_redis_down
 from stores.redis_messages import AppendResult, RedisMessageStore
 
 DEFAULT_PAGE_SIZE = 50
+# Writes with more content than this are prepared (token counts, JSON) in a worker thread.
+OFFLOAD_CHARS = 64 * 1024
 
 _storage = unavailable_on(is_redis_down, "Short-term memory storage", "redis")
 
@@ -90,20 +95,11 @@ class ShortTermMemory:
         check_session_id(session_id)
         check_messages(messages, self.limits)
         now_ms = self._clock()
-        created_at = ms_to_datetime(now_ms)
-        items = []
-        for new in messages:
-            message = Message(
-                id=new.id or uuid.uuid4().hex,
-                seq=0,
-                role=new.role,
-                content=new.content,
-                tokens=self._tokens.count_message(new.role.value, new.content, new.name),
-                created_at=created_at,
-                name=new.name,
-                metadata=new.metadata,
-            )
-            items.append((message.id, message.to_record()))
+        if sum(len(new.content) for new in messages) > OFFLOAD_CHARS:
+            # Counting the tokens of megabytes takes a good part of a second: not on the loop.
+            items = await asyncio.to_thread(self._records, messages, now_ms)
+        else:
+            items = self._records(messages, now_ms)
 
         def append(admission: Admission = UNLIMITED) -> Awaitable[AppendResult]:
             return self._store.append(
@@ -130,6 +126,24 @@ class ShortTermMemory:
                 item[0] for item, dup in zip(items, result.duplicate, strict=True) if dup
             ],
         )
+
+    def _records(self, messages: list[NewMessage], now_ms: int) -> list[tuple[str, str]]:
+        """(id, stored record) of each new message, its tokens counted once, here."""
+        created_at = ms_to_datetime(now_ms)
+        items = []
+        for new in messages:
+            message = Message(
+                id=new.id or uuid.uuid4().hex,
+                seq=0,
+                role=new.role,
+                content=new.content,
+                tokens=self._tokens.count_message(new.role.value, new.content, new.name),
+                created_at=created_at,
+                name=new.name,
+                metadata=new.metadata,
+            )
+            items.append((message.id, message.to_record()))
+        return items
 
     @_storage
     async def get_session(self, tenant: str, session_id: str) -> SessionInfo | None:
@@ -275,6 +289,11 @@ class ShortTermMemory:
 _decode_shared = functools.lru_cache(maxsize=16)(decode_event)
 
 
+# ASCII digits only (str.isdigit() also takes "²", which int() refuses), and few enough that
+# the number fits in 64 bits.
+_POSITION = re.compile(r"[0-9]{1,18}")
+
+
 def _encode_cursor(text: str) -> str:
     return base64.urlsafe_b64encode(text.encode()).decode()
 
@@ -292,13 +311,13 @@ def encode_message_cursor(message: Message) -> str:
 
 def _decode_message_cursor(cursor: str) -> int:
     kind, _, seq = _decode(cursor).partition(":")
-    if kind != "m" or not seq.isdigit():
+    if kind != "m" or not _POSITION.fullmatch(seq):
         raise InvalidInput("Invalid cursor.", field="cursor")
     return int(seq)
 
 
 def _decode_session_cursor(cursor: str) -> tuple[int, str]:
     score, _, session_id = _decode(cursor).partition(":")
-    if not score.isdigit() or not session_id:
+    if not _POSITION.fullmatch(score) or not SESSION_ID.fullmatch(session_id):
         raise InvalidInput("Invalid cursor.", field="cursor")
     return int(score), session_id

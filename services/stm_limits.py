@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 
 from services.errors import InvalidInput, LimitExceeded
+from services.json_values import check_json_value, check_text
 from services.stm_model import ConfigChange, NewMessage
 
 SESSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}")
@@ -57,6 +58,7 @@ def _check_message(message: NewMessage, index: int, limits: StmLimits) -> None:
         raise InvalidInput(
             f"{where}.id: 1-128 characters, letters, digits and _ . : @ -.", field=f"{where}.id"
         )
+    check_text(message.content, f"{where}.content")
     if len(message.content) > limits.max_content_chars:
         raise LimitExceeded(
             f"{where}.content is longer than {limits.max_content_chars} characters.",
@@ -67,8 +69,11 @@ def _check_message(message: NewMessage, index: int, limits: StmLimits) -> None:
         raise InvalidInput(
             f"{where}.name must be 1-{limits.max_name_chars} characters.", field=f"{where}.name"
         )
+    if message.name is not None:
+        check_text(message.name, f"{where}.name")
     if not isinstance(message.metadata, dict):
         raise InvalidInput(f"{where}.metadata must be a JSON object.", field=f"{where}.metadata")
+    check_json_value(message.metadata, f"{where}.metadata")
     size = len(json.dumps(message.metadata, separators=(",", ":")).encode())
     if size > limits.max_metadata_bytes:
         raise LimitExceeded(

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from stores.documentdb_commands import PAGE_SORT, page_query
 from stores.memory_filters import parse, to_mongo
+from stores.mongo_changes import MongoConditionalWrites
 from stores.mongo_errors import unavailable_on_outage
 from stores.traced import VECTOR_STORE_CALLS, traced
 from stores.vector_hits import StoreUnavailable, VectorHit
@@ -37,8 +38,9 @@ class AtlasVectorConfig(BaseModel):
 
 
 @traced("vector_store", "mongodb", VECTOR_STORE_CALLS)
-class AtlasVectorStore(MongoDB):
-    """mem0's MongoDB store with our filter language, paging and StoreUnavailable."""
+class AtlasVectorStore(MongoConditionalWrites, MongoDB):
+    """mem0's MongoDB store with our filter language, paging, StoreUnavailable and the
+    conditional writes (stores/mongo_changes.py)."""
 
     def __init__(
         self, collection_name: str, embedding_model_dims: int, mongo_uri: str, db_name: str

@@ -36,6 +36,7 @@ from stores.documentdb_index import (
     wait_until_searchable,
 )
 from stores.memory_filters import parse, to_mongo
+from stores.mongo_changes import MongoConditionalWrites
 from stores.mongo_errors import connect, redact_uri, unavailable_on_outage
 from stores.traced import VECTOR_STORE_CALLS, traced
 from stores.vector_hits import StoreUnavailable, VectorHit
@@ -49,8 +50,9 @@ _PAYLOAD_ONLY = {"payload": 1}
 
 
 @traced("vector_store", "mongodb", VECTOR_STORE_CALLS)
-class AzureDocumentDBVectorStore(VectorStoreBase):
-    """mem0's VectorStoreBase on DocumentDB, plus `page` and `delete_many` for the service."""
+class AzureDocumentDBVectorStore(MongoConditionalWrites, VectorStoreBase):
+    """mem0's VectorStoreBase on DocumentDB, plus `page`, `delete_many` and the conditional
+    writes (stores/mongo_changes.py) for the service."""
 
     def __init__(self, **options: Any) -> None:
         self.config = AzureDocumentDBConfig(**options)

@@ -3,11 +3,16 @@
 Scope filters run in SQL on indexed columns first, and only the matching vectors are ranked, so
 a user's search ranks all of that user's memories however many closer ones other users hold.
 Several server processes may share the file (WAL; writers wait for each other).
+
+The service's updates and deletes are conditional (stores/memory_changes.py): one write
+transaction checks the memory is live, changes it and appends its history row, so concurrent
+writers — threads or processes — see each change happen once, with its history, or not at all.
 """
 
 from __future__ import annotations
 
 import json
+import sqlite3
 from typing import Any
 
 import numpy as np
@@ -15,7 +20,10 @@ from mem0.vector_stores.base import VectorStoreBase
 from pydantic import BaseModel
 
 from stores import memory_filters
+from stores.history_base import HistoryStore
+from stores.memory_changes import Edit, Live, MemoryChange, Sweep, now_iso, record_after
 from stores.sqlite_files import SQLiteFile
+from stores.sqlite_history import SQLiteHistoryStore, insert_history
 from stores.traced import VECTOR_STORE_CALLS, traced
 from stores.vector_hits import VectorHit
 
@@ -156,6 +164,74 @@ class EmbeddedVectorStore(VectorStoreBase):
                 [(self.collection_name, id_) for id_ in ids],
             )
             return cursor.rowcount
+
+    # ---- conditional writes (the service's; see stores/memory_changes.py) -------------------
+
+    def update_live(self, target: Live, edit: Edit, history: HistoryStore) -> MemoryChange | None:
+        """Apply `edit` to the target if it is live; the change, or None when it was not."""
+        with self.file.write() as db:
+            row = db.execute(
+                "SELECT payload FROM vectors WHERE collection = ? AND id = ? AND tenant = ? "
+                "AND expires_at > ?",
+                (self.collection_name, target.memory_id, target.tenant, target.now),
+            ).fetchone()
+            if row is None:
+                return None
+            before = json.loads(row[0])
+            # Taken under the write lock: history rows of one memory are in the order of its
+            # changes, and updated_at grows with them.
+            at = now_iso()
+            after = {**before, **edit.fields, "updated_at": at}
+            sets = ["payload = ?", *(f"{c} = ?" for c in COLUMNS)]
+            params: list[Any] = list(self._payload_columns(after))
+            if edit.vector is not None:
+                sets.append("vector = ?")
+                params.append(self._blob(list(edit.vector)))
+            db.execute(
+                f"UPDATE vectors SET {', '.join(sets)} WHERE collection = ? AND id = ?",  # noqa: S608
+                (*params, self.collection_name, target.memory_id),
+            )
+            change = MemoryChange(target.memory_id, before, after, at)
+            pending = self._record(db, history, [change])
+        return record_after(history, change, pending)
+
+    def delete_live(self, target: Live, history: HistoryStore) -> MemoryChange | None:
+        """Delete the target if it is live; the change, or None when it was not."""
+        with self.file.write() as db:
+            rows = db.execute(
+                "DELETE FROM vectors WHERE collection = ? AND id = ? AND tenant = ? "
+                "AND expires_at > ? RETURNING payload",
+                (self.collection_name, target.memory_id, target.tenant, target.now),
+            ).fetchall()
+            if not rows:
+                return None
+            change = MemoryChange(target.memory_id, json.loads(rows[0][0]), None, now_iso())
+            pending = self._record(db, history, [change])
+        return record_after(history, change, pending)
+
+    def delete_expired(self, tenant: str, now: float, limit: int, history: HistoryStore) -> Sweep:
+        """Delete up to `limit` of the tenant's memories expired at `now`, with their history."""
+        with self.file.write() as db:
+            rows = db.execute(
+                "DELETE FROM vectors WHERE rowid IN (SELECT rowid FROM vectors "
+                "WHERE collection = ? AND tenant = ? AND expires_at <= ? LIMIT ?) "
+                "RETURNING id, payload",
+                (self.collection_name, tenant, now, limit),
+            ).fetchall()
+            at = now_iso()
+            changes = [MemoryChange(id_, json.loads(payload), None, at) for id_, payload in rows]
+            pending = self._record(db, history, changes)
+        return record_after(history, Sweep(changes, more=len(rows) >= limit), pending)
+
+    def _record(
+        self, db: sqlite3.Connection, history: HistoryStore, changes: list[MemoryChange]
+    ) -> list[MemoryChange]:
+        """Append the changes' history in this transaction when the history lives in this file
+        (as the app wires it); otherwise they are left for the caller to write after commit."""
+        if isinstance(history, SQLiteHistoryStore) and history.shares_file(self.file.path):
+            insert_history(db, [change.history_record() for change in changes])
+            return []
+        return changes
 
     # ---- reads ------------------------------------------------------------------------------
 

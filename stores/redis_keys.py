@@ -51,7 +51,6 @@ class TenantKeys:
     memory_count: str  # memories held plus those being added
     memory_sweep: str  # throttles deleting expired memories when over quota
     _fan_in_prefix: str
-    _memory_gone_prefix: str
 
     @classmethod
     def of(cls, prefix: str, tenant: str) -> TenantKeys:
@@ -67,14 +66,8 @@ class TenantKeys:
             memory_count=f"{tag}:quota:memories",
             memory_sweep=f"{tag}:quota:memory-sweep",
             _fan_in_prefix=f"{tag}:fan-in:",
-            _memory_gone_prefix=f"{tag}:quota:memory-gone:",
         )
 
     def fan_in_mark(self, session_id: str) -> str:
         """The id of the session's newest event already copied into `session_events`."""
         return self._fan_in_prefix + session_id
-
-    def memory_gone(self, memory_id: str) -> str:
-        """Marks a memory whose removal was already counted, so a second delete (concurrent,
-        or its expiry sweep) does not count it again."""
-        return self._memory_gone_prefix + memory_id

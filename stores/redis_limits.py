@@ -9,10 +9,6 @@ from stores.redis_client import RedisClient
 from stores.redis_keys import TenantKeys
 from stores.redis_scripts import Scripts
 
-# A removed memory's mark lives this long: deletes of the same memory that report it later
-# (a concurrent delete, an expiry sweep) would count it twice.
-GONE_MARK_MS = 3_600_000
-
 
 @dataclass(frozen=True)
 class MemoryReservation:
@@ -55,16 +51,9 @@ class RedisLimitStore:
             return MemoryReservation(True, int(raw[1]))
         return MemoryReservation(False, int(raw[1]), bool(raw[2]))
 
-    async def release_memories(
-        self, tenant: str, *, unused: int = 0, removed: list[str] | tuple[str, ...] = ()
-    ) -> None:
-        """Uncount `unused` reserved memories that were not added, and each removed memory
-        once however often its removal is reported."""
-        keys = self._keys(tenant)
-        await self._scripts.release_memories(
-            keys=[keys.memory_count, *(keys.memory_gone(m) for m in removed)],
-            args=[unused, GONE_MARK_MS],
-        )
+    async def release_memories(self, tenant: str, n: int) -> None:
+        """Uncount n memories (reserved and not added, or removed); never below zero."""
+        await self._scripts.release_memories(keys=[self._keys(tenant).memory_count], args=[n])
 
     async def memory_count(self, tenant: str) -> int:
         """Memories counted: held, or being added."""

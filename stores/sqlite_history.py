@@ -7,7 +7,9 @@ database as the memories, and concurrent writers wait for each other instead of 
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -42,27 +44,14 @@ class SQLiteHistoryStore(HistoryStore):
             for statement in _SCHEMA:
                 db.execute(statement)
 
-    def batch_add_history(self, records: list[dict[str, Any]]) -> None:
-        rows = [
-            (
-                str(uuid.uuid4()),
-                r["memory_id"],
-                r.get("old_memory"),
-                r.get("new_memory"),
-                r["event"],
-                r.get("created_at"),
-                r.get("updated_at"),
-                int(r.get("is_deleted") or 0),
-                r.get("actor_id"),
-                r.get("role"),
-            )
-            for r in records
-        ]
+    def batch_add_history(self, records: Sequence[Mapping[str, Any]]) -> None:
         with self.file.write() as db:
-            db.executemany(
-                f"INSERT INTO history ({_FIELDS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
-                rows,
-            )
+            insert_history(db, records)
+
+    def shares_file(self, path: str | Path) -> bool:
+        """Whether this history lives in the database file at `path` (then a write transaction
+        on that file can record history with its change)."""
+        return Path(path).resolve() == self.file.path.resolve()
 
     def get_history(self, memory_id: str) -> list[dict[str, Any]]:
         return self.get_histories([memory_id]).get(memory_id, [])
@@ -128,3 +117,26 @@ class SQLiteHistoryStore(HistoryStore):
 
     def close(self) -> None:
         self.file.close()
+
+
+def insert_history(db: sqlite3.Connection, records: Sequence[Mapping[str, Any]]) -> None:
+    """Append history rows within the caller's transaction on `db`."""
+    rows = [
+        (
+            str(uuid.uuid4()),
+            r["memory_id"],
+            r.get("old_memory"),
+            r.get("new_memory"),
+            r["event"],
+            r.get("created_at"),
+            r.get("updated_at"),
+            int(r.get("is_deleted") or 0),
+            r.get("actor_id"),
+            r.get("role"),
+        )
+        for r in records
+    ]
+    db.executemany(
+        f"INSERT INTO history ({_FIELDS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
+        rows,
+    )

@@ -14,7 +14,19 @@ C = TypeVar("C", bound=type)
 
 _tracer = trace.get_tracer("maas.stores")
 
-VECTOR_STORE_CALLS = ("insert", "search", "get", "list", "page", "update", "delete", "delete_many")
+VECTOR_STORE_CALLS = (
+    "insert",
+    "search",
+    "get",
+    "list",
+    "page",
+    "update",
+    "delete",
+    "delete_many",
+    "update_live",
+    "delete_live",
+    "delete_expired",
+)
 HISTORY_STORE_CALLS = (
     "add_history",
     "batch_add_history",

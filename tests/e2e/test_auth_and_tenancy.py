@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import logging
-from collections.abc import Iterator
 
 import pytest
 from gql.transport.exceptions import TransportError
@@ -25,6 +22,7 @@ from tests.support.graphql_client import (
     subscribed,
     ws_url,
 )
+from tests.support.server_log import leaked_fragments, server_log
 
 SESSION = "query One($id: ID!) { session(id: $id) { id messageCount config { maxMessages } } }"
 SESSIONS = "{ sessions(first: 50) { nodes { id } } }"
@@ -57,9 +55,11 @@ async def test_a_call_without_a_valid_key_is_unauthenticated(url, api, authoriza
     headers = {"Authorization": authorization} if authorization is not None else {}
     for query in (SESSIONS, ADD):
         reply = await post(url, query, headers=headers)
-        assert reply.status_code == 200
+        # Refused from the headers alone (maas.authenticate), before the body is read.
+        assert reply.status_code == 401
+        assert reply.headers["www-authenticate"].startswith("Bearer")
         body = reply.json()
-        assert body["data"] is None
+        assert "data" not in body
         assert codes(body["errors"]) == ["UNAUTHENTICATED"]
     # The refused write stored nothing, for any tenant.
     assert (await execute(api, SESSIONS))["sessions"]["nodes"] == []
@@ -155,47 +155,7 @@ async def test_the_gql_client_cannot_open_a_websocket_with_an_unknown_key(url, c
         await connect(url, "sk-not-a-key", ws=True, protocol=protocol)
 
 
-# The server's loggers, including "uvicorn.error", which uvicorn also hands to the websockets
-# library for its protocol log.
-SERVER_LOGGERS = (
-    "maas",
-    "uvicorn",
-    "uvicorn.error",
-    "uvicorn.access",
-    "uvicorn.asgi",
-    "strawberry",
-    "services",
-    "stores",
-    "resolvers",
-    "schema",
-)
 WRONG_KEY = "sk-wrong-key-77310c"
-
-
-@contextlib.contextmanager
-def server_log(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
-    """Captures the server's loggers at DEBUG, uvicorn's too (they do not propagate to the
-    root logger). Call it in the test body, after the server started: uvicorn sets its
-    loggers' levels when it starts. The websockets library decides per connection whether
-    to log at DEBUG, so connections opened inside the block are the ones logged."""
-    added = []
-    for name in SERVER_LOGGERS:
-        caplog.set_level(logging.DEBUG, logger=name)
-        logger = logging.getLogger(name)
-        if caplog.handler not in logger.handlers:
-            logger.addHandler(caplog.handler)
-            added.append(logger)
-    try:
-        yield caplog
-    finally:
-        for logger in added:
-            logger.removeHandler(caplog.handler)
-
-
-def leaked_fragments(secret: str, text: str, size: int = 10) -> set[str]:
-    """Pieces of `secret` that appear in `text` (log lines may shorten a value)."""
-    pieces = {secret[i : i + size] for i in range(len(secret) - size + 1)}
-    return {piece for piece in pieces if piece in text}
 
 
 async def test_api_keys_never_appear_in_the_server_log_over_http(url, connect, caplog):

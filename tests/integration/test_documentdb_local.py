@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import math
 import os
+import threading
 import time
 import uuid
 import warnings
@@ -22,6 +23,7 @@ from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
 from stores.documentdb_vectors import AzureDocumentDBVectorStore
+from stores.memory_changes import Edit, Live
 from stores.mongo_history import MongoHistoryStore
 
 URI_ENV = "MAAS_TEST_DOCUMENTDB_URI"
@@ -251,3 +253,49 @@ def test_history_round_trip(mongo: MongoClient[Any], db_name: str) -> None:
         history.reset()
         mongo[db_name].drop_collection(f"{collection}_history")
         mongo[db_name].drop_collection(f"{collection}_messages")
+
+
+def test_concurrent_writers_on_one_memory_are_decided_by_the_server(
+    make_store: Callable[..., AzureDocumentDBVectorStore],
+    mongo: MongoClient[Any],
+    db_name: str,
+    documentdb_uri: str,
+) -> None:
+    """8 threads on two clients race to update and delete each memory: exactly one delete
+    wins, an update lands before it or not at all, and history records each change once."""
+    first = make_store()
+    second = make_store(client=MongoClient(documentdb_uri, serverSelectionTimeoutMS=10000))
+    history = MongoHistoryStore(mongo, db_name, first.collection_name)
+    ids = [f"race-{i}" for i in range(20)]
+    first.insert([_unit(1.0)] * len(ids), [_payload("u1", data="v0") for _ in ids], ids)
+    deletes: list[str] = []
+    updates: list[str] = []
+    start = threading.Barrier(8)
+
+    def racer(n: int) -> None:
+        store = (first, second)[n % 2]
+        start.wait()
+        for memory_id in ids:
+            target = Live(memory_id, "t1", time.time())
+            if n % 4 == 0:
+                if store.update_live(target, Edit({"metadata": {"n": n}}), history):
+                    updates.append(memory_id)
+            elif store.delete_live(target, history):
+                deletes.append(memory_id)
+
+    threads = [threading.Thread(target=racer, args=(n,)) for n in range(8)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(deletes) == sorted(ids)
+        histories = history.get_histories(ids)
+        for memory_id in ids:
+            events = [row["event"] for row in histories[memory_id]]
+            assert events.count("DELETE") == 1
+            assert events.count("UPDATE") == updates.count(memory_id)
+    finally:
+        second.client.close()
+        mongo[db_name].drop_collection(f"{first.collection_name}_history")
+        mongo[db_name].drop_collection(f"{first.collection_name}_messages")

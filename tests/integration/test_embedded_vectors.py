@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from stores.embedded_vectors import EmbeddedVectorStore
+from stores.memory_changes import Edit, Live
 from stores.sqlite_history import SQLiteHistoryStore
 
 DIMS = 8
@@ -195,3 +198,126 @@ def test_history_keeps_order_and_reads_many_memories_at_once(tmp_path: Path) -> 
         assert [m["content"] for m in last] == [f"msg {i}" for i in range(5, 15)]
     finally:
         history.close()
+
+
+# ---- conditional writes: the store decides, in one transaction with the history row ---------
+
+
+@pytest.fixture
+def shared(tmp_path: Path) -> Iterator[tuple[EmbeddedVectorStore, SQLiteHistoryStore]]:
+    """The vector store and history store on one file, as the app wires them."""
+    path = tmp_path / "ltm.sqlite3"
+    vectors, history = EmbeddedVectorStore("memories", DIMS, str(path)), SQLiteHistoryStore(path)
+    yield vectors, history
+    vectors.close()
+    history.close()
+
+
+def test_updates_and_deletes_apply_only_to_a_live_memory_of_the_tenant(
+    shared: tuple[EmbeddedVectorStore, SQLiteHistoryStore],
+) -> None:
+    vectors, history = shared
+    vectors.insert([unit(1, 0)], [payload("a", "1", expires_at=2000.0)], ["m1"])
+
+    assert vectors.update_live(Live("m1", "t2", 1000.0), Edit({"data": "x"}), history) is None
+    assert vectors.update_live(Live("m1", "t1", 2000.0), Edit({"data": "x"}), history) is None
+    assert vectors.delete_live(Live("m1", "t2", 1000.0), history) is None
+    assert vectors.delete_live(Live("nope", "t1", 1000.0), history) is None
+
+    change = vectors.update_live(
+        Live("m1", "t1", 1000.0), Edit({"data": "new", "expires_at": 3000.0}, unit(0, 1)), history
+    )
+    assert change is not None
+    assert (change.before["data"], change.after) == (
+        "memory of a",
+        {**change.before, "data": "new", "expires_at": 3000.0, "updated_at": change.at},
+    )
+    stored = vectors.get("m1")
+    assert stored is not None
+    assert stored.payload == change.after
+    (hit,) = vectors.search("q", unit(0, 1), top_k=1, filters={"expires_at": {"gt": 2500.0}})
+    assert hit.score == pytest.approx(1.0, abs=1e-6)  # the vector changed with the text
+
+    deleted = vectors.delete_live(Live("m1", "t1", 2500.0), history)
+    assert deleted is not None
+    assert (deleted.before, deleted.after) == (change.after, None)
+    assert vectors.get("m1") is None
+    assert [(r["event"], r["old_memory"], r["new_memory"]) for r in history.get_history("m1")] == [
+        ("UPDATE", "memory of a", "new"),
+        ("DELETE", "new", None),
+    ]
+
+
+def test_a_change_and_its_history_row_commit_together_or_not_at_all(
+    shared: tuple[EmbeddedVectorStore, SQLiteHistoryStore],
+) -> None:
+    vectors, history = shared
+    vectors.insert([unit(1, 0)], [payload("a", "1")], ["m1"])
+    with history.file.write() as db:
+        db.execute("ALTER TABLE history RENAME TO history_away")
+
+    with pytest.raises(sqlite3.OperationalError, match="no such table: history"):
+        vectors.update_live(Live("m1", "t1", 0.0), Edit({"data": "lost"}), history)
+    with pytest.raises(sqlite3.OperationalError, match="no such table: history"):
+        vectors.delete_live(Live("m1", "t1", 0.0), history)
+
+    stored = vectors.get("m1")
+    assert stored is not None
+    assert stored.payload["data"] == "memory of a"
+
+
+def test_the_expiry_sweep_takes_expired_memories_a_page_at_a_time(
+    shared: tuple[EmbeddedVectorStore, SQLiteHistoryStore],
+) -> None:
+    vectors, history = shared
+    expiries = [100.0, 200.0, 300.0, 5000.0]
+    vectors.insert(
+        [unit(1, i) for i in range(4)],
+        [payload("a", str(i), expires_at=e) for i, e in enumerate(expiries)],
+        [f"m{i}" for i in range(4)],
+    )
+
+    first = vectors.delete_expired("t1", 300.0, 2, history)
+    second = vectors.delete_expired("t1", 300.0, 2, history)
+
+    assert (len(first.changes), first.more) == (2, True)
+    assert (len(second.changes), second.more) == (1, False)
+    gone = {c.id for c in first.changes + second.changes}
+    assert gone == {"m0", "m1", "m2"}
+    assert vectors.delete_expired("t2", 300.0, 2, history).changes == []
+    assert [h.id for h in vectors.page({"tenant": "t1"}, 10)] == ["m3"]
+    assert all(
+        [r["event"] for r in history.get_history(memory_id)] == ["DELETE"] for memory_id in gone
+    )
+
+
+def test_of_concurrent_deletes_from_two_stores_on_one_file_exactly_one_succeeds(
+    tmp_path: Path,
+) -> None:
+    """Two store instances (as in two server processes) and 8 threads race for each memory."""
+    path = tmp_path / "ltm.sqlite3"
+    stores = [EmbeddedVectorStore("memories", DIMS, str(path)) for _ in range(2)]
+    history = SQLiteHistoryStore(path)
+    ids = [f"m{i}" for i in range(25)]
+    stores[0].insert([unit(1, i) for i in range(25)], [payload("a", "1")] * 25, ids)
+    wins: list[str] = []
+    start = threading.Barrier(8)
+
+    def racer(n: int) -> None:
+        start.wait()
+        for memory_id in ids:
+            if stores[n % 2].delete_live(Live(memory_id, "t1", 0.0), history) is not None:
+                wins.append(memory_id)
+
+    threads = [threading.Thread(target=racer, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(wins) == sorted(ids)
+    histories = history.get_histories(ids)
+    assert all([r["event"] for r in histories[memory_id]] == ["DELETE"] for memory_id in ids)
+    for store in stores:
+        store.close()
+    history.close()

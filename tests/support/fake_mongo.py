@@ -115,6 +115,12 @@ class FakeCollection:
     def delete_many(self, *args: Any, **kwargs: Any) -> Any:
         return self._record("delete_many", args, kwargs, SimpleNamespace(deleted_count=0))
 
+    def find_one_and_update(self, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
+        return self._record("find_one_and_update", args, kwargs, None)
+
+    def find_one_and_delete(self, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
+        return self._record("find_one_and_delete", args, kwargs, None)
+
     def drop(self, **kwargs: Any) -> None:
         return self._record("drop", (), kwargs, None)
 

@@ -255,12 +255,17 @@ class FrameReader:
         await self._socket.send(json.dumps(init))
         while json.loads(await self._socket.recv())["type"] != "connection_ack":
             pass
-        start = "subscribe" if self._protocol == GRAPHQL_TRANSPORT_WS else "start"
-        await self._socket.send(
-            json.dumps({"id": self._id, "type": start, "payload": self._payload})
-        )
+        await self.start(self._id, self._payload["query"], self._payload["variables"])
         self._task = asyncio.create_task(self._read(), name="frame-reader")
         return self
+
+    async def start(
+        self, operation_id: str, query: str, variables: dict[str, Any] | None = None
+    ) -> None:
+        """Start an operation on this connection; its messages arrive among the frames."""
+        start = "subscribe" if self._protocol == GRAPHQL_TRANSPORT_WS else "start"
+        payload = {"query": query, "variables": variables or {}}
+        await self._socket.send(json.dumps({"id": operation_id, "type": start, "payload": payload}))
 
     async def _read(self) -> None:
         async for frame in self._socket:

@@ -3,13 +3,15 @@ worker keeps its metrics in memory; an operator's own directory is used as it is
 
 from __future__ import annotations
 
+import io
 import os
 import stat
 from pathlib import Path
 
 import pytest
 
-from maas.cli import shared_metrics_dir
+from maas.api_keys import hash_key
+from maas.cli import main, shared_metrics_dir
 
 MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -53,3 +55,19 @@ def test_an_operators_directory_is_used_and_neither_wiped_nor_removed(
         assert (tmp_path / "counter_1.db").exists()
     assert (tmp_path / "counter_1.db").exists()
     assert os.environ[MULTIPROC_DIR] == str(tmp_path)
+
+
+def test_hash_key_prints_the_api_keys_entry_of_a_key_read_from_stdin(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("sk-abc\n"))
+    main(["hash-key"])
+    printed = capsys.readouterr().out.strip()
+    assert printed == hash_key("sk-abc")
+    assert "sk-abc" not in printed
+
+
+def test_hash_key_refuses_an_empty_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n"))
+    with pytest.raises(SystemExit, match="no key"):
+        main(["hash-key"])

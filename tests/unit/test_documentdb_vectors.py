@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from mem0.vector_stores.base import VectorStoreBase
+from pymongo import ReturnDocument
 from pymongo.errors import (
     AutoReconnect,
     BulkWriteError,
@@ -22,6 +23,7 @@ from pymongo.errors import (
 
 from stores.documentdb_index import VectorIndexConflict
 from stores.documentdb_vectors import AzureDocumentDBConfig, AzureDocumentDBVectorStore
+from stores.memory_changes import Edit, HistoryNotRecorded, Live, MemoryChange, Sweep
 from stores.vector_hits import StoreUnavailable, VectorHit
 from tests.support.fake_mongo import FakeClient, FakeDatabase
 
@@ -525,6 +527,144 @@ def test_collection_housekeeping(store: AzureDocumentDBVectorStore, db: FakeData
     assert db.commands("create") == [{"create": COLL}]  # created again after the drop
 
 
+# ---- conditional writes (the service's updates, deletes and expiry sweep) ---------------------
+
+LIVE = Live("m1", "t1", 1000.0)
+LIVE_FILTER = {"_id": "m1", "payload.tenant": "t1", "payload.expires_at": {"$gt": 1000.0}}
+STORED = {
+    "_id": "m1",
+    "payload": {"data": "old", "tenant": "t1", "created_at": "2025-01-01T00:00:00+00:00"},
+}
+
+
+class History:
+    """Records the history rows written; raises `error` instead when set."""
+
+    def __init__(self, error: Exception | None = None) -> None:
+        self.rows: list[dict[str, Any]] = []
+        self.error = error
+
+    def batch_add_history(self, records: list[dict[str, Any]]) -> None:
+        if self.error is not None:
+            raise self.error
+        self.rows.extend(records)
+
+
+def test_an_update_is_one_conditional_find_one_and_update_and_history_follows(
+    store: AzureDocumentDBVectorStore, db: FakeDatabase
+) -> None:
+    db.answer(COLL, "find_one_and_update", copy.deepcopy(STORED))
+    history = History()
+
+    change = store.update_live(
+        LIVE, Edit({"data": "new", "metadata": {"v": 2}}, vector=[0, 0, 1]), history
+    )
+
+    [call] = db.calls_to(COLL, "find_one_and_update")
+    query, update = call.args
+    assert query == LIVE_FILTER
+    at = update["$set"]["payload.updated_at"]
+    assert update == {
+        "$set": {
+            "payload.data": "new",
+            "payload.metadata": {"v": 2},
+            "payload.updated_at": at,
+            "embedding": [0.0, 0.0, 1.0],
+        }
+    }
+    assert call.kwargs == {"projection": {"payload": 1}, "return_document": ReturnDocument.BEFORE}
+    assert change == MemoryChange(
+        "m1",
+        STORED["payload"],
+        {**STORED["payload"], "data": "new", "metadata": {"v": 2}, "updated_at": at},
+        at,
+    )
+    assert [
+        (r["event"], r["old_memory"], r["new_memory"], r["updated_at"]) for r in history.rows
+    ] == [("UPDATE", "old", "new", at)]
+
+
+def test_an_update_that_matches_nothing_changes_nothing_and_records_nothing(
+    store: AzureDocumentDBVectorStore, db: FakeDatabase
+) -> None:
+    history = History()
+    assert store.update_live(LIVE, Edit({"metadata": {}}), history) is None
+    assert [(c.target, c.method) for c in db.calls] == [(COLL, "find_one_and_update")]
+    assert "embedding" not in db.calls[0].args[1]["$set"]
+    assert history.rows == []
+
+
+def test_a_delete_is_one_conditional_find_one_and_delete_and_history_follows(
+    store: AzureDocumentDBVectorStore, db: FakeDatabase
+) -> None:
+    db.answer(COLL, "find_one_and_delete", copy.deepcopy(STORED), None)
+    history = History()
+
+    change = store.delete_live(LIVE, history)
+    again = store.delete_live(LIVE, history)
+
+    assert [c.args for c in db.calls_to(COLL, "find_one_and_delete")] == [(LIVE_FILTER,)] * 2
+    assert db.calls[0].kwargs == {"projection": {"payload": 1}}
+    assert change is not None
+    assert (change.before, change.after) == (STORED["payload"], None)
+    assert again is None
+    assert [(r["event"], r["old_memory"], r["is_deleted"]) for r in history.rows] == [
+        ("DELETE", "old", 1)
+    ]
+
+
+def test_the_expiry_sweep_deletes_each_expired_memory_conditionally(
+    store: AzureDocumentDBVectorStore, db: FakeDatabase
+) -> None:
+    expired = {"payload.tenant": "t1", "payload.expires_at": {"$lte": 1000.0}}
+    db.answer(COLL, "find", [{"_id": "m1"}, {"_id": "m2"}])
+    # m2 went meanwhile (another sweep, a delete, or an update that extended its TTL).
+    db.answer(COLL, "find_one_and_delete", copy.deepcopy(STORED), None)
+    history = History()
+
+    sweep = store.delete_expired("t1", 1000.0, 2, history)
+
+    [find] = db.calls_to(COLL, "find")
+    assert find.args == (expired, {"_id": 1})
+    assert find.kwargs == {"limit": 2}
+    assert [c.args for c in db.calls_to(COLL, "find_one_and_delete")] == [
+        ({"_id": "m1", **expired},),
+        ({"_id": "m2", **expired},),
+    ]
+    assert [c.id for c in sweep.changes] == ["m1"]
+    assert sweep.more  # the page was full
+    assert [(r["memory_id"], r["event"]) for r in history.rows] == [("m1", "DELETE")]
+    assert store.delete_expired("t1", 1000.0, 2, history) == Sweep([], more=False)
+
+
+def test_a_sweep_cut_short_by_an_outage_reports_what_it_deleted(
+    store: AzureDocumentDBVectorStore, db: FakeDatabase
+) -> None:
+    db.answer(COLL, "find", [{"_id": "m1"}, {"_id": "m2"}, {"_id": "m3"}])
+    db.answer(COLL, "find_one_and_delete", copy.deepcopy(STORED), AutoReconnect("reset"))
+    history = History()
+
+    sweep = store.delete_expired("t1", 1000.0, 10, history)
+
+    assert ([c.id for c in sweep.changes], sweep.more) == (["m1"], True)
+    assert [r["memory_id"] for r in history.rows] == ["m1"]
+    db.answer(COLL, "find", AutoReconnect("still down"))
+    with pytest.raises(StoreUnavailable):
+        store.delete_expired("t1", 1000.0, 10, history)
+
+
+def test_a_change_whose_history_cannot_be_written_still_stands(
+    store: AzureDocumentDBVectorStore, db: FakeDatabase
+) -> None:
+    db.answer(COLL, "find_one_and_delete", copy.deepcopy(STORED))
+    outage = StoreUnavailable("history down")
+    with pytest.raises(HistoryNotRecorded) as raised:
+        store.delete_live(LIVE, History(outage))
+    assert raised.value.__cause__ is outage
+    assert isinstance(raised.value.result, MemoryChange)
+    assert raised.value.changes == [raised.value.result]
+
+
 @pytest.mark.parametrize(
     "error",
     [
@@ -547,6 +687,9 @@ def test_collection_housekeeping(store: AzureDocumentDBVectorStore, db: FakeData
         ("update_one", lambda s: s.update("m1", payload={})),
         ("delete_one", lambda s: s.delete("m1")),
         ("delete_many", lambda s: s.delete_many(["m1"])),
+        ("find_one_and_update", lambda s: s.update_live(LIVE, Edit({}), History())),
+        ("find_one_and_delete", lambda s: s.delete_live(LIVE, History())),
+        ("find", lambda s: s.delete_expired("t1", 1000.0, 10, History())),
     ],
 )
 def test_outages_are_store_unavailable(

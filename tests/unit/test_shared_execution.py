@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from maas.auth import ApiKeyAuth
+from maas.api_keys import ApiKeyAuth
+from maas.auth import Authenticator
 from maas.graphql_view import MaasGraphQL
 from resolvers.context import RequestContext
 from schema import build_schema
@@ -305,7 +306,7 @@ def test_the_memo_holds_a_bounded_number_of_events(counts):
 
 
 def _view() -> MaasGraphQL:
-    return MaasGraphQL(build_schema(), auth=ApiKeyAuth({}))
+    return MaasGraphQL(build_schema(), auth=Authenticator(ApiKeyAuth({})))
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,88 @@
+"""Parsed and validated documents, cached by their text, bounded in bytes as well as entries.
+
+Strawberry's ParserCache and ValidationCache bound only the number of entries, keyed by the
+whole document: 256 distinct documents of a couple of megabytes each (sent without even an API
+key) would hold gigabytes. Here only documents up to `max_chars` are cached (what clients send
+again and again is small); larger ones are parsed and validated each time, and the space the
+cache can hold is at most `max_entries * max_chars` of text plus its syntax trees. A document
+that does not parse is never cached: Strawberry parses it again and reports the error as it
+does for every request (ParserCache raised it from its hook, which a subscription did not
+report)."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterator
+from typing import Any
+
+from graphql import GraphQLError, parse
+from strawberry.extensions import SchemaExtension
+from strawberry.schema.schema import validate_document
+
+
+class _Lru:
+    def __init__(self, max_entries: int) -> None:
+        self.max_entries = max_entries
+        self.entries: OrderedDict[str, Any] = OrderedDict()
+
+    def get(self, key: str) -> Any:
+        value = self.entries.get(key)
+        if value is not None:
+            self.entries.move_to_end(key)
+        return value
+
+    def put(self, key: str, value: Any) -> None:
+        self.entries[key] = value
+        if len(self.entries) > self.max_entries:
+            self.entries.popitem(last=False)
+
+
+class DocumentCache:
+    """The caches of one schema; `extension()` is the factory to give the schema."""
+
+    def __init__(self, max_entries: int = 256, max_chars: int = 8192) -> None:
+        self.max_chars = max_chars
+        self.documents = _Lru(max_entries)
+        self.validations = _Lru(max_entries)
+
+    def extension(self) -> SchemaExtension:
+        return _CachingExtension(self)
+
+
+class _CachingExtension(SchemaExtension):
+    def __init__(self, cache: DocumentCache) -> None:
+        super().__init__()
+        self.cache = cache
+
+    def _cacheable_query(self) -> str | None:
+        query = self.execution_context.query
+        return query if query and len(query) <= self.cache.max_chars else None
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        query = self._cacheable_query()
+        if query is not None and context.graphql_document is None:
+            document = self.cache.documents.get(query)
+            if document is None:
+                try:
+                    document = parse(query, **context.parse_options)
+                except GraphQLError:
+                    document = None
+                else:
+                    self.cache.documents.put(query, document)
+            context.graphql_document = document
+        yield
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        query = self._cacheable_query()
+        if query is not None and context.pre_execution_errors is None:
+            errors = self.cache.validations.get(query)
+            if errors is None:
+                assert context.graphql_document is not None
+                errors = validate_document(
+                    context.schema._schema, context.graphql_document, context.validation_rules
+                )
+                self.cache.validations.put(query, errors)
+            context.pre_execution_errors = list(errors)
+        yield

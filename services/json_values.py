@@ -1,0 +1,77 @@
+"""What text and JSON from a client may hold: what every store can keep and every response can
+carry as RFC 8259 JSON. No lone surrogates (UTF-8 cannot encode them: Redis, SQLite and BSON
+refuse them), no NaN or infinities (JSON has no token for them), integers within 64 bits (what
+SQLite and BSON hold), nesting no deeper than a limit (deep values exhaust recursion in JSON
+encoders and copies)."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+from services.errors import InvalidInput, LimitExceeded
+
+MAX_DEPTH = 32
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def has_lone_surrogate(text: str) -> bool:
+    """Whether text holds a UTF-16 surrogate alone (from an escape like \\ud800)."""
+    return _SURROGATE.search(text) is not None
+
+
+def check_text(text: str, field: str) -> None:
+    """Text that UTF-8 can encode."""
+    if has_lone_surrogate(text):
+        raise InvalidInput(f"{field} holds an unpaired UTF-16 surrogate.", field=field)
+
+
+def check_json_value(value: Any, field: str, max_depth: int = MAX_DEPTH) -> None:
+    """A JSON value every store keeps and every response encodes; InvalidInput names where
+    it goes wrong, LimitExceeded when it is nested deeper than max_depth."""
+    problem = json_value_problem(value, max_depth)
+    if problem is None:
+        return
+    where, what = problem
+    path = field + where
+    if what == "depth":
+        raise LimitExceeded(
+            f"{path} is nested deeper than {max_depth} levels.", field=field, limit=max_depth
+        )
+    raise InvalidInput(f"{path}: {what}.", field=field)
+
+
+def json_value_problem(value: Any, max_depth: int) -> tuple[str, str] | None:
+    """The first problem of a JSON value as (where, what), or None. Iterative, so any depth
+    is safe to inspect; `what` is "depth" when it is nested deeper than max_depth."""
+    stack: list[tuple[Any, str, int]] = [(value, "", 0)]
+    while stack:
+        item, where, depth = stack.pop()
+        kind = type(item)
+        if kind is str:
+            if _SURROGATE.search(item):
+                return where, "text with an unpaired UTF-16 surrogate"
+        elif kind is dict or kind is list:
+            if depth >= max_depth:
+                return where, "depth"
+            if kind is dict:
+                for key, member in item.items():
+                    if type(key) is not str or "\x00" in key:
+                        # BSON keys cannot hold NUL.
+                        return where, "an object key that is not text without NUL"
+                    if _SURROGATE.search(key):
+                        return where, "an object key with an unpaired UTF-16 surrogate"
+                    stack.append((member, f"{where}.{key}", depth + 1))
+            else:
+                stack.extend((member, f"{where}[{i}]", depth + 1) for i, member in enumerate(item))
+        elif kind is float:
+            if not math.isfinite(item):
+                return where, "a number JSON cannot represent (NaN or infinite)"
+        elif kind is int:
+            if not INT64_MIN <= item <= INT64_MAX:
+                return where, "an integer beyond 64 bits"
+        elif item is not None and kind is not bool:
+            return where, f"a {kind.__name__}, which is not JSON"
+    return None
