@@ -7,6 +7,10 @@ the store's conditional writes (stores/memory_changes.py): the store decides whe
 is still there, changes it and records its history in one step, and returns the change only if
 it made it. Every change returned is published as one memory event, nothing else is.
 
+With a quota (services/quotas.py), an add first reserves room for one memory and settles for
+what it added; an extraction past the quota is undone (with the same conditional deletes,
+before any event) and fails LIMIT_EXCEEDED.
+
 All input is checked (services/ltm_limits.py) before anything is embedded or stored. A dependency
 that is down (vector store, embedding provider, LLM) surfaces as Unavailable from these methods
 only; short-term memory does not depend on any of them.
