@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import logging
 import uuid
@@ -17,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
-from maas import log_redaction
+from maas import log_redaction, rate_limit
 from maas.api_keys import plaintext_keys
 from maas.auth import authenticator_for
 from maas.authenticate import Authenticate
@@ -28,6 +29,7 @@ from maas.limits_middleware import BodySizeLimit
 from maas.ltm_wiring import build_ltm, vector_store_probe
 from maas.metrics import PrometheusMetrics
 from maas.operation_telemetry import OperationTelemetry
+from maas.rate_limit import RequestRateLimit
 from maas.readiness import Readiness, dependency_checks
 from maas.request_scope import RequestScope
 from maas.settings import Settings
@@ -37,13 +39,18 @@ from schema.shared_execution import SharedEventResults
 from services.compaction import Compactor
 from services.llm import LLMConfig, LLMGateway
 from services.metrics import NO_METRICS, ServiceMetrics
+from services.quotas import MemoryQuota, MessageQuota
+from services.rate_limit import RequestRateLimiter
 from services.stm import ShortTermMemory, wall_clock_ms
 from services.stm_limits import StmLimits
 from services.stm_model import SessionConfig, Strategy
 from services.summarizer import Summarizer
+from services.tenant_limits import LimitPolicy, TenantLimits
 from services.tokens import token_counter_for
 from stores.event_bus import EventRetention, RedisEventBus
+from stores.message_ledger import MessageLedger
 from stores.redis_client import RedisClient, connect, prepare
+from stores.redis_limits import RedisLimitStore
 from stores.redis_messages import RedisMessageStore
 
 log = logging.getLogger("maas")
@@ -87,6 +94,40 @@ def build_events(settings: Settings, redis: RedisClient) -> RedisEventBus:
     )
 
 
+# Each limit setting (also a key of a TENANT_LIMITS entry) and the field it sets.
+_LIMIT_FIELDS = {
+    "rate_limit_requests_per_second": "requests_per_second",
+    "rate_limit_burst": "burst",
+    "quota_max_messages": "max_messages",
+    "quota_max_memories": "max_memories",
+}
+
+
+def limit_policy(settings: Settings) -> LimitPolicy:
+    """Every tenant's request rate limit and quotas, from the settings."""
+    defaults = TenantLimits(
+        **{field: getattr(settings, name) for name, field in _LIMIT_FIELDS.items()}
+    )
+    overrides = {
+        tenant: dataclasses.replace(
+            defaults,
+            **{
+                _LIMIT_FIELDS[name]: value
+                for name, value in own.model_dump().items()
+                if value is not None
+            },
+        )
+        for tenant, own in settings.tenant_limits.items()
+    }
+    return LimitPolicy(defaults, overrides)
+
+
+def quota_lease_ms(settings: Settings) -> int:
+    """How long a write's quota reservation lasts: longer than the write can take (its
+    reservation, append and copy, each retried by the client at REDIS_TIMEOUT_SECONDS)."""
+    return int(max(60.0, 20 * settings.redis_timeout_seconds) * 1000)
+
+
 def build_stm(
     settings: Settings,
     redis: RedisClient,
@@ -97,6 +138,10 @@ def build_stm(
 ) -> ShortTermMemory:
     """The short-term-memory service and everything it stands on."""
     store = RedisMessageStore(redis, settings.redis_key_prefix, event_retention(settings))
+    ledger = MessageLedger(
+        redis, store, settings.redis_key_prefix, lease_ms=quota_lease_ms(settings)
+    )
+    quota = MessageQuota(ledger, limit_policy(settings), metrics)
     defaults = SessionConfig(
         strategy=Strategy(settings.stm_default_strategy),
         max_messages=settings.stm_max_messages,
@@ -120,7 +165,23 @@ def build_stm(
         max_content_chars=settings.max_content_chars,
         max_metadata_bytes=settings.max_metadata_bytes,
     )
-    return ShortTermMemory(store, events, tokens, compactor, defaults, limits, metrics, clock)
+    return ShortTermMemory(
+        store, events, tokens, compactor, defaults, limits, metrics, clock, quota
+    )
+
+
+def build_rate_limiter(
+    settings: Settings, redis: RedisClient, metrics: ServiceMetrics = NO_METRICS
+) -> RequestRateLimiter:
+    limits = RedisLimitStore(redis, settings.redis_key_prefix)
+    return RequestRateLimiter(limits, limit_policy(settings), metrics)
+
+
+def build_memory_quota(
+    settings: Settings, redis: RedisClient, metrics: ServiceMetrics = NO_METRICS
+) -> MemoryQuota:
+    limits = RedisLimitStore(redis, settings.redis_key_prefix)
+    return MemoryQuota(limits, limit_policy(settings), metrics)
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -156,7 +217,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # Token encodings take a moment to build: do it now, not on the first request.
         await asyncio.to_thread(token_counter_for(settings.llm_model).count_text, "warm up")
         app.state.stm = build_stm(settings, redis, events, llm, metrics)
-        app.state.ltm, engine = build_ltm(settings, events, llm, loop, metrics)
+        memory_quota = build_memory_quota(settings, redis, metrics)
+        app.state.ltm, engine = build_ltm(settings, events, llm, loop, metrics, quota=memory_quota)
+        setattr(app.state, rate_limit.STATE_ATTRIBUTE, build_rate_limiter(settings, redis, metrics))
         await engine.start()
         app.state.redis = redis
         app.state.events = events
@@ -195,6 +258,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 max_json_depth=settings.max_json_depth,
             ),
             observers=[lambda: OperationTelemetry(metrics)],
+            # Without a rate limit for any tenant, operations pass no hook at all.
+            guards=[RequestRateLimit] if limit_policy(settings).limits_requests else [],
             shared_results=SharedEventResults(
                 share=settings.shared_subscription_execution,
                 on_result=metrics.subscription_result,

@@ -17,6 +17,7 @@ from services.ltm_limits import LtmLimits
 from services.mem0_engine import EngineHandle, EngineSpec, build_memory
 from services.memory_spans import TracedMemory
 from services.metrics import NO_METRICS, ServiceMetrics
+from services.quotas import MemoryQuota
 from stores.atlas_vectors import AtlasVectorConfig
 from stores.documentdb_config import AzureDocumentDBConfig
 from stores.embedded_vectors import EmbeddedVectorConfig
@@ -34,11 +35,13 @@ def build_ltm(
     *,
     clock: Callable[[], float] = time.time,
     mongo_client: Any = None,
+    quota: MemoryQuota | None = None,
 ) -> tuple[LongTermMemory, EngineHandle]:
     """The LTM service and the handle of its engine (start it, close it).
 
     `mongo_client`: a pymongo client to share instead of connecting to MONGODB_URI (tests pass
-    a stand-in); `clock` gives the epoch seconds TTLs are measured by."""
+    a stand-in); `clock` gives the epoch seconds TTLs are measured by; with `quota`, each
+    tenant is held to its quota of memories."""
     embedder_provider, embedder_config = mem0_embedder_config(
         EmbeddingOptions(
             provider=settings.embedding_provider,
@@ -85,6 +88,7 @@ def build_ltm(
         options,
         clock=clock,
         metrics=metrics,
+        quota=quota,
     )
     return ltm, engine
 

@@ -126,6 +126,12 @@ class PrometheusMetrics:
             ["dependency"],
             registry=self.registry,
         )
+        self.limit_rejections = Counter(
+            "maas_limit_rejections",
+            "Requests refused by a tenant's limit: requests (rate), messages, memories (quotas).",
+            ["limit"],
+            registry=self.registry,
+        )
 
     def subscription_result(self, shared: bool) -> None:
         self._subscription_results[shared].inc()
@@ -139,6 +145,9 @@ class PrometheusMetrics:
 
     def dependency_error(self, dependency: str) -> None:
         self.dependency_errors.labels(dependency).inc()
+
+    def limit_rejected(self, limit: str) -> None:
+        self.limit_rejections.labels(limit).inc()
 
     async def endpoint(self, request: Request) -> Response:
         """GET /metrics in Prometheus' text format."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from maas import jwt_keys
@@ -16,6 +16,18 @@ from services.stm_limits import TENANT_ID
 Provider = Literal[
     "openai", "grok", "anthropic", "openrouter", "kimi", "glm", "minimax", "together", "deepseek"
 ]
+
+
+class TenantLimitOverrides(BaseModel):
+    """One tenant's own limits in TENANT_LIMITS: any of the four limit settings, by their
+    lower-case names; those left out keep the defaults."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rate_limit_requests_per_second: float | None = Field(None, ge=0)
+    rate_limit_burst: int | None = Field(None, ge=0)
+    quota_max_messages: int | None = Field(None, ge=0)
+    quota_max_memories: int | None = Field(None, ge=0)
 
 
 class Settings(BaseSettings):
@@ -256,6 +268,32 @@ class Settings(BaseSettings):
     max_subscriptions_per_connection: int = Field(
         100, ge=1, description="Most subscriptions on one WebSocket."
     )
+    # Per-tenant rate limit and quotas (enforced through Redis, across every server process)
+    rate_limit_requests_per_second: float = Field(
+        0.0,
+        ge=0,
+        description="GraphQL operations per second each tenant may run (each WebSocket "
+        "subscribe counts, not its events); 0 = no limit.",
+    )
+    rate_limit_burst: int = Field(
+        0, ge=0, description="Operations a tenant may run at once; 0 = one second's worth."
+    )
+    quota_max_messages: int = Field(
+        0,
+        ge=0,
+        description="Messages (summaries included) a tenant's sessions may hold in short-term "
+        "memory; 0 = no quota.",
+    )
+    quota_max_memories: int = Field(
+        0, ge=0, description="Long-term memories a tenant may hold; 0 = no quota."
+    )
+    tenant_limits: dict[str, TenantLimitOverrides] = Field(
+        default_factory=dict,
+        description='Limits of particular tenants, as JSON, e.g. {"acme": '
+        '{"rate_limit_requests_per_second": 50, "quota_max_messages": 100000}}; the four '
+        "settings above, by their lower-case names; the others keep the defaults.",
+    )
+
     shared_subscription_execution: bool = Field(
         True,
         description="Subscribers of the same operation share each event's execution and JSON "
@@ -267,9 +305,17 @@ class Settings(BaseSettings):
     def _keys_and_tenants_are_valid(cls, keys: dict[str, str]) -> dict[str, str]:
         for entry, tenant in keys.items():
             check_entry(entry)
-            if not TENANT_ID.fullmatch(tenant):
-                raise ValueError(f"tenant {tenant!r}: letters, digits, _ . - (at most 64)")
+            _check_tenant(tenant)
         return keys
+
+    @field_validator("tenant_limits")
+    @classmethod
+    def _limited_tenants_are_valid(
+        cls, limits: dict[str, TenantLimitOverrides]
+    ) -> dict[str, TenantLimitOverrides]:
+        for tenant in limits:
+            _check_tenant(tenant)
+        return limits
 
     @field_validator("jwt_algorithms")
     @classmethod
@@ -363,3 +409,8 @@ class Settings(BaseSettings):
     @property
     def introspection_enabled(self) -> bool:
         return self.development if self.introspection is None else self.introspection
+
+
+def _check_tenant(tenant: str) -> None:
+    if not TENANT_ID.fullmatch(tenant):
+        raise ValueError(f"tenant {tenant!r}: letters, digits, _ . - (at most 64)")

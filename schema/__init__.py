@@ -67,11 +67,13 @@ def build_schema(
     limits: QueryLimits | None = None,
     observers: Sequence[ExtensionFactory] = (),
     shared_results: SharedEventResults | None = None,
+    guards: Sequence[ExtensionFactory] = (),
 ) -> strawberry.Schema:
     """The schema with its limits; each extension is a factory so no state is shared between
     concurrent requests. `observers` come first, so they see every operation whole, errors
-    already coded. With `shared_results`, subscribers that would compute the same result for
-    an event share one execution of it (see schema.shared_execution)."""
+    already coded; `guards` (which may refuse an operation before it executes) next. With
+    `shared_results`, subscribers that would compute the same result for an event share one
+    execution of it (see schema.shared_execution)."""
     limits = limits or QueryLimits()
     # The limiters' rule classes hold only their limits, so they are built once: the
     # validation cache keys on the rules, and new classes per request would never hit it.
@@ -82,6 +84,7 @@ def build_schema(
     documents = DocumentCache(limits.cache_size, limits.cached_document_chars)
     extensions: list[ExtensionFactory] = [
         *observers,
+        *guards,
         lambda: AddValidationRules(rules),
         lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
         documents.extension,

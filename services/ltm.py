@@ -7,6 +7,10 @@ the store's conditional writes (stores/memory_changes.py): the store decides whe
 is still there, changes it and records its history in one step, and returns the change only if
 it made it. Every change returned is published as one memory event, nothing else is.
 
+With a quota (services/quotas.py), an add first reserves room for one memory and settles for
+what it added; an extraction past the quota is undone (with the same conditional deletes,
+before any event) and fails LIMIT_EXCEEDED.
+
 All input is checked (services/ltm_limits.py) before anything is embedded or stored. A dependency
 that is down (vector store, embedding provider, LLM) surfaces as Unavailable from these methods
 only; short-term memory does not depend on any of them.
@@ -26,7 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar, cast
 
-from services.errors import InvalidInput, MaasError, NotFound, Unavailable
+from services.errors import InvalidInput, LimitExceeded, MaasError, NotFound, Unavailable
 from services.event_feed import follow
 from services.ltm_limits import (
     LtmLimits,
@@ -68,6 +72,7 @@ from services.mem0_engine import (
 )
 from services.memory_events import decode_memory_event, encode_memory_event
 from services.metrics import NO_METRICS, ServiceMetrics
+from services.quotas import MemoryQuota
 from stores.event_bus import RedisEventBus, StoredEvent
 from stores.history_base import HistoryStore
 from stores.memory_changes import ConditionalWrites, Edit, HistoryNotRecorded, Live, Sweep
@@ -105,8 +110,10 @@ class LongTermMemory:
         options: LtmOptions,
         clock: Callable[[], float] = time.time,
         metrics: ServiceMetrics = NO_METRICS,
+        quota: MemoryQuota | None = None,
     ) -> None:
         self._engine = engine
+        self._quota = quota
         self.metrics = metrics
         self._events = events
         self._stream = stream
@@ -117,7 +124,8 @@ class LongTermMemory:
     # ---- add --------------------------------------------------------------------------------
 
     async def add(self, tenant: str, new: NewMemory) -> AddResult:
-        """Remember a text verbatim, or have mem0's LLM extract facts from it or from messages."""
+        """Remember a text verbatim, or have mem0's LLM extract facts from it or from messages.
+        LimitExceeded, and nothing kept, when what it adds does not fit the tenant's quota."""
         check_new_memory(new, self._limits)
         infer = self._options.llm_configured if new.infer is None else new.infer
         if infer and not self._options.llm_configured:
@@ -141,15 +149,26 @@ class LongTermMemory:
             "expires_at": self._expiry(ttl),
             "metadata": new.metadata or {},
         }
+        # Room for one before anything is written (a verbatim add is one memory; extraction
+        # may find none or several, counted once known).
+        counted = await self._reserve(tenant, 1)
         with self._dependencies():
             engine = await self._engine.get()
-            result = await engine.add(
-                messages, **new.scope.mem0_ids(tenant), metadata=metadata, infer=infer
-            )
+            try:
+                result = await engine.add(
+                    messages, **new.scope.mem0_ids(tenant), metadata=metadata, infer=infer
+                )
+            except Exception:
+                if counted:
+                    await self._release(tenant, 1)
+                raise
             changes = result.get("results", [])
-            added = await self._records([c["id"] for c in changes if c.get("event") == "ADD"])
+            added_ids = [c["id"] for c in changes if c.get("event") == "ADD"]
+            deleted = [c["id"] for c in changes if c.get("event") == "DELETE"]
+            if counted:
+                await self._count_added(tenant, engine, added_ids, deleted)
+            added = await self._records(added_ids)
             updated = await self._records([c["id"] for c in changes if c.get("event") == "UPDATE"])
-        deleted = [c["id"] for c in changes if c.get("event") == "DELETE"]
         for memory in added:
             await self._publish(tenant, MemoryEventType.ADDED, memory)
         for memory in updated:
@@ -273,6 +292,7 @@ class LongTermMemory:
             )
         if change is None:
             raise NotFound(f"No memory '{memory_id}'.", field="id")
+        await self._release(tenant, 1)
         await forget_entities(engine, memory_id, change.before)
         memory = record_from_payload(memory_id, change.before)
         await self._publish(
@@ -297,6 +317,7 @@ class LongTermMemory:
                     )
                 )
                 deleted += len(sweep.changes)
+                await self._release(tenant, len(sweep.changes))
                 for change in sweep.changes:
                     memory = record_from_payload(change.id, change.before)
                     await self._publish(
@@ -405,6 +426,50 @@ class LongTermMemory:
             # step); a dashboard missing one event must not fail the write.
             self.metrics.dependency_error("redis")
             log.warning("could not record a memory event", exc_info=True)
+
+    # ---- quota ------------------------------------------------------------------------------
+
+    async def _reserve(self, tenant: str, n: int, *, already: int = 0) -> bool:
+        """Count n memories about to be added (LimitExceeded when over the tenant's quota,
+        after deleting its expired memories); whether they were counted."""
+        if self._quota is None:
+            return False
+        return await self._quota.reserve(
+            tenant, n, sweep=lambda: self.delete_expired(tenant), already=already
+        )
+
+    async def _release(self, tenant: str, n: int) -> None:
+        """Uncount n memories: reserved and not added, or removed (the store's conditional
+        deletes report each removal once)."""
+        if self._quota is not None:
+            await self._quota.release(tenant, n)
+
+    async def _count_added(
+        self, tenant: str, engine: Any, added: list[str], deleted: list[str]
+    ) -> None:
+        """Settle an add that reserved one memory: count what it added beyond that, or undo
+        it when that does not fit (before anyone was told of it), and uncount what it
+        deleted."""
+        if len(added) > 1:
+            try:
+                await self._reserve(tenant, len(added) - 1, already=1)
+            except LimitExceeded:
+                # If an undo fails the add fails UNAVAILABLE and its memories beyond the
+                # first stay uncounted: the rarest of cases (extraction past the quota and
+                # the vector store failing within one add).
+                for memory_id in added:
+                    await self._undo_add(engine, tenant, memory_id)
+                await self._release(tenant, 1)
+                raise
+        elif not added:
+            await self._release(tenant, 1)
+        await self._release(tenant, len(deleted))
+
+    async def _undo_add(self, engine: Any, tenant: str, memory_id: str) -> None:
+        target = Live(memory_id, tenant, self._clock())
+        change = await self._decide(lambda history: _writes(engine).delete_live(target, history))
+        if change is not None:  # None: someone who found it deleted it first
+            await forget_entities(engine, memory_id, change.before)
 
     # ---- helpers ----------------------------------------------------------------------------
 

@@ -25,6 +25,9 @@ class ServiceMetrics(Protocol):
     def dependency_error(self, dependency: str) -> None:
         """A call to a store or provider failed because it is down (Redis, vector store, ...)."""
 
+    def limit_rejected(self, limit: str) -> None:
+        """A request was refused by a tenant's limit: requests (rate), messages, memories."""
+
 
 class NoMetrics:
     """Counts nothing."""
@@ -36,6 +39,9 @@ class NoMetrics:
         pass
 
     def dependency_error(self, dependency: str) -> None:
+        pass
+
+    def limit_rejected(self, limit: str) -> None:
         pass
 
 

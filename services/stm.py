@@ -8,12 +8,13 @@ import functools
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from services.compaction import Compactor
 from services.errors import InvalidInput, NotFound, unavailable_on
 from services.event_feed import follow
 from services.metrics import NO_METRICS, ServiceMetrics
+from services.quotas import UNLIMITED, Admission, MessageQuota
 from services.session_events import (
     SessionEvent,
     SessionEventType,
@@ -47,7 +48,7 @@ from services.stm_model import (
 from services.tokens import TokenCounter
 from stores.event_bus import RedisEventBus
 from stores.redis_client import is_redis_down
-from stores.redis_messages import RedisMessageStore
+from stores.redis_messages import AppendResult, RedisMessageStore
 
 DEFAULT_PAGE_SIZE = 50
 # Writes with more content than this are prepared (token counts, JSON) in a worker thread.
@@ -73,8 +74,10 @@ class ShortTermMemory:
         limits: StmLimits,
         metrics: ServiceMetrics = NO_METRICS,
         clock: Callable[[], int] = wall_clock_ms,
+        quota: MessageQuota | None = None,
     ) -> None:
         self._store = store
+        self._quota = quota
         self._clock = clock
         self.metrics = metrics
         self._events = events
@@ -87,7 +90,8 @@ class ShortTermMemory:
     async def add_messages(
         self, tenant: str, session_id: str, messages: list[NewMessage]
     ) -> AddResult:
-        """Append messages in order; a message whose id is already stored is not stored again."""
+        """Append messages in order; a message whose id is already stored is not stored again.
+        LimitExceeded, and nothing stored, when the new ones do not fit the tenant's quota."""
         check_session_id(session_id)
         check_messages(messages, self.limits)
         now_ms = self._clock()
@@ -96,14 +100,24 @@ class ShortTermMemory:
             items = await asyncio.to_thread(self._records, messages, now_ms)
         else:
             items = self._records(messages, now_ms)
-        result = await self._store.append(
-            tenant,
-            session_id,
-            items,
-            default_ttl=self._defaults.ttl_seconds,
-            now_ms=now_ms,
-            event_prefix=messages_added_prefix(session_id, now_ms),
-        )
+
+        def append(admission: Admission = UNLIMITED) -> Awaitable[AppendResult]:
+            return self._store.append(
+                tenant,
+                session_id,
+                items,
+                default_ttl=self._defaults.ttl_seconds,
+                now_ms=now_ms,
+                event_prefix=messages_added_prefix(session_id, now_ms),
+                lease=admission.lease,
+                max_new=admission.max_new,
+            )
+
+        if self._quota is None:
+            result = await append()
+        else:
+            ids = [message_id for message_id, _ in items]
+            result = await self._quota.write(tenant, session_id, ids, append)
         config = effective_config(self._defaults, result.meta)
         self._compactor.after_write(tenant, session_id, int(result.meta["tokens"]), config)
         return AddResult(

@@ -44,6 +44,12 @@ class TenantKeys:
     sessions: str  # sorted set of session ids by last activity (ms)
     session_events: str  # stream: every session event of the tenant, in one order
     memory_events: str  # stream: every memory event of the tenant
+    request_rate: str  # the request rate limiter's state (GCRA's theoretical arrival time)
+    message_ledger: str  # hash: messages each session holds, their sum, reservations
+    message_leases: str  # sorted set: reservations of writes in flight, by expiry
+    message_sweep: str  # throttles the search for expired sessions when over quota
+    memory_count: str  # memories held plus those being added
+    memory_sweep: str  # throttles deleting expired memories when over quota
     _fan_in_prefix: str
 
     @classmethod
@@ -53,6 +59,12 @@ class TenantKeys:
             sessions=f"{tag}:sessions",
             session_events=f"{tag}:session-events",
             memory_events=f"{tag}:memory-events",
+            request_rate=f"{tag}:rate",
+            message_ledger=f"{tag}:quota:messages",
+            message_leases=f"{tag}:quota:message-leases",
+            message_sweep=f"{tag}:quota:message-sweep",
+            memory_count=f"{tag}:quota:memories",
+            memory_sweep=f"{tag}:quota:memory-sweep",
             _fan_in_prefix=f"{tag}:fan-in:",
         )
 

@@ -9,6 +9,8 @@ exists exactly when its change does). A second step, in the tenant's slot, copie
 tenant's stream and updates the session index: on Redis Cluster the two live on different
 nodes. That step is checked (its failure fails the request, which a retry with the same message
 ids repairs) and self-healing (the next copy of a session brings every event it missed).
+The same step keeps the tenant's ledger of stored messages (stores.message_ledger): each event
+carries the session's message count after it.
 """
 
 from __future__ import annotations
@@ -49,16 +51,26 @@ class Window:
     truncated: bool
 
 
+class ReservationTooSmall(Exception):
+    """An append under a quota reservation found more new messages than it covers (a session
+    deleted since they were counted): nothing was written."""
+
+    def __init__(self, new: int) -> None:
+        super().__init__(f"{new} new messages")
+        self.new = new
+
+
 @dataclass(frozen=True)
 class _Written:
     """What a session script wrote to the session's stream: the id before, and the new event
-    (id '' when the script wrote none)."""
+    (id '' when the script wrote none) with the session's message count after it."""
 
     prev: str
     id: str
     kind: str = ""
     at_ms: int = 0
     payload: str = ""
+    count: str = ""
 
 
 def _decode_hash(raw: list[bytes] | dict[bytes, bytes]) -> dict[str, str]:
@@ -67,9 +79,9 @@ def _decode_hash(raw: list[bytes] | dict[bytes, bytes]) -> dict[str, str]:
     return {raw[i].decode(): raw[i + 1].decode() for i in range(0, len(raw), 2)}
 
 
-def _written(raw: list[bytes], kind: str, at_ms: int) -> _Written:
+def _written(raw: list[bytes], kind: str, at_ms: int, count: object) -> _Written:
     prev, id_, payload = (part.decode() for part in raw[:3])
-    return _Written(prev, id_, kind, at_ms, payload)
+    return _Written(prev, id_, kind, at_ms, payload, str(count))
 
 
 def _stream_ttl_ms(meta: dict[str, str], default_ttl: int) -> int:
@@ -112,19 +124,30 @@ class RedisMessageStore:
         default_ttl: int,
         now_ms: int,
         event_prefix: str,
+        lease: str = "",
+        max_new: int = -1,
     ) -> AppendResult:
         """Append (id, record) pairs once each; the new ones become one event,
-        `event_prefix + records + "]}"`."""
+        `event_prefix + records + "]}"`. Under a quota reservation (`lease`, see
+        MessageLedger) at most `max_new` may be new, or ReservationTooSmall and nothing is
+        written; the copy of the event into the tenant's slot releases the reservation."""
         keys = self._keys(tenant, session_id)
-        args: list[str | int] = [default_ttl, *self._events_args, now_ms, event_prefix]
+        args: list[str | int] = [default_ttl, *self._events_args, now_ms, event_prefix, max_new]
         for message_id, record in items:
             if not record.startswith(RECORD_PREFIX):
                 raise ValueError(f"record must start with {RECORD_PREFIX}")
             args += [message_id, record]
-        *entries, meta, event = await self._scripts.append(keys=keys.data, args=args)
+        raw = await self._scripts.append(keys=keys.data, args=args)
+        if raw[0] == b"!":
+            raise ReservationTooSmall(int(raw[1]))
+        *entries, meta, event = raw
         decoded = _decode_hash(meta)
         await self._fan_in(
-            tenant, session_id, _written(event, "A", now_ms), _stream_ttl_ms(decoded, default_ttl)
+            tenant,
+            session_id,
+            _written(event, "A", now_ms, decoded.get("count", "")),
+            _stream_ttl_ms(decoded, default_ttl),
+            lease,
         )
         stored: list[str | None] = []
         duplicate: list[bool] = []
@@ -197,7 +220,10 @@ class RedisMessageStore:
         meta, event = await self._scripts.set_config(keys=keys.data, args=args)
         decoded = _decode_hash(meta)
         await self._fan_in(
-            tenant, session_id, _written(event, "C", now_ms), _stream_ttl_ms(decoded, default_ttl)
+            tenant,
+            session_id,
+            _written(event, "C", now_ms, decoded.get("count", 0)),
+            _stream_ttl_ms(decoded, default_ttl),
         )
         return decoded
 
@@ -232,7 +258,9 @@ class RedisMessageStore:
         if not written:
             return False
         stream_ttl_ms = int(written[3]) * 1000
-        await self._fan_in(tenant, session_id, _written(written, "S", now_ms), stream_ttl_ms)
+        await self._fan_in(
+            tenant, session_id, _written(written, "S", now_ms, int(written[4])), stream_ttl_ms
+        )
         return True
 
     async def delete(self, tenant: str, session_id: str, *, now_ms: int, event: str) -> bool:
@@ -243,32 +271,59 @@ class RedisMessageStore:
         )
         # A deleted session's stream lives max_age_ms more: so must its mark.
         stream_ttl_ms = self._retention.max_age_ms
-        await self._fan_in(tenant, session_id, _written(written, "D", now_ms), stream_ttl_ms)
+        await self._fan_in(tenant, session_id, _written(written, "D", now_ms, 0), stream_ttl_ms)
         return bool(existed)
 
+    async def settle(self, tenant: str, session_id: str) -> None:
+        """Bring the tenant's slot up to date with every event the session has written (its
+        index entry, tenant-wide stream and message count), which also releases the session's
+        expired quota reservations."""
+        stream = self.session_stream(tenant, session_id)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.xrevrange(stream, count=1)
+            pipe.pttl(stream)
+            newest, pttl = await pipe.execute()
+        prev = newest[0][0].decode() if newest else "0-0"
+        # -2: no stream, nothing to copy (and the mark's TTL left as it is); -1: no expiry.
+        stream_ttl_ms = {-2: -1, -1: 0}.get(pttl, pttl)
+        await self._fan_in(tenant, session_id, _Written(prev, ""), stream_ttl_ms, settle=True)
+
     async def _fan_in(
-        self, tenant: str, session_id: str, written: _Written, stream_ttl_ms: int
+        self,
+        tenant: str,
+        session_id: str,
+        written: _Written,
+        stream_ttl_ms: int,
+        lease: str = "",
+        *,
+        settle: bool = False,
     ) -> None:
         """Copy the session's events the tenant's stream lacks (normally just `written`) into
-        it, updating the session index as they say. The session's stream expires in
-        stream_ttl_ms (0: never); its mark outlives it."""
-        if not written.id and written.prev == "0-0":
+        it, updating the session index and the ledger of stored messages as they say, and
+        release the writer's quota reservation `lease`. The session's stream expires in
+        stream_ttl_ms (0: never; -1: unknown, leave the mark's expiry alone); its mark
+        outlives it."""
+        if not written.id and written.prev == "0-0" and not lease and not settle:
             return  # the session has no events at all
-        mark_ttl_ms = stream_ttl_ms + _MARK_MARGIN_MS if stream_ttl_ms > 0 else 0
+        mark_ttl_ms = stream_ttl_ms + _MARK_MARGIN_MS if stream_ttl_ms > 0 else stream_ttl_ms
         tenant_keys = TenantKeys.of(self._prefix, tenant)
         keys = [
             tenant_keys.sessions,
             tenant_keys.session_events,
             tenant_keys.fan_in_mark(session_id),
+            tenant_keys.message_ledger,
+            tenant_keys.message_leases,
         ]
         prev = written.prev
         events: list[Any] = (
-            [written.id, written.kind, written.at_ms, written.payload] if written.id else []
+            [written.id, written.kind, written.at_ms, written.payload, written.count]
+            if written.id
+            else []
         )
         for _ in range(_FAN_IN_ROUNDS):
             gap = await self._scripts.fan_in(
                 keys=keys,
-                args=[session_id, mark_ttl_ms, *self._events_args, prev, *events],
+                args=[session_id, mark_ttl_ms, *self._events_args, prev, lease, *events],
             )
             if not gap:
                 return
@@ -289,7 +344,7 @@ class RedisMessageStore:
             prev = mark
             events = []
             for entry_id, fields in entries:
-                events += [entry_id, fields[b"k"], fields[b"a"], fields[b"e"]]
+                events += [entry_id, fields[b"k"], fields[b"a"], fields[b"e"], fields.get(b"n", "")]
         raise RuntimeError("the tenant's stream kept moving under the copy")
 
     async def list_sessions(
@@ -297,7 +352,8 @@ class RedisMessageStore:
     ) -> list[tuple[str, int, dict[str, str]]]:
         """(session id, last activity ms, meta) newest first, strictly after the (score, id)
         cursor. Sessions whose keys expired are dropped from the index on the way."""
-        index = TenantKeys.of(self._prefix, tenant).sessions
+        tenant_keys = TenantKeys.of(self._prefix, tenant)
+        index = tenant_keys.sessions
         found: list[tuple[str, int, dict[str, str]]] = []
         cursor = before
         while len(found) < limit:
@@ -315,7 +371,9 @@ class RedisMessageStore:
                 else:
                     found.append((sid, score, meta))
             if gone:
-                await self._scripts.forget_sessions(keys=[index], args=gone)
+                await self._scripts.forget_sessions(
+                    keys=[index, tenant_keys.message_ledger], args=gone
+                )
             if len(batch) < want:
                 break
             cursor = (batch[-1][1], batch[-1][0])

@@ -1,4 +1,4 @@
-"""The Lua scripts of the message store and event streams, and how they are run."""
+"""The Lua scripts of the message store, event streams, limits and quotas, and how they are run."""
 
 from __future__ import annotations
 
@@ -51,3 +51,10 @@ class Scripts:
         self.page_sessions = load("page_sessions")
         self.forget_sessions = load("forget_sessions")
         self.append_event = load("append_event")
+        self.count_new = load("count_new")
+        # Limits and quotas, each in the tenant's slot.
+        self.rate_limit = load("rate_limit")
+        self.reserve_messages = load("reserve_messages")
+        self.release_lease = load("release_lease")
+        self.reserve_memories = load("reserve_memories")
+        self.release_memories = load("release_memories")

@@ -1,15 +1,30 @@
 -- Append messages in the order given, each once: a retried write finds its ids already stored.
 -- The MESSAGES_ADDED event is appended to the session's stream in the same step.
 -- KEYS: meta, order, msgs, folded, events
--- ARGV: default_ttl, events max_len, events max_age_ms, now_ms, event_prefix, then
+-- ARGV: default_ttl, events max_len, events max_age_ms, now_ms, event_prefix, max_new (the
+--       most new messages the caller's quota reservation covers; -1 = no limit), then
 --       (id, record) pairs; each record starts with {"seq":0, and gets the session's next
 --       sequence number here.
 -- Returns one entry per pair ('N' new, 'D' duplicate, 'F' folded into a summary, then the
--- record or id), the meta hash, and {prev event id, new event id or '', event JSON or ''}.
+-- record or id), the meta hash, and {prev event id, new event id or '', event JSON or ''};
+-- or {'!', new} when more than max_new would be new (nothing is written then).
+local max_new = tonumber(ARGV[6])
+if max_new >= 0 then
+  local new, seen = 0, {}
+  for i = 7, #ARGV, 2 do
+    local id = ARGV[i]
+    if not seen[id] and redis.call('HEXISTS', KEYS[3], id) == 0
+        and redis.call('SISMEMBER', KEYS[4], id) == 0 then
+      new = new + 1
+    end
+    seen[id] = true
+  end
+  if new > max_new then return {'!', new} end
+end
 local out = {}
 local new_records = {}
 local added_tokens = 0
-for i = 6, #ARGV, 2 do
+for i = 7, #ARGV, 2 do
   local id = ARGV[i]
   local existing = redis.call('HGET', KEYS[3], id)
   if existing then
@@ -31,9 +46,9 @@ redis.call('HSETNX', KEYS[1], 'created_at', ARGV[4])
 if #new_records > 0 then
   redis.call('HSET', KEYS[1], 'last_at', ARGV[4])
   redis.call('HINCRBY', KEYS[1], 'tokens', added_tokens)
-  redis.call('HINCRBY', KEYS[1], 'count', #new_records)
+  local count = redis.call('HINCRBY', KEYS[1], 'count', #new_records)
   local payload = ARGV[5] .. table.concat(new_records, ',') .. ']}'
-  local prev, id = append_event(KEYS[5], ARGV[2], ARGV[3], 'A', ARGV[4], payload)
+  local prev, id = append_event(KEYS[5], ARGV[2], ARGV[3], 'A', ARGV[4], payload, count)
   redis.call('HSET', KEYS[1], 'last_event', id)
   event = {prev, id, payload}
 else

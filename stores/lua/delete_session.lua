@@ -8,6 +8,6 @@ if redis.call('EXISTS', KEYS[1]) == 0 then
   return {0, newest_event_id(KEYS[5]), '', ''}
 end
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[6])
-local prev, id = append_event(KEYS[5], ARGV[1], ARGV[2], 'D', ARGV[3], ARGV[4])
+local prev, id = append_event(KEYS[5], ARGV[1], ARGV[2], 'D', ARGV[3], ARGV[4], 0)
 redis.call('PEXPIRE', KEYS[5], ARGV[2])
 return {1, prev, id, ARGV[4]}

@@ -21,23 +21,37 @@ end
 
 -- Event streams. Each entry holds p (the id of the entry before it, '0-0' for none), k (its
 -- kind: A added, C config, S summarized, D deleted, M memory), a (when, ms) and e (the
--- event's JSON); p lets a reader prove it missed nothing. Each entry is also published, on a
--- channel named like the stream, as "<id> <p> <e>".
+-- event's JSON); p lets a reader prove it missed nothing. A session's entries also hold n
+-- (the messages the session holds after the change): the tenant's ledger of stored messages
+-- follows them in the session's order. Each entry is also published, on a channel named like
+-- the stream, as "<id> <p> <e>".
 local function newest_event_id(stream)
   local newest = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)
   return newest[1] and newest[1][1] or '0-0'
 end
 
--- Appends an event and trims the stream to max_len entries and max_age_ms (by the server's
--- clock, which also stamps the ids). Returns the previous and the new id.
-local function append_event(stream, max_len, max_age_ms, kind, at, payload)
+-- The server's clock in ms.
+local function now_ms()
+  local now = redis.call('TIME')
+  return tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+end
+
+-- Appends an event (with the session's message count, when given) and trims the stream to
+-- max_len entries and max_age_ms (by the server's clock, which also stamps the ids). Returns
+-- the previous and the new id.
+local function append_event(stream, max_len, max_age_ms, kind, at, payload, count)
   local prev = newest_event_id(stream)
-  local id = redis.call(
-    'XADD', stream, 'MAXLEN', max_len, '*', 'p', prev, 'k', kind, 'a', at, 'e', payload)
+  local id
+  if count then
+    id = redis.call('XADD', stream, 'MAXLEN', max_len, '*',
+      'p', prev, 'k', kind, 'a', at, 'e', payload, 'n', count)
+  else
+    id = redis.call(
+      'XADD', stream, 'MAXLEN', max_len, '*', 'p', prev, 'k', kind, 'a', at, 'e', payload)
+  end
   local age = tonumber(max_age_ms)
   if age > 0 then
-    local now = redis.call('TIME')
-    local oldest = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) - age
+    local oldest = now_ms() - age
     redis.call('XTRIM', stream, 'MINID', string.format('%d', oldest))
   end
   redis.call('PUBLISH', stream, id .. ' ' .. prev .. ' ' .. payload)

@@ -17,7 +17,8 @@ local flat = redis.call('HGETALL', KEYS[1])
 local meta = {}
 for i = 1, #flat, 2 do meta[flat[i]] = flat[i + 1] end
 local payload = ARGV[5] .. cjson.encode(meta) .. '}'
-local prev, id = append_event(KEYS[5], ARGV[2], ARGV[3], 'C', ARGV[4], payload)
+local prev, id = append_event(KEYS[5], ARGV[2], ARGV[3], 'C', ARGV[4], payload,
+  meta.count or 0)
 redis.call('HSET', KEYS[1], 'last_event', id)
 refresh_ttl(ARGV[1])
 return {redis.call('HGETALL', KEYS[1]), {prev, id, payload}}

@@ -197,10 +197,12 @@ async def test_a_session_recreated_after_it_was_seen_gone_stays_listed(
     # list_sessions drops an index entry whose session is gone, but only if no write touched
     # it since it was seen: the guard, as a write landing between the read and the drop.
     await stm.add_messages(TENANT, "s", [user("x")])
-    index = TenantKeys.of("maas", TENANT).sessions
+    keys = TenantKeys.of("maas", TENANT)
+    index = keys.sessions
     seen = int(await redis.zscore(index, "s"))
     await redis.zadd(index, {"s": seen + 1})  # a write since
-    await stm._store._scripts.forget_sessions(keys=[index], args=["s", seen])
+    forget = stm._store._scripts.forget_sessions
+    await forget(keys=[index, keys.message_ledger], args=["s", seen])
     assert await redis.zscore(index, "s") == seen + 1
-    await stm._store._scripts.forget_sessions(keys=[index], args=["s", seen + 1])
+    await forget(keys=[index, keys.message_ledger], args=["s", seen + 1])
     assert await redis.zscore(index, "s") is None
