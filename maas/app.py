@@ -37,6 +37,7 @@ from maas.telemetry import install_tracing
 from schema import QueryLimits, build_schema
 from schema.shared_execution import SharedEventResults
 from services.compaction import Compactor
+from services.json_values import JsonLimits
 from services.llm import LLMConfig, LLMGateway
 from services.metrics import NO_METRICS, ServiceMetrics
 from services.quotas import MemoryQuota, MessageQuota
@@ -67,6 +68,14 @@ def llm_config(settings: Settings) -> LLMConfig:
         max_tokens=settings.llm_max_tokens,
         timeout_seconds=settings.llm_timeout_seconds,
         max_retries=settings.llm_max_retries,
+    )
+
+
+def json_limits(settings: Settings) -> JsonLimits:
+    return JsonLimits(
+        max_depth=settings.max_json_depth,
+        max_items=settings.max_json_items,
+        max_values=settings.max_json_values,
     )
 
 
@@ -255,7 +264,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 max_aliases=settings.max_query_aliases,
                 max_tokens=settings.max_query_tokens,
                 introspection=settings.introspection_enabled,
-                max_json_depth=settings.max_json_depth,
+                json=json_limits(settings),
             ),
             observers=[lambda: OperationTelemetry(metrics)],
             # Without a rate limit for any tenant, operations pass no hook at all.
@@ -268,7 +277,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         auth=auth,
         graphql_ide="graphiql" if settings.graphiql_enabled else None,
         max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
-        max_json_depth=settings.max_json_depth,
+        json_limits=json_limits(settings),
+        max_document_chars=settings.max_document_chars,
+        max_query_tokens=settings.max_query_tokens,
     )
     return Starlette(
         routes=[

@@ -84,9 +84,9 @@ async def _refuse(
     if unauthenticated:
         # RFC 6750: a challenge; naming the error once a credential was given.
         extra["www-authenticate"] = 'Bearer error="invalid_token"' if authorization else "Bearer"
-    if body_follows:
-        # The unread body must not be read to keep the connection: close it instead.
-        extra["connection"] = "close"
+    # A body that may follow is left unread: once the answer is complete, uvicorn drops what
+    # still arrives (until its keep-alive timeout). Closing instead would reset the connection
+    # of a client still sending, whose stack then throws the answer away unread.
     status = 401 if unauthenticated else 503
     await graphql_error_response(status, error.message, error.code, extra)(scope, _no_body, send)
 

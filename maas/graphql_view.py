@@ -10,7 +10,7 @@ from typing import Any
 from aiodataloader import DataLoader
 from cross_web import HTTPException
 from graphql import GraphQLError, OperationType, get_operation_ast, parse
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
@@ -27,6 +27,7 @@ from maas.websocket_frames import CheckedWebSocket
 from resolvers.context import RequestContext
 from schema.shared_execution import SharedData
 from services.errors import MaasError
+from services.json_values import JsonLimits
 
 # The messages that carry one result of a subscription: graphql-transport-ws and graphql-ws.
 _RESULT_MESSAGES = frozenset({"next", "data"})
@@ -53,11 +54,19 @@ class MaasGraphQL(GraphQL):
     websocket_adapter_class = CheckedWebSocket  # type: ignore[assignment]
 
     def __init__(
-        self, *args: Any, auth: Authenticator, max_json_depth: int = 32, **kwargs: Any
+        self,
+        *args: Any,
+        auth: Authenticator,
+        json_limits: JsonLimits | None = None,
+        max_document_chars: int = 100_000,
+        max_query_tokens: int = 2_000,
+        **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.auth = auth
-        self.max_json_depth = max_json_depth
+        self.json_limits = json_limits or JsonLimits()
+        self.max_document_chars = max_document_chars
+        self.max_query_tokens = max_query_tokens
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -65,14 +74,23 @@ class MaasGraphQL(GraphQL):
             return
         try:
             response = await self.run(Request(scope=scope, receive=receive))
+        except ClientDisconnect:
+            return  # nobody to answer
         except HTTPException as error:
             code = getattr(error, "code", None)
             allow = {"Allow": "GET, POST"} if error.status_code == 405 else None
             response = graphql_error_response(error.status_code, error.reason, code, allow)
         await response(scope, receive, send)
 
+    def document_too_long(self, query: object) -> str | None:
+        """Why a document is too long to parse (its string literals are lexed in Python: a
+        megabyte holds the event loop for a good part of a second), or None."""
+        if isinstance(query, str) and len(query) > self.max_document_chars:
+            return f"The GraphQL document is longer than {self.max_document_chars} characters."
+        return None
+
     def decode_json(self, data: str | bytes) -> object:
-        return request_json.decode(data, self.max_json_depth)
+        return request_json.decode(data, self.json_limits)
 
     def parse_json(self, data: str | bytes) -> Any:
         decoded = _decoded_body.get()
@@ -162,10 +180,17 @@ class MaasGraphQL(GraphQL):
         # A subscription over plain HTTP (no streaming Accept header) cannot stream: refuse
         # it up front as a bad request instead of failing while executing it.
         request_data = kwargs.get("request_data") or args[-1]
-        problem = _http_operation_problem(request_data.query, request_data.operation_name)
+        query = request_data.query
+        problem = self.document_too_long(query)
+        code = "LIMIT_EXCEEDED"
+        if problem is None:
+            code = "BAD_USER_INPUT"
+            problem = _http_operation_problem(
+                query, request_data.operation_name, self.max_query_tokens
+            )
         if problem is not None:
             return ExecutionResult(
-                data=None, errors=[GraphQLError(problem, extensions={"code": "BAD_USER_INPUT"})]
+                data=None, errors=[GraphQLError(problem, extensions={"code": code})]
             )
         return await super().execute_single(request, request_adapter, *args, **kwargs)
 
@@ -198,7 +223,9 @@ def _shared_data(message: object) -> SharedData | None:
     return data if type(data) is SharedData else None
 
 
-def _http_operation_problem(query: str | None, operation_name: str | None) -> str | None:
+def _http_operation_problem(
+    query: str | None, operation_name: str | None, max_tokens: int
+) -> str | None:
     """Why the operation a document names cannot run over plain HTTP: it is a subscription,
     or (with a subscription in the document, where Strawberry would pick one by itself) the
     document does not name exactly one operation. Other documents are left to execution,
@@ -206,7 +233,7 @@ def _http_operation_problem(query: str | None, operation_name: str | None) -> st
     if not query or "subscription" not in query:
         return None
     try:
-        document = parse(query)
+        document = parse(query, max_tokens=max_tokens)
     except GraphQLError:
         return None
     operation = get_operation_ast(document, operation_name)

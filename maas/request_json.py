@@ -9,7 +9,7 @@ import json
 import re
 from typing import Any
 
-from services.json_values import INT64_MAX, INT64_MIN, json_value_problem
+from services.json_values import INT64_MAX, INT64_MIN, JsonLimits, json_value_problem
 
 # A lone surrogate can only come from an escape (strict UTF-8 refuses encoded ones): text
 # without such an escape needs no search for them.
@@ -43,7 +43,7 @@ def _int64(text: str) -> int:
     return int(text)
 
 
-def decode(data: str | bytes, max_depth: int) -> Any:
+def decode(data: str | bytes, limits: JsonLimits) -> Any:
     """The value of a JSON text, or BadJson."""
     raw = data if isinstance(data, bytes) else data.encode("utf-8", "surrogatepass")
     try:
@@ -57,20 +57,26 @@ def decode(data: str | bytes, max_depth: int) -> Any:
     except json.JSONDecodeError as error:
         raise BadJson(f"The request is not valid JSON: {error.msg} at {error.pos}.") from None
     except RecursionError:
-        raise BadJson(f"JSON nested deeper than {max_depth} levels.", "LIMIT_EXCEEDED") from None
-    if _needs_inspection(raw, max_depth):
-        problem = json_value_problem(value, max_depth)
+        message = f"JSON nested deeper than {limits.max_depth} levels."
+        raise BadJson(message, "LIMIT_EXCEEDED") from None
+    if _needs_inspection(raw, limits):
+        problem = json_value_problem(value, limits)
         if problem is not None:
-            where, what = problem
-            if what == "depth":
-                raise BadJson(f"JSON nested deeper than {max_depth} levels.", "LIMIT_EXCEEDED")
-            raise BadJson(f"The request holds {what} (at {where or 'the top'}).")
+            code = "LIMIT_EXCEEDED" if problem.over_limit else "BAD_USER_INPUT"
+            raise BadJson(
+                f"The request holds {problem.what} (at {problem.where or 'the top'}).", code
+            )
     return value
 
 
-def _needs_inspection(raw: bytes, max_depth: int) -> bool:
-    """Whether the decoded value could be too deep or hold a lone surrogate; cheap on the
-    text, so most requests skip walking their value."""
+def _needs_inspection(raw: bytes, limits: JsonLimits) -> bool:
+    """Whether the decoded value could break a limit or hold a lone surrogate; counted on
+    the text (every container opens with a bracket, every value past a container's first
+    follows a comma), so most requests skip walking their value."""
+    containers = raw.count(b"{") + raw.count(b"[")
+    values = containers + raw.count(b",") + 1
     return (
-        raw.count(b"{") + raw.count(b"[") > max_depth or _SURROGATE_ESCAPE.search(raw) is not None
+        containers > limits.max_depth
+        or values > min(limits.max_items, limits.max_values)
+        or _SURROGATE_ESCAPE.search(raw) is not None
     )

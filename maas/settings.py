@@ -262,6 +262,18 @@ class Settings(BaseSettings):
     max_json_depth: int = Field(
         32, ge=4, le=256, description="Deepest nesting of JSON in a request (metadata included)."
     )
+    max_json_items: int = Field(
+        1000,
+        ge=10,
+        description="Most items of one JSON array or members of one object in a request (at "
+        "least MAX_MESSAGES_PER_CALL).",
+    )
+    max_json_values: int = Field(
+        20_000, ge=100, description="Most JSON values in one request, all nesting levels counted."
+    )
+    max_document_chars: int = Field(
+        100_000, ge=1000, description="Longest GraphQL document, in characters."
+    )
     max_messages_per_call: int = Field(500, ge=1, description="Most messages in one addMessages.")
     max_content_chars: int = Field(100_000, ge=1, description="Longest message content.")
     max_metadata_bytes: int = Field(8192, ge=2, description="Largest metadata, as JSON.")
@@ -373,6 +385,12 @@ class Settings(BaseSettings):
         if self.jwt_algorithms:
             return list(self.jwt_algorithms)
         return ["HS256"] if self.jwt_secret is not None else sorted(jwt_keys.ASYMMETRIC)
+
+    @model_validator(mode="after")
+    def _json_items_hold_a_write(self) -> Settings:
+        if self.max_json_items < self.max_messages_per_call:
+            raise ValueError("MAX_JSON_ITEMS must be at least MAX_MESSAGES_PER_CALL")
+        return self
 
     @model_validator(mode="after")
     def _production_is_authenticated(self) -> Settings:

@@ -83,11 +83,26 @@ class CheckedWebSocket(ASGIWebSocketAdapter):
                         INVALID_MESSAGE, problem.encode()[:120].decode(errors="ignore")
                     )
                     return
+                too_long = self._document_too_long(message)
+                if too_long is not None:
+                    await self._refuse_operation(message, too_long)
+                    continue
                 yield message
         except KeyError as error:  # a binary frame
             raise NonTextMessageReceived from error
         except WebSocketDisconnect:
             pass
+
+    def _document_too_long(self, message: dict[str, Any]) -> str | None:
+        if message["type"] not in _OPERATION_STARTS:
+            return None
+        return self.view.document_too_long(message["payload"]["query"])  # type: ignore[attr-defined]
+
+    async def _refuse_operation(self, message: dict[str, Any], reason: str) -> None:
+        """The operation's error, in its protocol's shape; the connection stays open."""
+        error = {"message": reason, "extensions": {"code": "LIMIT_EXCEEDED"}}
+        payload = [error] if message["type"] == "subscribe" else error
+        await self.send_json({"type": "error", "id": message["id"], "payload": payload})
 
     async def send_json(self, message: Mapping[str, object]) -> None:
         if message.get("type") == "error":

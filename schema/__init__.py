@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import strawberry
@@ -21,8 +21,10 @@ from schema.document_cache import DocumentCache
 from schema.errors import ErrorCodes, is_request_error, request_error_code, without_suggestions
 from schema.extension_runner import LeanExtensionsRunner
 from schema.json_scalar import checked_json_scalar
+from schema.operation_choice import OneOperation
 from schema.root import Mutation, Query, Subscription
 from schema.shared_execution import SharedEventResults
+from services.json_values import JsonLimits
 
 if TYPE_CHECKING:
     from strawberry.types import ExecutionContext
@@ -38,7 +40,7 @@ class QueryLimits:
     introspection: bool = True
     cache_size: int = 256
     cached_document_chars: int = 8192
-    max_json_depth: int = 32
+    json: JsonLimits = field(default_factory=JsonLimits)
 
 
 class _QuietSchema(strawberry.Schema):
@@ -87,6 +89,7 @@ def build_schema(
         *guards,
         lambda: AddValidationRules(rules),
         lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
+        OneOperation,
         documents.extension,
         ErrorCodes,
     ]
@@ -98,7 +101,7 @@ def build_schema(
         mutation=Mutation,
         subscription=Subscription,
         extensions=extensions,
-        scalar_overrides=checked_json_scalar(limits.max_json_depth),
+        scalar_overrides=checked_json_scalar(limits.json),
         execution_context_class=(
             shared_results.executor_class() if shared_results is not None else None
         ),

@@ -13,20 +13,21 @@ from strawberry.scalars import JSON
 from strawberry.schema.types.scalar import DEFAULT_SCALAR_REGISTRY
 from strawberry.types.scalar import ScalarDefinition
 
-from services.json_values import json_value_problem
+from services.json_values import JsonLimits, json_value_problem
 
 
-def checked_json_scalar(max_depth: int) -> dict[object, ScalarDefinition]:
+def checked_json_scalar(limits: JsonLimits) -> dict[object, ScalarDefinition]:
     """The scalar override to give the schema."""
 
     def parse_value(value: Any) -> Any:
-        problem = json_value_problem(value, max_depth)
+        problem = json_value_problem(value, limits)
         if problem is not None:
-            where, what = problem
-            if what == "depth":
-                what = f"nesting deeper than {max_depth} levels"
             # A GraphQLError: graphql-core reports it as the request's error, as it is.
-            raise GraphQLError(f"JSON value with {what} (at {where or 'the top'}).")
+            code = "LIMIT_EXCEEDED" if problem.over_limit else "BAD_USER_INPUT"
+            raise GraphQLError(
+                f"JSON value with {problem.what} (at {problem.where or 'the top'}).",
+                extensions={"code": code},
+            )
         return value
 
     return {JSON: dataclasses.replace(DEFAULT_SCALAR_REGISTRY[JSON], parse_value=parse_value)}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from services.errors import InvalidInput, LimitExceeded
@@ -28,50 +29,74 @@ def check_text(text: str, field: str) -> None:
         raise InvalidInput(f"{field} holds an unpaired UTF-16 surrogate.", field=field)
 
 
+@dataclass(frozen=True)
+class JsonLimits:
+    """How large a JSON value may be: nesting, members of one array or object, values in all."""
+
+    max_depth: int = MAX_DEPTH
+    max_items: int = 1_000
+    max_values: int = 20_000
+
+
+@dataclass(frozen=True)
+class JsonProblem:
+    where: str
+    what: str
+    over_limit: bool  # a limit was passed (LIMIT_EXCEEDED), not a wrong value
+
+
 def check_json_value(value: Any, field: str, max_depth: int = MAX_DEPTH) -> None:
     """A JSON value every store keeps and every response encodes; InvalidInput names where
     it goes wrong, LimitExceeded when it is nested deeper than max_depth."""
-    problem = json_value_problem(value, max_depth)
+    problem = json_value_problem(value, JsonLimits(max_depth, INT64_MAX, INT64_MAX))
     if problem is None:
         return
-    where, what = problem
-    path = field + where
-    if what == "depth":
-        raise LimitExceeded(
-            f"{path} is nested deeper than {max_depth} levels.", field=field, limit=max_depth
-        )
-    raise InvalidInput(f"{path}: {what}.", field=field)
+    path = field + problem.where
+    if problem.over_limit:
+        raise LimitExceeded(f"{path}: {problem.what}.", field=field, limit=max_depth)
+    raise InvalidInput(f"{path}: {problem.what}.", field=field)
 
 
-def json_value_problem(value: Any, max_depth: int) -> tuple[str, str] | None:
-    """The first problem of a JSON value as (where, what), or None. Iterative, so any depth
-    is safe to inspect; `what` is "depth" when it is nested deeper than max_depth."""
+def json_value_problem(value: Any, limits: JsonLimits) -> JsonProblem | None:
+    """The first problem of a JSON value, or None. Iterative, so any depth is safe to
+    inspect."""
     stack: list[tuple[Any, str, int]] = [(value, "", 0)]
+    seen = 0
     while stack:
         item, where, depth = stack.pop()
+        seen += 1
+        if seen > limits.max_values:
+            return JsonProblem("", f"more than {limits.max_values} values", True)
         kind = type(item)
         if kind is str:
             if _SURROGATE.search(item):
-                return where, "text with an unpaired UTF-16 surrogate"
+                return JsonProblem(where, "text with an unpaired UTF-16 surrogate", False)
         elif kind is dict or kind is list:
-            if depth >= max_depth:
-                return where, "depth"
+            if depth >= limits.max_depth:
+                return JsonProblem(where, f"nested deeper than {limits.max_depth} levels", True)
+            if len(item) > limits.max_items:
+                what = f"more than {limits.max_items} {'members' if kind is dict else 'items'}"
+                return JsonProblem(where, what, True)
             if kind is dict:
                 for key, member in item.items():
                     if type(key) is not str or "\x00" in key:
                         # BSON keys cannot hold NUL.
-                        return where, "an object key that is not text without NUL"
+                        return JsonProblem(
+                            where, "an object key that is not text without NUL", False
+                        )
                     if _SURROGATE.search(key):
-                        return where, "an object key with an unpaired UTF-16 surrogate"
+                        return JsonProblem(
+                            where, "an object key with an unpaired UTF-16 surrogate", False
+                        )
                     stack.append((member, f"{where}.{key}", depth + 1))
             else:
                 stack.extend((member, f"{where}[{i}]", depth + 1) for i, member in enumerate(item))
         elif kind is float:
             if not math.isfinite(item):
-                return where, "a number JSON cannot represent (NaN or infinite)"
+                return JsonProblem(where, "a number JSON cannot represent (NaN or infinite)", False)
         elif kind is int:
             if not INT64_MIN <= item <= INT64_MAX:
-                return where, "an integer beyond 64 bits"
+                return JsonProblem(where, "an integer beyond 64 bits", False)
         elif item is not None and kind is not bool:
-            return where, f"a {kind.__name__}, which is not JSON"
+            return JsonProblem(where, f"a {kind.__name__}, which is not JSON", False)
     return None

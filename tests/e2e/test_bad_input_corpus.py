@@ -107,6 +107,20 @@ CORPUS = [
     raw("lists nested deep", f'{{"query": "{Q}", "variables": {{"v": {"[" * DEEP}{"]" * DEEP}}}}}'),
     op("metadata nested 500 deep", ADD_MESSAGES, **add(metadata=nested(500))),
     op("memory metadata nested 500 deep", ADD_MEMORY, **memory(metadata=nested(500))),
+    # Sizes that would hold the event loop: what Strawberry converts one by one, what
+    # graphql-core lexes in Python.
+    op(
+        "5,000 messages",
+        ADD_MESSAGES,
+        sessionId="canary",
+        messages=[{"role": "USER", "content": "x"}] * 5000,
+    ),
+    op("metadata of 2,000 keys", ADD_MESSAGES, **add(metadata={f"k{i}": i for i in range(2000)})),
+    op("25,000 values", ADD_MESSAGES, **add(metadata={"x": [[0] * 500] * 50})),
+    raw(
+        "a 150,000-character document",
+        json.dumps({"query": '{ session(id: "%s") { id } }' % ("x" * 150_000)}),
+    ),
     # Numbers JSON has no room for.
     *[
         raw(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.support.graphql_client import API_KEYS, KEY_A, bearer, codes, post
+from tests.support.graphql_client import API_KEYS, KEY_A, add_messages, bearer, codes, post
 
 MIXED = (
     'subscription S { sessionEvents(sessionId: "s") { type } } '
@@ -58,3 +58,18 @@ async def test_suggestions_of_field_names_go_with_introspection(
     assert codes([error]) == ["BAD_USER_INPUT"]
     assert ("Did you mean" in error["message"]) is suggested
     assert ("'session'" in error["message"]) is suggested
+
+
+async def test_two_operations_without_a_name_run_neither(url, connect):
+    api = await connect(url, KEY_A)
+    await add_messages(api, "s", "kept")
+    document = (
+        'mutation A { deleteSession(input: {sessionId: "s"}) { sessionId } } '
+        "query B { sessions { nodes { id } } }"
+    )
+    body = (await post(url, document, key=KEY_A)).json()
+    assert body["data"] is None
+    assert codes(body["errors"]) == ["BAD_USER_INPUT"]
+    assert (await post(url, '{ session(id: "s") { id } }', key=KEY_A)).json() == {
+        "data": {"session": {"id": "s"}}
+    }

@@ -126,3 +126,21 @@ async def test_a_legacy_subscription_over_the_token_limit_is_a_coded_error(modul
     assert reply["type"] == "error", reply
     assert reply["payload"]["extensions"]["code"] == "LIMIT_EXCEEDED", reply
     await socket.close()
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_a_document_over_the_length_limit_is_a_coded_error_and_the_socket_stays(
+    url, protocol
+):
+    socket = await opened(url, protocol)
+    long_query = SESSION_EVENTS + " " * 200_000
+    await socket.send(start(protocol, {"query": long_query, "variables": {"sessionId": "s"}}, "1"))
+    reply = json.loads(await socket.recv())
+    assert (reply["type"], reply["id"]) == ("error", "1"), reply
+    errors = reply["payload"] if isinstance(reply["payload"], list) else [reply["payload"]]
+    assert [e["extensions"]["code"] for e in errors] == ["LIMIT_EXCEEDED"]
+    # The connection still serves: the same subscription at a sane length is accepted.
+    await socket.send(
+        start(protocol, {"query": SESSION_EVENTS, "variables": {"sessionId": "s"}}, "2")
+    )
+    await socket.close()
