@@ -200,6 +200,7 @@ class RedisEventBus:
     async def _replay(self, stream: str, after: str) -> AsyncIterator[StoredEvent]:
         """The stream's events after `after`, proven contiguous with it."""
         expected_prev = after
+        rechecked = False
         while True:
             raw = await self._redis.xrange(stream, min=f"({expected_prev}", count=_REPLAY_CHUNK)
             events = [_entry(r) for r in raw]
@@ -207,6 +208,10 @@ class RedisEventBus:
                 if expected_prev == after:
                     newest = await self.newest_id(stream)
                     if newest != after:
+                        if not rechecked:
+                            # An event may have landed between the two reads: read again.
+                            rechecked = True
+                            continue
                         # The stream is gone or never had this id: nothing proves continuity.
                         raise EventsLost(stream)
                 return

@@ -242,3 +242,34 @@ async def _append_when_up(client: Redis, payload: str) -> None:
             if asyncio.get_running_loop().time() > deadline:
                 raise
             await asyncio.sleep(0.05)
+
+
+async def test_resuming_from_the_start_of_a_stream_whose_first_event_lands_meanwhile(
+    redis: Redis,
+):
+    # The replay finds the stream empty, then the first event lands before it asks for the
+    # newest id: that event follows "0-0", so nothing is lost (it ended RESYNC_REQUIRED).
+    class LateFirstEvent:
+        """The test's Redis, on which an event lands right after the first empty range."""
+
+        def __init__(self) -> None:
+            self.landed = False
+
+        def __getattr__(self, name: str):
+            return getattr(redis, name)
+
+        async def xrange(self, *args, **kwargs):
+            entries = await redis.xrange(*args, **kwargs)
+            if not entries and not self.landed:
+                self.landed = True
+                await writer.append(STREAM, "first", kind="M", at_ms=1)
+            return entries
+
+    writer = RedisEventBus(redis)
+    bus = RedisEventBus(LateFirstEvent())  # type: ignore[arg-type]
+    try:
+        async with bus.subscribe(STREAM, after="0-0") as events:
+            assert (await _next(events)).payload == "first"
+    finally:
+        await bus.close()
+        await writer.close()
