@@ -71,6 +71,7 @@ from services.mem0_engine import (
     text_fields,
 )
 from services.memory_events import decode_memory_event, encode_memory_event
+from services.memory_spans import operation_span
 from services.metrics import NO_METRICS, ServiceMetrics
 from services.quotas import MemoryQuota
 from stores.event_bus import RedisEventBus, StoredEvent
@@ -263,14 +264,17 @@ class LongTermMemory:
             fields["expires_at"] = self._expiry(ttl_seconds)
         with self._dependencies():
             engine = await self._engine.get()
-            vector = None
-            if text is not None:
-                vector, derived = await asyncio.to_thread(_embed_text, engine, text)
-                fields.update(derived)
-            target = Live(memory_id, tenant, self._clock())
-            change = await self._decide(
-                lambda history: _writes(engine).update_live(target, Edit(fields, vector), history)
-            )
+            with operation_span(engine, "update_memory", memory_id):
+                vector = None
+                if text is not None:
+                    vector, derived = await asyncio.to_thread(_embed_text, engine, text)
+                    fields.update(derived)
+                target = Live(memory_id, tenant, self._clock())
+                change = await self._decide(
+                    lambda history: _writes(engine).update_live(
+                        target, Edit(fields, vector), history
+                    )
+                )
         if change is None:
             raise NotFound(f"No memory '{memory_id}'.", field="id")
         assert change.after is not None
@@ -287,9 +291,10 @@ class LongTermMemory:
         with self._dependencies():
             engine = await self._engine.get()
             target = Live(memory_id, tenant, self._clock())
-            change = await self._decide(
-                lambda history: _writes(engine).delete_live(target, history)
-            )
+            with operation_span(engine, "delete_memory", memory_id):
+                change = await self._decide(
+                    lambda history: _writes(engine).delete_live(target, history)
+                )
         if change is None:
             raise NotFound(f"No memory '{memory_id}'.", field="id")
         await self._release(tenant, 1)

@@ -13,8 +13,10 @@ calls it makes to stores and providers are the CLIENT spans below it.
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager
 from typing import Any
 
 from opentelemetry import trace
@@ -27,8 +29,9 @@ SCOPE_IDS = ("user_id", "agent_id", "run_id")
 
 
 class TracedMemory:
-    """Wraps mem0's AsyncMemory: `add`, `search`, `update` and `delete` run inside a span;
-    every other attribute is the engine's own."""
+    """Wraps mem0's AsyncMemory: `add` and `search` run inside a span, and `operation` gives
+    the span of the updates and deletes the service makes itself; every other attribute is the
+    engine's own."""
 
     def __init__(self, engine: Any, store_name: str, capture_content: bool = False) -> None:
         self._engine = engine
@@ -60,15 +63,14 @@ class TracedMemory:
             _set_result_count(span, result)
             return result
 
-    async def update(self, memory_id: str, **kwargs: Any) -> Any:
-        with self._span("update_memory", {}) as span:
+    @contextlib.contextmanager
+    def operation(self, name: str, memory_id: str) -> Iterator[Span]:
+        """The span of an operation on one memory that the service runs itself, past mem0
+        (updates and deletes are the store's conditional writes): its embedding and store
+        calls run inside it."""
+        with self._span(name, {}) as span:
             span.set_attribute("gen_ai.memory.record.id", memory_id)
-            return await self._engine.update(memory_id, **kwargs)
-
-    async def delete(self, memory_id: str) -> Any:
-        with self._span("delete_memory", {}) as span:
-            span.set_attribute("gen_ai.memory.record.id", memory_id)
-            return await self._engine.delete(memory_id)
+            yield span
 
     def _span(self, operation: str, scope: Mapping[str, Any]) -> Any:
         attributes: dict[str, Any] = {
@@ -83,6 +85,13 @@ class TracedMemory:
         return _tracer.start_as_current_span(
             f"{operation} {self._store_name}", kind=SpanKind.INTERNAL, attributes=attributes
         )
+
+
+def operation_span(engine: Any, name: str, memory_id: str) -> AbstractContextManager[Any]:
+    """The engine's span of an operation on one memory (none for an engine without spans)."""
+    if isinstance(engine, TracedMemory):
+        return engine.operation(name, memory_id)
+    return contextlib.nullcontext()
 
 
 def _count(messages: Any) -> int:
