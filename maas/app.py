@@ -279,7 +279,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
         max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
         json_limits=json_limits(settings),
         max_document_chars=settings.max_document_chars,
-        max_query_tokens=settings.max_query_tokens,
     )
     return Starlette(
         routes=[

@@ -9,7 +9,7 @@ from typing import Any
 
 from aiodataloader import DataLoader
 from cross_web import HTTPException
-from graphql import GraphQLError, OperationType, get_operation_ast, parse
+from graphql import GraphQLError
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -59,14 +59,12 @@ class MaasGraphQL(GraphQL):
         auth: Authenticator,
         json_limits: JsonLimits | None = None,
         max_document_chars: int = 100_000,
-        max_query_tokens: int = 2_000,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.auth = auth
         self.json_limits = json_limits or JsonLimits()
         self.max_document_chars = max_document_chars
-        self.max_query_tokens = max_query_tokens
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -177,21 +175,12 @@ class MaasGraphQL(GraphQL):
     async def execute_single(
         self, request: Any, request_adapter: Any, *args: Any, **kwargs: Any
     ) -> Any:
-        # A subscription over plain HTTP (no streaming Accept header) cannot stream: refuse
-        # it up front as a bad request instead of failing while executing it.
+        # Refused before parsing: graphql-core lexes string literals in Python.
         request_data = kwargs.get("request_data") or args[-1]
-        query = request_data.query
-        problem = self.document_too_long(query)
-        code = "LIMIT_EXCEEDED"
-        if problem is None:
-            code = "BAD_USER_INPUT"
-            problem = _http_operation_problem(
-                query, request_data.operation_name, self.max_query_tokens
-            )
+        problem = self.document_too_long(request_data.query)
         if problem is not None:
-            return ExecutionResult(
-                data=None, errors=[GraphQLError(problem, extensions={"code": code})]
-            )
+            error = GraphQLError(problem, extensions={"code": "LIMIT_EXCEEDED"})
+            return ExecutionResult(data=None, errors=[error])
         return await super().execute_single(request, request_adapter, *args, **kwargs)
 
     async def on_ws_connect(self, context: RequestContext) -> None:  # type: ignore[override]
@@ -221,26 +210,3 @@ def _shared_data(message: object) -> SharedData | None:
         return None
     data = payload.get("data")
     return data if type(data) is SharedData else None
-
-
-def _http_operation_problem(
-    query: str | None, operation_name: str | None, max_tokens: int
-) -> str | None:
-    """Why the operation a document names cannot run over plain HTTP: it is a subscription,
-    or (with a subscription in the document, where Strawberry would pick one by itself) the
-    document does not name exactly one operation. Other documents are left to execution,
-    which reports their errors itself."""
-    if not query or "subscription" not in query:
-        return None
-    try:
-        document = parse(query, max_tokens=max_tokens)
-    except GraphQLError:
-        return None
-    operation = get_operation_ast(document, operation_name)
-    if operation is None:
-        if operation_name:
-            return f"Unknown operation named {operation_name!r}."
-        return "The document has several operations: give operationName."
-    if operation.operation is OperationType.SUBSCRIPTION:
-        return "Subscriptions need a WebSocket (graphql-transport-ws or graphql-ws)."
-    return None

@@ -95,20 +95,14 @@ def check_text(text: str, limits: LtmLimits, field: str) -> None:
             field=field,
             limit=limits.max_text_chars,
         )
-    check_unicode(text, field)
+    check_encodable(text, field)
 
 
 def check_name(name: str, field: str) -> None:
     """A message author's name (mem0 keeps it as the memory's actor_id)."""
     if not name.strip() or len(name) > MAX_NAME_CHARS:
         raise InvalidInput(f"{field}: 1-{MAX_NAME_CHARS} characters.", field=field)
-    check_unicode(name, field)
-
-
-def check_unicode(text: str, field: str) -> None:
-    """Text every store and model can take (no lone surrogate, which a JSON body can carry as
-    a \\u escape but no tokenizer, SQLite or BSON accepts)."""
-    check_encodable(text, field)
+    check_encodable(name, field)
 
 
 def check_metadata(metadata: Any, limits: LtmLimits, field: str = "metadata") -> None:

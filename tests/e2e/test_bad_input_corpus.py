@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.fuzz_values import nested
 from tests.support.graphql_client import ADD_MESSAGES, API_KEYS, KEY_A, bearer
 from tests.support.memory_queries import ADD_MEMORY, LIST, SEARCH, UPDATE
 from tests.support.reply_checks import assert_coded_json_reply, error_codes
@@ -28,13 +29,6 @@ SET_CONFIG = (
     "{ session { id } } }"
 )
 DEEP = 100_000
-
-
-def nested(depth: int, leaf: Any = 1) -> Any:
-    value = leaf
-    for _ in range(depth):
-        value = {"k": value}
-    return value
 
 
 def nested_text(depth: int) -> str:

@@ -80,3 +80,10 @@ def test_production_serves_metrics_only_behind_a_token():
     assert not served(environment="production")
     assert served(environment="production", metrics_token="s3cret")
     assert not served(environment="production", metrics_token="s3cret", metrics_enabled=False)
+
+
+def test_json_items_must_hold_the_largest_write():
+    # The edge would refuse a write the per-call limit allows.
+    with pytest.raises(ValidationError, match="MAX_JSON_ITEMS"):
+        Settings(_env_file=None, max_messages_per_call=2000, max_json_items=1000)
+    assert Settings(_env_file=None, max_messages_per_call=2000, max_json_items=2000)
