@@ -13,7 +13,7 @@ from services.json_values import INT64_MAX, INT64_MIN, JsonLimits, json_value_pr
 
 # A lone surrogate can only come from an escape (strict UTF-8 refuses encoded ones): text
 # without such an escape needs no search for them.
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 class BadJson(ValueError):
@@ -38,18 +38,21 @@ def _finite_float(text: str) -> float:
 
 def _int64(text: str) -> int:
     # Checked on the text first: int() of thousands of digits is slow, and refused past 4,300.
-    if len(text.lstrip("-")) > 19 or not INT64_MIN <= int(text) <= INT64_MAX:
+    value = int(text) if len(text.lstrip("-")) <= 19 else None
+    if value is None or not INT64_MIN <= value <= INT64_MAX:
         raise BadJson(f"The integer {text[:40]} does not fit in 64 bits.")
-    return int(text)
+    return value
 
 
 def decode(data: str | bytes, limits: JsonLimits) -> Any:
     """The value of a JSON text, or BadJson."""
-    raw = data if isinstance(data, bytes) else data.encode("utf-8", "surrogatepass")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise BadJson("The request is not valid UTF-8.") from None
+    if isinstance(data, bytes):
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadJson("The request is not valid UTF-8.") from None
+    else:
+        text = data  # already text: a WebSocket frame or a GET parameter, decoded strictly
     try:
         value = json.loads(
             text, parse_constant=_refuse_constant, parse_float=_finite_float, parse_int=_int64
@@ -59,7 +62,7 @@ def decode(data: str | bytes, limits: JsonLimits) -> Any:
     except RecursionError:
         message = f"JSON nested deeper than {limits.max_depth} levels."
         raise BadJson(message, "LIMIT_EXCEEDED") from None
-    if _needs_inspection(raw, limits):
+    if _needs_inspection(text, limits):
         problem = json_value_problem(value, limits)
         if problem is not None:
             code = "LIMIT_EXCEEDED" if problem.over_limit else "BAD_USER_INPUT"
@@ -69,14 +72,14 @@ def decode(data: str | bytes, limits: JsonLimits) -> Any:
     return value
 
 
-def _needs_inspection(raw: bytes, limits: JsonLimits) -> bool:
+def _needs_inspection(text: str, limits: JsonLimits) -> bool:
     """Whether the decoded value could break a limit or hold a lone surrogate; counted on
     the text (every container opens with a bracket, every value past a container's first
     follows a comma), so most requests skip walking their value."""
-    containers = raw.count(b"{") + raw.count(b"[")
-    values = containers + raw.count(b",") + 1
+    containers = text.count("{") + text.count("[")
+    values = containers + text.count(",") + 1
     return (
         containers > limits.max_depth
         or values > min(limits.max_items, limits.max_values)
-        or _SURROGATE_ESCAPE.search(raw) is not None
+        or _SURROGATE_ESCAPE.search(text) is not None
     )

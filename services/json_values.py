@@ -73,7 +73,8 @@ def json_value_problem(value: Any, limits: JsonLimits) -> JsonProblem | None:
                 return JsonProblem(where, "text with an unpaired UTF-16 surrogate", False)
         elif kind is dict or kind is list:
             if depth >= limits.max_depth:
-                return JsonProblem(where, f"nested deeper than {limits.max_depth} levels", True)
+                what = f"a value nested deeper than {limits.max_depth} levels"
+                return JsonProblem(where, what, True)
             if len(item) > limits.max_items:
                 what = f"more than {limits.max_items} {'members' if kind is dict else 'items'}"
                 return JsonProblem(where, what, True)
