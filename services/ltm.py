@@ -30,6 +30,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar, cast
 
+from mem0.memory.utils import parse_messages
+
+from services.embeddings.primed import Key
 from services.errors import InvalidInput, LimitExceeded, MaasError, NotFound, Unavailable
 from services.event_feed import follow
 from services.ltm_limits import (
@@ -65,6 +68,7 @@ from services.mem0_engine import (
     LLM_DOWN,
     DependencyDown,
     EngineHandle,
+    GuardedEmbedder,
     dependency_down,
     forget_entities,
     relink_entities,
@@ -90,6 +94,25 @@ class ItemResult(Generic[T]):
 
     value: T | None = None
     error: MaasError | None = None
+
+
+@dataclass(frozen=True)
+class _AddPlan:
+    """One checked add: mem0's arguments, and the texts mem0 will embed for it."""
+
+    messages: list[dict[str, str]]
+    ids: dict[str, str]
+    metadata: dict[str, Any]
+    infer: bool
+
+    @property
+    def embeds(self) -> list[Key]:
+        """The (memory action, text) pairs mem0's add embeds one by one: each non-system
+        message of a verbatim add; the conversation as mem0 renders it for the look-up of
+        existing memories before an extraction."""
+        if self.infer:
+            return [("search", parse_messages(self.messages))]
+        return [("add", m["content"]) for m in self.messages if m["role"] != "system"]
 
 
 @dataclass(frozen=True)
@@ -127,6 +150,12 @@ class LongTermMemory:
     async def add(self, tenant: str, new: NewMemory) -> AddResult:
         """Remember a text verbatim, or have mem0's LLM extract facts from it or from messages.
         LimitExceeded, and nothing kept, when what it adds does not fit the tenant's quota."""
+        plan = self._plan_add(tenant, new)
+        async with self._primed(plan.embeds):
+            return await self._add(tenant, plan)
+
+    def _plan_add(self, tenant: str, new: NewMemory) -> _AddPlan:
+        """What mem0 is to be asked to add, checked (InvalidInput) before anything is done."""
         check_new_memory(new, self._limits)
         infer = self._options.llm_configured if new.infer is None else new.infer
         if infer and not self._options.llm_configured:
@@ -150,6 +179,9 @@ class LongTermMemory:
             "expires_at": self._expiry(ttl),
             "metadata": new.metadata or {},
         }
+        return _AddPlan(messages, new.scope.mem0_ids(tenant), metadata, infer)
+
+    async def _add(self, tenant: str, plan: _AddPlan) -> AddResult:
         # Room for one before anything is written (a verbatim add is one memory; extraction
         # may find none or several, counted once known).
         counted = await self._reserve(tenant, 1)
@@ -157,7 +189,7 @@ class LongTermMemory:
             engine = await self._engine.get()
             try:
                 result = await engine.add(
-                    messages, **new.scope.mem0_ids(tenant), metadata=metadata, infer=infer
+                    plan.messages, **plan.ids, metadata=plan.metadata, infer=plan.infer
                 )
             except Exception:
                 if counted:
@@ -352,8 +384,24 @@ class LongTermMemory:
     # ---- batches ----------------------------------------------------------------------------
 
     async def add_many(self, tenant: str, items: list[NewMemory]) -> list[ItemResult[AddResult]]:
+        """Each item added as `add` would; the texts mem0 will embed, of every item that passed
+        its checks, are embedded up front in one batched call (see _primed)."""
         check_batch(items, self._limits)
-        return await self._each(items, lambda item: self.add(tenant, item))
+        plans: list[_AddPlan | MaasError] = []
+        for item in items:
+            try:
+                plans.append(self._plan_add(tenant, item))
+            except MaasError as exc:
+                plans.append(exc)
+
+        async def add_one(plan: _AddPlan | MaasError) -> AddResult:
+            if isinstance(plan, MaasError):
+                raise plan
+            return await self._add(tenant, plan)
+
+        embeds = [key for plan in plans if isinstance(plan, _AddPlan) for key in plan.embeds]
+        async with self._primed(embeds):
+            return await self._each(plans, add_one)
 
     async def search_many(
         self, tenant: str, items: list[MemorySearch]
@@ -477,6 +525,23 @@ class LongTermMemory:
             await forget_entities(engine, memory_id, change.before)
 
     # ---- helpers ----------------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def _primed(self, embeds: list[Key]) -> AsyncIterator[None]:
+        """Within the block, mem0's embed() of these texts is answered from one batched
+        embedding made up front (services/embeddings/primed.py). Best effort: an engine that
+        cannot be had now, or a priming that fails, leaves each text to be embedded alone."""
+        embedder = None
+        if len(set(embeds)) > 1:
+            try:
+                embedder = (await self._engine.get()).embedding_model
+            except Exception:  # each item meets the engine's state itself
+                embedder = None
+        if isinstance(embedder, GuardedEmbedder):
+            async with embedder.priming(embeds):
+                yield
+        else:
+            yield
 
     def _expiry(self, ttl_seconds: int) -> float:
         return self._clock() + ttl_seconds if ttl_seconds > 0 else NEVER
