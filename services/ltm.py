@@ -121,6 +121,11 @@ class LtmOptions:
     default_ttl_seconds: int = 0
     llm_configured: bool = False
     batch_concurrency: int = 10
+    # mem0 waits for each extraction's LLM call in a worker thread. Extractions in flight,
+    # over all requests, stay below the app's worker threads (maas/app.py, 32), so the rest
+    # of the service, and the LLM client itself (which may need a thread to connect), always
+    # finds one: with every thread waiting on an LLM call that needs a thread, the process hung.
+    extractions_in_flight: int = 24
 
 
 class LongTermMemory:
@@ -144,6 +149,7 @@ class LongTermMemory:
         self._options = options
         self._limits = options.limits
         self._clock = clock
+        self._extractions = asyncio.Semaphore(options.extractions_in_flight)
 
     # ---- add --------------------------------------------------------------------------------
 
@@ -188,9 +194,10 @@ class LongTermMemory:
         with self._dependencies():
             engine = await self._engine.get()
             try:
-                result = await engine.add(
-                    plan.messages, **plan.ids, metadata=plan.metadata, infer=plan.infer
-                )
+                async with self._extractions if plan.infer else contextlib.nullcontext():
+                    result = await engine.add(
+                        plan.messages, **plan.ids, metadata=plan.metadata, infer=plan.infer
+                    )
             except Exception:
                 if counted:
                     await self._release(tenant, 1)
