@@ -161,10 +161,16 @@ async def test_a_provider_failure_still_reaches_each_text_as_unavailable() -> No
 
 async def test_nothing_is_left_behind_when_the_batch_fails() -> None:
     embedder = GuardedEmbedder(Recording(), "openai")
-    with pytest.raises(RuntimeError, match="an item failed"):
+    held = []
+
+    async def failing_batch() -> None:
         async with embedder.priming([("add", "a"), ("add", "b")]):
-            assert len(embedder.primed) == 2
+            held.append(len(embedder.primed))
             raise RuntimeError("an item failed")
+
+    with pytest.raises(RuntimeError, match="an item failed"):
+        await failing_batch()
+    assert held == [2]
     assert len(embedder.primed) == 0
 
 
