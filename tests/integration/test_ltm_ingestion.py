@@ -54,9 +54,11 @@ class Service:
     async def stored(self, memory_id: str) -> dict[str, Any]:
         store = self.memory.vector_store
         hit = await asyncio.to_thread(store.get, memory_id)
-        (blob,) = store.file.connection().execute(
-            "SELECT vector FROM vectors WHERE id = ?", (memory_id,)
-        ).fetchone()
+        (blob,) = (
+            store.file.connection()
+            .execute("SELECT vector FROM vectors WHERE id = ?", (memory_id,))
+            .fetchone()
+        )
         return {"payload": hit.payload, "vector": np.frombuffer(blob, dtype=np.float32)}
 
     async def history(self, memory_id: str) -> list[dict[str, Any]]:
