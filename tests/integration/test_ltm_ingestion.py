@@ -5,7 +5,9 @@ failing item its own. Encodes are counted by an encoder injected into the engine
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,15 +15,17 @@ import numpy as np
 import pytest
 from redis.asyncio import Redis
 
-from maas.app import llm_config
+from maas.app import WORKER_THREADS, llm_config
 from maas.ltm_wiring import build_ltm
 from maas.settings import Settings
 from services.errors import InvalidInput, Unavailable
 from services.llm import LLMGateway
-from services.ltm import LongTermMemory
+from services.ltm import LongTermMemory, LtmOptions
+from services.ltm_limits import LtmLimits
 from services.ltm_model import NewMemory, Scope
 from stores.event_bus import RedisEventBus
 from stores.redis_keys import TenantKeys
+from tests.support.fake_llm import FakeLLM
 
 TEXTS = [f"Fact number {i}: the user keeps {i} plants on the balcony." for i in range(12)]
 ALICE = Scope(user_id="alice")
@@ -166,3 +170,30 @@ async def test_a_batch_call_that_fails_falls_back_to_one_encode_per_text(
     results = await service.ltm.add_many("t1", [verbatim(t) for t in TEXTS[:4]])
     assert [r.value.added[0].text for r in results if r.value] == TEXTS[:4]
     assert sorted(service.encoder.calls) == [1, 1, 1, 1, 4]
+
+
+async def test_extractions_in_flight_stay_below_the_worker_threads(
+    redis: Redis, make_settings: Callable[..., Settings], fake_llm: FakeLLM
+) -> None:
+    # mem0 waits for each extraction's LLM call in a worker thread; with every thread waiting,
+    # an LLM call that needs one itself never finishes. A batch wider than the gate waits on
+    # the gate, holding no thread.
+    loop = asyncio.get_running_loop()
+    loop.set_default_executor(ThreadPoolExecutor(WORKER_THREADS))
+    gate = LtmOptions(limits=LtmLimits()).extractions_in_flight
+    assert gate < WORKER_THREADS
+    settings = make_settings(ltm_batch_concurrency=50, ltm_max_batch_size=50)
+    llm, events = LLMGateway(llm_config(settings)), RedisEventBus(redis)
+    ltm, engine = build_ltm(settings, events, llm, loop)
+    facts = [f"The user owns {i} bicycles." for i in range(gate + 6)]
+    fake_llm.set_delay(0.2)
+    fake_llm.script(*(json.dumps({"memory": [{"text": fact}]}) for fact in facts))
+    try:
+        items = [NewMemory(Scope(user_id=f"u{i}"), text=f, infer=True) for i, f in enumerate(facts)]
+        results = await ltm.add_many("t1", items)
+    finally:
+        await asyncio.to_thread(engine.close)
+        await events.close()
+        await llm.close()
+    assert [r.error for r in results] == [None] * len(facts)
+    assert fake_llm.max_in_flight <= gate
