@@ -6,6 +6,7 @@ applied to the k hits only."""
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable
 from typing import Any
@@ -140,3 +141,116 @@ def test_a_metadata_match_behind_2000_closer_memories_of_the_user_is_found(
     hits = store.search("q", _unit(1.0), top_k=60, filters=_filters(topic="rare"))
     assert [hit.id for hit in hits] == ["the-match"]
     assert hits[0].score == pytest.approx(math.cos(math.pi / 4), abs=1e-6)
+
+
+def test_a_declared_metadata_key_is_indexed_and_prefiltered_in_one_search(
+    make_store: Callable[..., AzureDocumentDBVectorStore], client: DocumentClient
+) -> None:
+    store = make_store(indexed_metadata_keys=("topic",))
+    _crowd_and_one_match(store)
+    assert "payload.metadata.topic" in _collection(client).prefilter_paths()
+    _collection(client).searches.clear()
+    hits = store.search("q", _unit(1.0), top_k=60, filters=_filters(topic="rare"))
+    assert [hit.id for hit in hits] == ["the-match"]
+    [search] = _collection(client).searches
+    assert search["exact"] is True
+    assert search["k"] == 60  # nothing left for a $match: no over-fetching
+    assert {"payload.metadata.topic": {"$eq": "rare"}} in search["filter"]["$and"]
+
+
+def test_undeclared_and_declared_keys_together_are_exact(
+    make_store: Callable[..., AzureDocumentDBVectorStore],
+) -> None:
+    store = make_store(indexed_metadata_keys=("project",))
+    _crowd_and_one_match(store)
+    hits = store.search("q", _unit(1.0), top_k=5, filters=_filters(topic="rare", project="p9"))
+    assert [hit.id for hit in hits] == ["the-match"]
+    assert (
+        store.search("q", _unit(1.0), top_k=5, filters=_filters(topic="rare", project="p1")) == []
+    )
+
+
+def test_the_best_matches_come_best_first_and_only_top_k(
+    make_store: Callable[..., AzureDocumentDBVectorStore],
+) -> None:
+    store = make_store()
+    _crowd_and_one_match(store)
+    far = [_unit(1.0, 2.0), _unit(1.0, 3.0), _unit(0.0, 1.0)]
+    store.insert(far, [_payload("u1", topic="rare") for _ in far], ["second", "third", "fourth"])
+    hits = store.search("q", _unit(1.0), top_k=3, filters=_filters(topic="rare"))
+    assert [hit.id for hit in hits] == ["the-match", "second", "third"]
+    scores = [hit.score for hit in hits]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_expired_other_users_and_other_tenants_matches_stay_out(
+    make_store: Callable[..., AzureDocumentDBVectorStore],
+) -> None:
+    store = make_store()
+    _crowd_and_one_match(store)
+    closer = [_unit(1.0, 0.5)] * 3
+    store.insert(
+        closer,
+        [
+            _payload("u1", expires_at=NOW - 1, topic="rare"),  # expired
+            _payload("u2", topic="rare"),  # another user
+            {**_payload("u1", topic="rare"), "tenant": "t2"},  # another tenant
+        ],
+        ["expired", "other-user", "other-tenant"],
+    )
+    hits = store.search("q", _unit(1.0), top_k=60, filters=_filters(topic="rare"))
+    assert [hit.id for hit in hits] == ["the-match"]
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [
+        {"metadata.topic": {"icontains": "RAR"}},
+        {"metadata.topic": {"contains": "ar"}},
+        {"NOT": [{"metadata.topic": "common"}]},
+        {"OR": [{"metadata.topic": "rare"}, {"metadata.project": "nope"}]},
+    ],
+)
+def test_conditions_the_engine_cannot_prefilter_are_exact_too(
+    make_store: Callable[..., AzureDocumentDBVectorStore], condition: dict[str, Any]
+) -> None:
+    store = make_store(indexed_metadata_keys=("topic",))
+    _crowd_and_one_match(store)
+    hits = store.search("q", _unit(1.0), top_k=10, filters={**_filters(), **condition})
+    assert [hit.id for hit in hits] == ["the-match"]
+
+
+def test_more_matches_than_can_be_ranked_widen_the_search_up_to_the_engine_cap(
+    make_store: Callable[..., AzureDocumentDBVectorStore], client: DocumentClient
+) -> None:
+    store = make_store(exact_rank_max=2)
+    crowd = [_unit(1.0, 0.001 * (i + 1)) for i in range(700)]
+    store.insert(
+        crowd, [_payload("u1", topic="common") for _ in crowd], [f"n{i}" for i in range(700)]
+    )
+    matches = [_unit(1.0, 1.0 + i) for i in range(5)]
+    store.insert(
+        matches, [_payload("u1", topic="rare") for _ in matches], [f"m{i}" for i in range(5)]
+    )
+    _collection(client).searches.clear()
+    hits = store.search("q", _unit(1.0), top_k=5, filters=_filters(topic="rare"))
+    assert [hit.id for hit in hits] == [f"m{i}" for i in range(5)]
+    assert [s["k"] for s in _collection(client).searches] == [100, 200, 400, 800]
+
+
+def test_past_the_engine_cap_the_answer_may_be_incomplete_and_a_warning_says_so(
+    make_store: Callable[..., AzureDocumentDBVectorStore],
+    client: DocumentClient,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    store = make_store(exact_rank_max=2)
+    _crowd_and_one_match(store)
+    more = [_unit(1.0, 2.0 + i) for i in range(3)]
+    store.insert(more, [_payload("u1", topic="rare") for _ in more], ["r1", "r2", "r3"])
+    _collection(client).searches.clear()
+    with caplog.at_level(logging.WARNING, logger="stores.documentdb_search"):
+        hits = store.search("q", _unit(1.0), top_k=60, filters=_filters(topic="rare"))
+    assert hits == []  # 4 matches behind 2,000 closer memories, more than the 2 ranked here
+    assert [s["k"] for s in _collection(client).searches] == [600, 1000]
+    assert "may be missing" in caplog.text
+    assert "DOCUMENTDB_INDEXED_METADATA_KEYS" in caplog.text
