@@ -774,6 +774,7 @@ def test_a_change_whose_history_cannot_be_written_still_stands(
     ("method", "call"),
     [
         ("aggregate", lambda s: s.search("q", [1, 0, 0])),
+        ("find", lambda s: s.search("q", [1, 0, 0], filters={"metadata.topic": "x"})),
         ("find", lambda s: s.list()),
         ("find", lambda s: s.page(None, 10)),
         ("find_one", lambda s: s.get("m1")),
