@@ -38,7 +38,8 @@ class AzureDocumentDBConfig(BaseModel):
     # Metadata keys searched on: each gets its own index, so the engine pre-filters on it.
     indexed_metadata_keys: tuple[str, ...] = ()
     # Most matches of a filter the engine cannot pre-filter that are ranked by the store itself
-    # (their vectors travel: 1,000 of 1,536 floats are ~12 MB, the most one search should move).
+    # (their vectors travel: 1,000 of 1,536 floats are ~12 MB, the most one search should move);
+    # beyond it, or with 0, the search is widened up to the engine's k instead.
     exact_rank_max: int = Field(1000, ge=0, le=10_000)
     # An already-built pymongo.MongoClient to share (the app's, or a test's); None = connect.
     client: Any = Field(None, repr=False)

@@ -2,8 +2,8 @@
 
 The engine pre-filters a `$search` only on paths that have their own single-path index, and takes
 at most k = 1,000 neighbours. A condition it cannot pre-filter (a metadata key not declared in
-DOCUMENTDB_INDEXED_METADATA_KEYS, a case-insensitive `contains`, a NOT) can only be applied as a
-`$match` after the search, to those k hits: a user with more than k memories closer to the query
+DOCUMENTDB_INDEXED_METADATA_KEYS, `contains`, `*`, NOT) can only be applied as a `$match` after
+the search, to those k hits: a user with more than k memories closer to the query
 than the matching one would get nothing. So:
 
 1. One `$search` with every condition the engine can pre-filter and a `$match` of the rest. With
@@ -12,9 +12,9 @@ than the matching one would get nothing. So:
 2. Fewer: the ids matching the whole filter, by a plain find (ids only, at most rank_max + 1).
    Up to rank_max of them (1,000 by default), their vectors are read and ranked here by cosine
    similarity, the engine's COS score: exact. (A pre-filter `{_id: {$in: ids}}` would let the
-   engine rank them, but the open-source engine's `_id` index is its primary key, not a
-   single-path index, so it refuses `_id` as a filter path: pg_documentdb,
-   bson_aggregation_vector_search.c, AddPathStringToHashset.)
+   engine rank them, but it pre-filters only on paths of single-path RUM indexes
+   (pg_documentdb: bson_aggregation_vector_search.c, AddPathStringToHashset), and its `_id` index
+   is the table's btree primary key (create_builtin_id_index): `_id` is refused as a filter path.)
 3. More matches than that: k is widened (doubling, up to the engine's cap) until top_k hits are
    found; past the cap the answer may miss farther matches, and a warning says so.
 """
