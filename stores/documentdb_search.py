@@ -3,8 +3,8 @@
 The engine pre-filters a `$search` only on paths that have their own single-path index, and takes
 at most k = 1,000 neighbours. A condition it cannot pre-filter (a metadata key not declared in
 DOCUMENTDB_INDEXED_METADATA_KEYS, `contains`, `*`, NOT) can only be applied as a `$match` after
-the search, to those k hits: a user with more than k memories closer to the query
-than the matching one would get nothing. So:
+the search, to those k hits: a user with more than k memories closer to the query than the
+matching one would get nothing. So:
 
 1. One `$search` with every condition the engine can pre-filter and a `$match` of the rest. With
    exact search, top_k hits are the best top_k of the whole filter: the engine ranked every memory
