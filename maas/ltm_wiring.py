@@ -125,7 +125,12 @@ def _vector_config(settings: Settings, dims: int, client: Any = None) -> BaseMod
         connection = (
             {"client": client} if client is not None else {"mongo_uri": _mongo_uri(settings)}
         )
-        return AzureDocumentDBConfig(**common, **connection, index_type=settings.vector_index_type)
+        return AzureDocumentDBConfig(
+            **common,
+            **connection,
+            index_type=settings.vector_index_type,
+            indexed_metadata_keys=tuple(settings.documentdb_indexed_metadata_keys),
+        )
     return AtlasVectorConfig(**common, mongo_uri=_mongo_uri(settings))
 
 
