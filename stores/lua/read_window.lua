@@ -13,6 +13,7 @@ local budget = tonumber(ARGV[2])
 local used = 0
 local count = 0
 local truncated = 0
+-- Whether an entry of `tokens` leaves the window within its count and budget.
 local function fits(tokens)
   return count < max_count and (budget < 0 or used + tokens <= budget)
 end
@@ -47,7 +48,8 @@ while true do
   for i = 1, #ids do
     if ids[i] ~= summary_id then
       local tokens = tokens_of(records[i])
-      if count > 0 and not fits(tokens) then
+      -- (fits(), inlined: this loop is the script's cost)
+      if count > 0 and (count >= max_count or (budget >= 0 and used + tokens > budget)) then
         truncated = 1
         full = true
         break
