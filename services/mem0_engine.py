@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -28,7 +29,6 @@ from mem0.utils.factory import EmbedderFactory, LlmFactory, VectorStoreFactory
 from mem0.vector_stores.configs import VectorStoreConfig
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
-from pymongo.errors import ConnectionFailure, ExecutionTimeout
 
 from services.embeddings.failures import is_provider_failure
 from services.embeddings.providers import EMBEDDER_CLASSES, check_dimensions
@@ -71,13 +71,21 @@ class DependencyDown(Exception):
 
 def dependency_down(exc: BaseException) -> str | None:
     """Which dependency an exception says is down, or None when it is not that kind."""
-    if isinstance(exc, StoreUnavailable | VectorStoreError | ConnectionFailure | ExecutionTimeout):
+    if isinstance(exc, StoreUnavailable | VectorStoreError) or _mongo_outage(exc):
         return "The vector store"
     if isinstance(exc, EmbeddingUnavailable):
         return "The embedding provider"
     if isinstance(exc, LLMError):
         return LLM_DOWN
     return None
+
+
+def _mongo_outage(exc: BaseException) -> bool:
+    # pymongo is imported only by the Mongo stores; until then none of its errors exist.
+    errors = sys.modules.get("pymongo.errors")
+    return errors is not None and isinstance(
+        exc, errors.ConnectionFailure | errors.ExecutionTimeout
+    )
 
 
 class GuardedEmbedder(EmbeddingBase):

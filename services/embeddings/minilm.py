@@ -18,8 +18,9 @@ from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
-from safetensors.numpy import load_file
 from tokenizers import Tokenizer
+
+from services.embeddings.mapped_weights import map_tensors
 
 Array = NDArray[np.float32]
 
@@ -199,10 +200,12 @@ class MiniLMEncoder:
         tokenizer.no_padding()
         tokenizer.enable_truncation(max_length=config.max_len)
 
-        raw = load_file(str(model_dir / "model.safetensors"))
+        # Mapped: the word embeddings (half the file) stay on disk but for the rows texts use.
+        raw = map_tensors(model_dir / "model.safetensors")
         weights = {name.removeprefix("bert."): value for name, value in raw.items()}
 
         def w(name: str) -> Array:
+            # float32 weights are used where they are mapped; others are converted (copied).
             return np.ascontiguousarray(weights[name], dtype=np.float32)
 
         # Every text is one segment (token type 0): position and type embeddings fold together.
