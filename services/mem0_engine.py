@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from opentelemetry.trace import SpanKind
 
 from services.embeddings.failures import is_provider_failure
 from services.embeddings.providers import EMBEDDER_CLASSES, check_dimensions
+from services.library_errors import is_error_of
 from services.llm import LLMGateway
 from stores.vector_hits import StoreUnavailable
 
@@ -71,21 +71,15 @@ class DependencyDown(Exception):
 
 def dependency_down(exc: BaseException) -> str | None:
     """Which dependency an exception says is down, or None when it is not that kind."""
-    if isinstance(exc, StoreUnavailable | VectorStoreError) or _mongo_outage(exc):
+    if isinstance(exc, StoreUnavailable | VectorStoreError) or is_error_of(
+        exc, "pymongo.errors", "ConnectionFailure", "ExecutionTimeout"
+    ):
         return "The vector store"
     if isinstance(exc, EmbeddingUnavailable):
         return "The embedding provider"
     if isinstance(exc, LLMError):
         return LLM_DOWN
     return None
-
-
-def _mongo_outage(exc: BaseException) -> bool:
-    # pymongo is imported only by the Mongo stores; until then none of its errors exist.
-    errors = sys.modules.get("pymongo.errors")
-    return errors is not None and isinstance(
-        exc, errors.ConnectionFailure | errors.ExecutionTimeout
-    )
 
 
 class GuardedEmbedder(EmbeddingBase):

@@ -12,9 +12,9 @@ and anything on httpx; their status errors carry `status_code` (httpx's on `.res
 
 from __future__ import annotations
 
-import sys
-
 import httpx
+
+from services.library_errors import is_error_of
 
 # Statuses that say the provider, not the request, is the problem.
 UNAVAILABLE_STATUSES = frozenset({401, 403, 408, 429})
@@ -28,19 +28,13 @@ def is_provider_failure(exc: BaseException) -> bool:
     current: BaseException | None = exc
     while current is not None and id(current) not in seen and len(seen) < _MAX_CHAIN:
         seen.add(id(current))
-        if isinstance(current, _TRANSPORT) or _openai_connection_error(current):
+        if isinstance(current, _TRANSPORT) or is_error_of(current, "openai", "APIConnectionError"):
             return True
         status = _status(current)
         if status is not None and (status >= 500 or status in UNAVAILABLE_STATUSES):
             return True
         current = current.__cause__ or current.__context__
     return False
-
-
-def _openai_connection_error(exc: BaseException) -> bool:
-    # openai is imported only by the providers that use it; until then none of its errors exist.
-    openai = sys.modules.get("openai")
-    return openai is not None and isinstance(exc, openai.APIConnectionError)
 
 
 def _status(exc: BaseException) -> int | None:
