@@ -1,4 +1,5 @@
-"""The mapped safetensors reader returns what safetensors itself reads, without reading it."""
+"""The safetensors reader returns what safetensors itself reads: mapped (views of the file,
+nothing copied, nothing writable) or read (fresh copies)."""
 
 from __future__ import annotations
 
@@ -9,21 +10,23 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file, save_file
 
-from services.embeddings.mapped_weights import map_tensors
+from services.embeddings.mapped_weights import SafetensorsFile
 from services.embeddings.minilm import default_model_dir
 
 
-def test_the_bundled_model_maps_to_the_same_tensors_safetensors_reads() -> None:
+def test_the_bundled_model_maps_and_reads_as_safetensors_reads_it() -> None:
     path = default_model_dir() / "model.safetensors"
-    expected, mapped = load_file(str(path)), map_tensors(path)
-    assert mapped.keys() == expected.keys()
-    for name, array in mapped.items():
-        assert array.dtype == expected[name].dtype, name
-        assert np.array_equal(array, expected[name]), name
-        # Plain read-only arrays over the file: nothing copied, nothing writable.
-        assert type(array) is np.ndarray, name
-        assert not array.flags.writeable, name
-        assert not array.flags.owndata, name
+    expected, weights = load_file(str(path)), SafetensorsFile(path)
+    assert sorted(weights.names()) == sorted(expected)
+    for name, array in expected.items():
+        mapped, read = weights.mapped(name), weights.read(name)
+        for got in (mapped, read):
+            assert got.dtype == array.dtype, name
+            assert np.array_equal(got, array), name
+        assert type(mapped) is np.ndarray, name
+        assert not mapped.flags.writeable, name
+        assert not mapped.flags.owndata, name
+        assert read.flags.writeable, name
 
 
 def test_dtypes_and_shapes_round_trip(tmp_path: Path) -> None:
@@ -35,11 +38,12 @@ def test_dtypes_and_shapes_round_trip(tmp_path: Path) -> None:
     }
     path = tmp_path / "t.safetensors"
     save_file(tensors, str(path))
-    mapped = map_tensors(path)
+    weights = SafetensorsFile(path)
     for name, array in tensors.items():
-        assert mapped[name].dtype == array.dtype
-        assert mapped[name].shape == array.shape
-        assert np.array_equal(mapped[name], array)
+        for got in (weights.mapped(name), weights.read(name)):
+            assert got.dtype == array.dtype
+            assert got.shape == array.shape
+            assert np.array_equal(got, array)
 
 
 def test_a_dtype_it_cannot_map_is_refused(tmp_path: Path) -> None:
@@ -47,4 +51,4 @@ def test_a_dtype_it_cannot_map_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "bf16.safetensors"
     path.write_bytes(struct.pack("<Q", len(header)) + header + b"\0\0")
     with pytest.raises(ValueError, match="unsupported dtype BF16"):
-        map_tensors(path)
+        SafetensorsFile(path)
