@@ -18,7 +18,6 @@ from services.mem0_engine import EngineHandle, EngineSpec, build_memory
 from services.memory_spans import TracedMemory
 from services.metrics import NO_METRICS, ServiceMetrics
 from services.quotas import MemoryQuota
-from stores.atlas_vectors import AtlasVectorConfig
 from stores.documentdb_config import AzureDocumentDBConfig
 from stores.embedded_vectors import EmbeddedVectorConfig
 from stores.event_bus import RedisEventBus
@@ -125,7 +124,15 @@ def _vector_config(settings: Settings, dims: int, client: Any = None) -> BaseMod
         connection = (
             {"client": client} if client is not None else {"mongo_uri": _mongo_uri(settings)}
         )
-        return AzureDocumentDBConfig(**common, **connection, index_type=settings.vector_index_type)
+        return AzureDocumentDBConfig(
+            **common,
+            **connection,
+            index_type=settings.vector_index_type,
+            indexed_metadata_keys=tuple(settings.documentdb_indexed_metadata_keys),
+        )
+    # Imported here: it loads pymongo, which the embedded default never needs.
+    from stores.atlas_vectors import AtlasVectorConfig
+
     return AtlasVectorConfig(**common, mongo_uri=_mongo_uri(settings))
 
 

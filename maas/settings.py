@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from maas import jwt_keys
 from maas.api_keys import check_entry
+from services.ltm_limits import METADATA_KEY
 from services.stm_limits import TENANT_ID
 
 Provider = Literal[
@@ -224,6 +225,12 @@ class Settings(BaseSettings):
         "diskann",
         description="azure_documentdb: vector index kind (HNSW where DiskANN is not offered).",
     )
+    documentdb_indexed_metadata_keys: list[str] = Field(
+        default_factory=list,
+        description="azure_documentdb: metadata keys searched on, as JSON, e.g. "
+        '["project", "topic"]. Each gets its own index at start-up, so a search filtered on it '
+        "is one pre-filtered vector search.",
+    )
 
     # Long-term memory: embeddings
     embedding_provider: Literal[
@@ -328,6 +335,14 @@ class Settings(BaseSettings):
         for tenant in limits:
             _check_tenant(tenant)
         return limits
+
+    @field_validator("documentdb_indexed_metadata_keys")
+    @classmethod
+    def _indexed_keys_are_metadata_keys(cls, keys: list[str]) -> list[str]:
+        for key in keys:
+            if not METADATA_KEY.fullmatch(key):
+                raise ValueError(f"metadata key {key!r}: 1-64 letters, digits, _ or -")
+        return keys
 
     @field_validator("jwt_algorithms")
     @classmethod

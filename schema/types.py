@@ -109,13 +109,23 @@ class SessionConfig:
         )
 
 
-@strawberry.type(description="What a model should see now, oldest first.")
+@strawberry.type(
+    description="What a model should see now, oldest first. The newest message is always "
+    "there, whole; then (TOKEN_THRESHOLD) the summary, if it fits beside it within the budget; "
+    "then older messages while they fit. The messages are always the newest ones, without a "
+    "gap."
+)
 class ContextWindow:
     messages: list[Message]
     token_count: int
     strategy: ContextStrategy
     truncated: bool = strawberry.field(
-        description="True when older messages were left out to respect the budget."
+        description="True when older messages (or the summary) were left out to respect the budget."
+    )
+    over_budget: bool = strawberry.field(
+        description="True when the newest message alone exceeds the token budget "
+        "(TOKEN_THRESHOLD's maxTokens): it is still in the context, whole and never cut, so "
+        "tokenCount is over the budget. Always false for SLIDING_WINDOW."
     )
     summary: Message | None
 
@@ -126,6 +136,7 @@ class ContextWindow:
             token_count=w.token_count,
             strategy=w.strategy,
             truncated=w.truncated,
+            over_budget=w.over_budget,
             summary=Message.of(w.summary) if w.summary else None,
         )
 

@@ -148,7 +148,7 @@ class Compactor:
         self, tenant: str, session_id: str, config: SessionConfig
     ) -> list[Message]:
         """Everything older than the newest messages that fill half the budget; the newest
-        message always stays verbatim."""
+        message always stays verbatim (the window holds it even alone over the budget)."""
         keep = await self._store.read_window(
             tenant,
             session_id,
@@ -156,15 +156,9 @@ class Compactor:
             token_budget=config.max_tokens // 2,
             keep_summary=False,
         )
-        if keep.records:
-            boundary = Message.from_record(keep.records[0]).seq
-        else:  # the newest message alone is over half the budget: keep just that one
-            newest = await self._store.read_page(
-                tenant, session_id, newest_first=True, bound=None, limit=0
-            )
-            if not newest:
-                return []
-            boundary = Message.from_record(newest[0]).seq
+        if not keep.records:
+            return []
+        boundary = Message.from_record(keep.records[0]).seq
         records = await self._store.read_page(
             tenant, session_id, newest_first=False, bound=None, limit=self._max_messages
         )

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-
-import openai
+from typing import TYPE_CHECKING
 
 from services.errors import Unavailable
 from services.metrics import NO_METRICS, ServiceMetrics
+
+if TYPE_CHECKING:
+    import openai
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +59,10 @@ class LLMGateway:
         self._client = client
         self._metrics = metrics
         if client is None and config.configured:
+            # Imported only when an LLM is configured: the client library costs about a second
+            # of start-up CPU and tens of MB, for nothing on the embedded defaults.
+            import openai
+
             self._client = openai.AsyncOpenAI(
                 base_url=config.base_url or PROVIDER_BASE_URLS[config.provider],
                 api_key=config.api_key or "not-needed",
@@ -80,6 +86,8 @@ class LLMGateway:
         if self._client is None:
             raise Unavailable("No LLM is configured (set LLM_API_KEY or LLM_BASE_URL).")
         model = model or self.config.model
+        import openai  # loaded with the client: a dictionary lookup
+
         try:
             response = await self._client.chat.completions.create(
                 model=model,

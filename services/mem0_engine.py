@@ -28,11 +28,11 @@ from mem0.utils.factory import EmbedderFactory, LlmFactory, VectorStoreFactory
 from mem0.vector_stores.configs import VectorStoreConfig
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
-from pymongo.errors import ConnectionFailure, ExecutionTimeout
 
 from services.embeddings.failures import is_provider_failure
 from services.embeddings.primed import Key, PrimedVectors
 from services.embeddings.providers import EMBEDDER_CLASSES, check_dimensions
+from services.library_errors import is_error_of
 from services.llm import LLMGateway
 from stores.vector_hits import StoreUnavailable
 
@@ -74,7 +74,9 @@ class DependencyDown(Exception):
 
 def dependency_down(exc: BaseException) -> str | None:
     """Which dependency an exception says is down, or None when it is not that kind."""
-    if isinstance(exc, StoreUnavailable | VectorStoreError | ConnectionFailure | ExecutionTimeout):
+    if isinstance(exc, StoreUnavailable | VectorStoreError) or is_error_of(
+        exc, "pymongo.errors", "ConnectionFailure", "ExecutionTimeout"
+    ):
         return "The vector store"
     if isinstance(exc, EmbeddingUnavailable):
         return "The embedding provider"

@@ -207,26 +207,25 @@ class ShortTermMemory:
         """The context window the session's strategy allows now."""
         config = session.config
         if config.strategy is Strategy.SLIDING_WINDOW:
-            window = await self._store.read_window(
-                tenant,
-                session.id,
-                max_count=config.max_messages,
-                token_budget=None,
-                keep_summary=False,
-            )
+            max_count, budget = config.max_messages, None
         else:
             # Until a summary lands (or with no LLM at all) the budget still holds: the oldest
             # messages are left out and the window says it is truncated.
-            window = await self._store.read_window(
-                tenant,
-                session.id,
-                max_count=self.limits.max_window_messages,
-                token_budget=config.max_tokens,
-                keep_summary=True,
-            )
+            max_count, budget = self.limits.max_window_messages, config.max_tokens
+        window = await self._store.read_window(
+            tenant,
+            session.id,
+            max_count=max_count,
+            token_budget=budget,
+            keep_summary=budget is not None,
+        )
         messages = [Message.from_record(r) for r in window.records]
         summary = messages[0] if messages and messages[0].is_summary else None
-        return ContextWindow(messages, window.tokens, config.strategy, window.truncated, summary)
+        # Only the newest message, alone over the budget, takes a window past it.
+        over_budget = budget is not None and window.tokens > budget
+        return ContextWindow(
+            messages, window.tokens, config.strategy, window.truncated, summary, over_budget
+        )
 
     @_storage
     async def set_config(self, tenant: str, session_id: str, change: ConfigChange) -> SessionInfo:

@@ -136,13 +136,16 @@ class SessionPage:
 
 @dataclass(frozen=True)
 class ContextWindow:
-    """What a model should see now: the window the strategy allows, oldest first."""
+    """What a model should see now: the window the strategy allows, oldest first. The newest
+    message is always in it, whole; with a token budget the summary comes next if it fits
+    beside it, then older messages while they fit (never with a gap between them)."""
 
     messages: list[Message]
     token_count: int
     strategy: Strategy
-    truncated: bool
+    truncated: bool  # older messages (or the summary) were left out
     summary: Message | None
+    over_budget: bool  # the newest message alone exceeds the token budget
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,9 @@ VECTOR_INDEX_NAME = "embedding_vector"
 SIMILARITY = "COS"  # upper case: the open-source parser is case-sensitive
 KINDS: dict[str, str] = {"diskann": "vector-diskann", "hnsw": "vector-hnsw", "ivf": "vector-ivf"}
 
-# Payload paths that are filtered on: each gets an ordinary index, and only these may appear in
-# a cosmosSearch pre-filter (DocumentDB rejects a filter path without an index).
+# Payload paths that are filtered on: each gets an ordinary index, and only paths with their own
+# single-path index may appear in a cosmosSearch pre-filter (DocumentDB rejects any other filter
+# path; a compound or wildcard index does not count). Declared metadata keys add theirs.
 FILTER_PATHS: tuple[str, ...] = (
     "payload.tenant",
     "payload.user_id",
@@ -36,6 +37,8 @@ FILTER_PATHS: tuple[str, ...] = (
 # Cursor pagination: newest first, ties broken by id.
 PAGE_SORT: list[tuple[str, int]] = [("payload.created_at", -1), ("_id", -1)]
 PAGE_INDEX_KEY: dict[str, int] = {"payload.tenant": 1, "payload.created_at": -1, "_id": -1}
+
+METADATA_PATH = "payload.metadata"  # where the service keeps a caller's metadata
 
 MAX_K = 1000  # DiskANN needs k <= lSearch <= 1000; HNSW's efSearch tops out at 1000 too
 OVERFETCH_FACTOR = 10  # with a post-$match, ask for this many times top_k ...
@@ -131,13 +134,22 @@ def create_vector_index_command(collection: str, spec: VectorIndexSpec) -> dict[
     return {"createIndexes": collection, "indexes": [vector_index_definition(spec)]}
 
 
-def create_filter_indexes_command(collection: str) -> dict[str, Any]:
-    """The createIndexes command for the ordinary indexes on the filtered paths and for paging.
+def metadata_filter_paths(keys: Iterable[str]) -> tuple[str, ...]:
+    """The document paths of declared metadata keys, e.g. "payload.metadata.topic"."""
+    return tuple(f"{METADATA_PATH}.{key}" for key in keys)
+
+
+def create_filter_indexes_command(
+    collection: str, metadata_paths: Sequence[str] = ()
+) -> dict[str, Any]:
+    """The createIndexes command for the ordinary indexes on the filtered paths (the scoping
+    fields and any declared metadata keys, each its own single-path index) and for paging.
 
     Names follow MongoDB's default naming, so an index someone made by hand on the same key is
     recognised as the same index instead of conflicting with it.
     """
-    indexes = [{"name": f"{path}_1", "key": {path: 1}} for path in FILTER_PATHS]
+    paths = [*FILTER_PATHS, *(p for p in metadata_paths if p not in FILTER_PATHS)]
+    indexes = [{"name": f"{path}_1", "key": {path: 1}} for path in paths]
     indexes.append({"name": _default_name(PAGE_INDEX_KEY), "key": dict(PAGE_INDEX_KEY)})
     return {"createIndexes": collection, "indexes": indexes}
 
@@ -170,15 +182,19 @@ def vector_index_differences(existing: Mapping[str, Any], spec: VectorIndexSpec)
 # ---- search ------------------------------------------------------------------------------------
 
 
-def split_filter(condition: Condition) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+def split_filter(
+    condition: Condition, indexed_paths: Iterable[str] = FILTER_PATHS
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """(pre-filter, post-filter) MongoDB documents for a parsed filter; either may be None.
 
-    Top-level conjuncts that only touch indexed paths with operators and values the cosmosSearch
-    pre-filter supports go into the pre-filter; everything else goes into a $match after $search.
+    Top-level conjuncts that only touch `indexed_paths` (each with its own single-path index)
+    with operators and values the cosmosSearch pre-filter supports go into the pre-filter;
+    everything else goes into a $match after $search.
     """
+    paths = frozenset(indexed_paths)
     parts = condition.parts if isinstance(condition, All) else (condition,)
-    pre = [part for part in parts if _prefilterable(part)]
-    post = [part for part in parts if not _prefilterable(part)]
+    pre = [part for part in parts if _prefilterable(part, paths)]
+    post = [part for part in parts if not _prefilterable(part, paths)]
     return _render(pre), _render(post)
 
 
@@ -188,14 +204,14 @@ def _render(parts: Sequence[Condition]) -> dict[str, Any] | None:
     return to_mongo(parts[0] if len(parts) == 1 else All(tuple(parts)))
 
 
-def _prefilterable(condition: Condition) -> bool:
+def _prefilterable(condition: Condition, paths: frozenset[str]) -> bool:
     if isinstance(condition, All | AnyOf):
-        return bool(condition.parts) and all(_prefilterable(p) for p in condition.parts)
+        return bool(condition.parts) and all(_prefilterable(p, paths) for p in condition.parts)
     if isinstance(condition, Not):
         return False  # renders as $nor, which the pre-filter does not accept
     return (
         isinstance(condition, Field)
-        and "payload." + condition.path in FILTER_PATHS
+        and "payload." + condition.path in paths
         and condition.op in _PREFILTER_OPS
         and _prefilter_value(condition)
     )
@@ -213,6 +229,23 @@ def search_k(top_k: int, overfetch: bool) -> int:
     """How many neighbours to ask for: top_k, or more when a post-$match will drop some."""
     k = max(top_k * OVERFETCH_FACTOR, OVERFETCH_MIN) if overfetch else top_k
     return min(k, MAX_K)
+
+
+def wider_k(k: int) -> int:
+    """The next k when a post-$match left too few hits: twice as many, up to the engine's cap."""
+    return min(k * 2, MAX_K)
+
+
+# ---- the whole filter, without $search (stores/documentdb_search.py) ---------------------------
+
+ID_ONLY: dict[str, int] = {"_id": 1}
+VECTOR_AND_PAYLOAD: dict[str, int] = {VECTOR_PATH: 1, "payload": 1}
+
+
+def among_ids(filter_doc: Mapping[str, Any] | None, ids: Sequence[Any]) -> dict[str, Any]:
+    """The find() filter for the memories with these ids that (still) match the filter."""
+    by_id = {"_id": {"$in": list(ids)}}
+    return {"$and": [dict(filter_doc), by_id]} if filter_doc else by_id
 
 
 def search_pipeline(

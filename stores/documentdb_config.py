@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from stores.documentdb_commands import IndexType, VectorIndexSpec
+
+METADATA_KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")  # a metadata key is one path part
 
 
 class AzureDocumentDBConfig(BaseModel):
@@ -32,6 +35,12 @@ class AzureDocumentDBConfig(BaseModel):
     diskann_max_degree: int = 32
     diskann_l_build: int = 50
     diskann_l_search: int = 40
+    # Metadata keys searched on: each gets its own index, so the engine pre-filters on it.
+    indexed_metadata_keys: tuple[str, ...] = ()
+    # Most matches of a filter the engine cannot pre-filter that are ranked by the store itself
+    # (their vectors travel: 1,000 of 1,536 floats are ~12 MB, the most one search should move);
+    # beyond it, or with 0, the search is widened up to the engine's k instead.
+    exact_rank_max: int = Field(1000, ge=0, le=10_000)
     # An already-built pymongo.MongoClient to share (the app's, or a test's); None = connect.
     client: Any = Field(None, repr=False)
 
@@ -41,6 +50,14 @@ class AzureDocumentDBConfig(BaseModel):
         if client is not None and not hasattr(client, "__getitem__"):
             raise ValueError("client must be a pymongo.MongoClient")
         return client
+
+    @field_validator("indexed_metadata_keys")
+    @classmethod
+    def _keys_are_path_parts(cls, keys: tuple[str, ...]) -> tuple[str, ...]:
+        for key in keys:
+            if not METADATA_KEY.fullmatch(key):
+                raise ValueError(f"metadata key {key!r}: 1-64 letters, digits, _ or -")
+        return tuple(dict.fromkeys(keys))  # each once, in the order given
 
     @model_validator(mode="after")
     def _check(self) -> AzureDocumentDBConfig:

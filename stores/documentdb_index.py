@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from pymongo.database import Database
@@ -61,9 +61,10 @@ def ensure_collection(db: Database[Any], name: str) -> None:
             raise
 
 
-def ensure_filter_indexes(db: Database[Any], name: str) -> None:
-    """The ordinary indexes; createIndexes with the same definitions again is a no-op."""
-    db.command(create_filter_indexes_command(name))
+def ensure_filter_indexes(db: Database[Any], name: str, metadata_paths: Sequence[str] = ()) -> None:
+    """The ordinary indexes (and one per declared metadata path); createIndexes with the same
+    definitions again is a no-op."""
+    db.command(create_filter_indexes_command(name, metadata_paths))
 
 
 def ensure_vector_index(db: Database[Any], name: str, spec: VectorIndexSpec) -> VectorIndexSpec:

@@ -21,11 +21,10 @@ from mem0.vector_stores.base import VectorStoreBase
 from pymongo.errors import BulkWriteError, OperationFailure
 
 from stores.documentdb_commands import (
+    FILTER_PATHS,
     PAGE_SORT,
+    metadata_filter_paths,
     page_query,
-    search_k,
-    search_pipeline,
-    split_filter,
 )
 from stores.documentdb_config import AzureDocumentDBConfig
 from stores.documentdb_index import (
@@ -35,6 +34,7 @@ from stores.documentdb_index import (
     is_index_not_ready,
     wait_until_searchable,
 )
+from stores.documentdb_search import search_whole_filter
 from stores.memory_filters import parse, to_mongo
 from stores.mongo_changes import MongoConditionalWrites
 from stores.mongo_errors import connect, redact_uri, unavailable_on_outage
@@ -69,6 +69,7 @@ class AzureDocumentDBVectorStore(MongoConditionalWrites, VectorStoreBase):
         self.db = self.client[self.config.db_name]
         self.collection = self.db[self.collection_name]
         self.index_spec = self.config.vector_index_spec()
+        self.metadata_paths = metadata_filter_paths(self.config.indexed_metadata_keys)
         try:
             self.create_col(self.collection_name, self.embedding_model_dims, "cosine")
         except BaseException:
@@ -90,7 +91,7 @@ class AzureDocumentDBVectorStore(MongoConditionalWrites, VectorStoreBase):
             raise ValueError("this store is bound to its configured collection and dimensions")
         with unavailable_on_outage(f"preparing collection {self.collection_name!r}"):
             ensure_collection(self.db, self.collection_name)
-            ensure_filter_indexes(self.db, self.collection_name)
+            ensure_filter_indexes(self.db, self.collection_name, self.metadata_paths)
             self.index_spec = ensure_vector_index(
                 self.db, self.collection_name, self.config.vector_index_spec()
             )
@@ -216,24 +217,25 @@ class AzureDocumentDBVectorStore(MongoConditionalWrites, VectorStoreBase):
     ) -> Hits:
         """The top_k memories closest to `vectors` among those matching `filters`, best first.
 
-        Conditions the cosmosSearch pre-filter can take go into it (exact search over the
-        filtered set by default); the rest go into a $match after $search, over-fetching first.
+        Conditions on indexed paths (the scoping fields and the declared metadata keys) go into
+        the cosmosSearch pre-filter (exact search over the filtered set by default); the rest
+        are applied so that the answer still holds the best matches of the whole filter
+        (stores/documentdb_search.py).
         """
         if top_k < 1:
             return []
-        prefilter, postfilter = split_filter(parse(filters))
-        pipeline = search_pipeline(
+        documents = search_whole_filter(
             self._vector(vectors),
-            search_k(top_k, overfetch=postfilter is not None),
-            self.index_spec,
+            top_k,
+            parse(filters),
+            spec=self.index_spec,
             exact=self.config.exact_search,
-            prefilter=prefilter,
-            postfilter=postfilter,
+            indexed_paths=(*FILTER_PATHS, *self.metadata_paths),
+            rank_max=self.config.exact_rank_max,
+            aggregate=self._aggregate_retrying,
+            find=self._find,
         )
-        documents = self._aggregate_retrying(pipeline)
-        hits = [_hit(document, score=float(document["score"])) for document in documents]
-        hits.sort(key=lambda hit: hit.score or 0.0, reverse=True)  # COS: higher is closer
-        return hits[:top_k]
+        return [_hit(document, score=float(document["score"])) for document in documents]
 
     def get(self, vector_id: str) -> VectorHit | None:
         """One memory by id, or None."""
@@ -281,6 +283,12 @@ class AzureDocumentDBVectorStore(MongoConditionalWrites, VectorStoreBase):
                 f"{self.embedding_model_dims}"
             )
         return values
+
+    def _find(
+        self, query: Mapping[str, Any], projection: Mapping[str, Any], limit: int
+    ) -> Documents:
+        with unavailable_on_outage(f"reading {self.collection_name!r}"):
+            return list(self.collection.find(query, projection, limit=limit))
 
     def _aggregate_retrying(self, pipeline: Documents) -> Documents:
         delay = self.config.retry_delay_seconds

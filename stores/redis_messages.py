@@ -44,11 +44,12 @@ class AppendResult:
 
 @dataclass(frozen=True)
 class Window:
-    """The newest records of a session within a count and token budget."""
+    """The newest records of a session within a count and token budget (see read_window.lua):
+    the newest message always, even alone over the budget."""
 
     records: list[str]  # oldest first; the summary (if kept) comes first
     tokens: int
-    truncated: bool
+    truncated: bool  # something older was left out
 
 
 class ReservationTooSmall(Exception):

@@ -13,11 +13,12 @@ and anything on httpx; their status errors carry `status_code` (httpx's on `.res
 from __future__ import annotations
 
 import httpx
-import openai
+
+from services.library_errors import is_error_of
 
 # Statuses that say the provider, not the request, is the problem.
 UNAVAILABLE_STATUSES = frozenset({401, 403, 408, 429})
-_TRANSPORT = (httpx.TransportError, openai.APIConnectionError, ConnectionError, TimeoutError)
+_TRANSPORT = (httpx.TransportError, ConnectionError, TimeoutError)
 _MAX_CHAIN = 8  # causes followed (a client may wrap its transport error)
 
 
@@ -27,7 +28,7 @@ def is_provider_failure(exc: BaseException) -> bool:
     current: BaseException | None = exc
     while current is not None and id(current) not in seen and len(seen) < _MAX_CHAIN:
         seen.add(id(current))
-        if isinstance(current, _TRANSPORT):
+        if isinstance(current, _TRANSPORT) or is_error_of(current, "openai", "APIConnectionError"):
             return True
         status = _status(current)
         if status is not None and (status >= 500 or status in UNAVAILABLE_STATUSES):

@@ -15,8 +15,8 @@ from services.embeddings.minilm import MiniLMEncoder, default_model_dir
 DEFAULT_MODEL_NAME = "all-MiniLM-L6-v2"
 
 # mem0 builds embedders itself, from a class path and a config, so an encoder cannot be handed
-# in; this cache is what keeps the ~90 MB of weights loaded once per process. Sharing is safe:
-# an encoder's weights are read-only and encode() keeps its state in locals.
+# in; this cache is what keeps the weights (90 MB, mapped) loaded once per process. Sharing is
+# safe: an encoder's weights are read-only and encode() keeps its state in locals.
 _encoders: dict[Path, MiniLMEncoder] = {}
 _encoders_lock = threading.Lock()
 

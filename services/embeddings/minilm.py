@@ -18,9 +18,10 @@ from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
-from safetensors.numpy import load_file
 from threadpoolctl import threadpool_limits
 from tokenizers import Tokenizer
+
+from services.embeddings.mapped_weights import SafetensorsFile
 
 Array = NDArray[np.float32]
 
@@ -210,15 +211,21 @@ class MiniLMEncoder:
         tokenizer.no_padding()
         tokenizer.enable_truncation(max_length=config.max_len)
 
-        raw = load_file(str(model_dir / "model.safetensors"))
-        weights = {name.removeprefix("bert."): value for name, value in raw.items()}
+        # Mapped: the word embeddings (half the file) stay on disk but for the rows texts use.
+        weights = SafetensorsFile(model_dir / "model.safetensors")
+        names = {name.removeprefix("bert."): name for name in weights.names()}
 
         def w(name: str) -> Array:
-            return np.ascontiguousarray(weights[name], dtype=np.float32)
+            # Used as it is: float32 where it is mapped (other dtypes are converted, copied).
+            return np.ascontiguousarray(weights.mapped(names[name]), dtype=np.float32)
+
+        def copied(name: str) -> Array:
+            # Only an input to a computed weight: read, so its pages never join the process's.
+            return weights.read(names[name]).astype(np.float32, copy=False)
 
         # Every text is one segment (token type 0): position and type embeddings fold together.
-        pos_type = w("embeddings.position_embeddings.weight")[: config.max_len]
-        pos_type = pos_type + w("embeddings.token_type_embeddings.weight")[0]
+        pos_type = copied("embeddings.position_embeddings.weight")[: config.max_len]
+        pos_type = pos_type + copied("embeddings.token_type_embeddings.weight")[0]
         emb_ln = (w("embeddings.LayerNorm.weight"), w("embeddings.LayerNorm.bias"))
         scale = np.float32(1.0 / np.sqrt(config.hidden // config.heads))
         layers = []
@@ -228,10 +235,18 @@ class MiniLMEncoder:
             layers.append(
                 _Layer(
                     qkv_w=np.concatenate(
-                        [w(a + "query.weight") * scale, w(a + "key.weight"), w(a + "value.weight")]
+                        [
+                            copied(a + "query.weight") * scale,
+                            copied(a + "key.weight"),
+                            copied(a + "value.weight"),
+                        ]
                     ),
                     qkv_b=np.concatenate(
-                        [w(a + "query.bias") * scale, w(a + "key.bias"), w(a + "value.bias")]
+                        [
+                            copied(a + "query.bias") * scale,
+                            copied(a + "key.bias"),
+                            copied(a + "value.bias"),
+                        ]
                     ),
                     out_w=w(p + "attention.output.dense.weight"),
                     out_b=w(p + "attention.output.dense.bias"),

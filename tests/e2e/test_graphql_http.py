@@ -10,6 +10,7 @@ import httpx
 import pytest
 from gql.client import AsyncClientSession
 
+from tests.support.fake_llm import FakeLLM
 from tests.support.graphql_client import (
     KEY_A,
     MESSAGE_FIELDS,
@@ -19,6 +20,7 @@ from tests.support.graphql_client import (
     execute,
     execute_error,
     message,
+    subscribed,
 )
 
 pytestmark = pytest.mark.single_and_cluster
@@ -53,6 +55,13 @@ query Context($id: ID!) {{
     }}
   }}
 }}
+"""
+CONTEXT_BUDGET = """
+query Context($id: ID!) {
+  session(id: $id) {
+    context { messages { content } tokenCount strategy truncated overBudget summary { id } }
+  }
+}
 """
 SESSIONS = f"""
 query Sessions($first: Int!, $after: String) {{
@@ -157,6 +166,32 @@ async def test_context_holds_every_message_while_under_the_window(api):
     assert context["truncated"] is False
     assert context["summary"] is None
     assert context["tokenCount"] == sum(m["tokenCount"] for m in context["messages"])
+
+
+async def test_after_a_summary_the_context_holds_the_newest_message_over_the_budget(
+    api, url, connect, fake_llm: FakeLLM
+):
+    # Issue 13 §4: once the summary lands, the newest message (alone over the budget) is what
+    # the context holds, whole and flagged; the summary yields to it.
+    fake_llm.script("the small talk")
+    budget = {"sessionId": "big", "strategy": "TOKEN_THRESHOLD", "maxTokens": 100}
+    await execute(api, SET_CONFIG, input=budget)
+    big = " ".join(["a"] * 151)  # 155 tokens as a USER message
+    socket = await connect(url, KEY_A, ws=True)
+    async with subscribed(socket, api, None, probe_session="probe") as events:
+        stored = (await add_messages(api, "big", "hello world", big))["messages"]
+        assert [m["tokenCount"] for m in stored] == [6, 155]
+        while (await events.next(within=10))["type"] != "SESSION_SUMMARIZED":
+            pass
+    context = (await execute(api, CONTEXT_BUDGET, id="big"))["session"]["context"]
+    assert [m["content"] for m in context["messages"]] == [big]
+    assert context["tokenCount"] == 155
+    assert context["overBudget"] is True
+    assert context["truncated"] is True
+    assert context["summary"] is None
+    # The summary stays in the session, ready for when the budget has room for it.
+    nodes = (await execute(api, LAST, id="big", last=10))["session"]["messages"]["nodes"]
+    assert [m["content"] for m in nodes] == ["the small talk", big]
 
 
 async def test_sessions_are_listed_by_last_activity_newest_first(api):

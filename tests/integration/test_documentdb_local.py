@@ -196,6 +196,62 @@ def test_unindexed_filter_is_applied_after_the_search(
     assert [hit.id for hit in hits] == ["m1", "m3"]
 
 
+def _crowd_and_one_match(store: AzureDocumentDBVectorStore) -> None:
+    """2,000 memories of u1 closer to the query than u1's one memory about "rare": more than the
+    engine's largest k (1,000)."""
+    crowd = [_unit(1.0, 0.001 * (i + 1)) for i in range(2000)]
+    payloads = [_payload("u1", metadata={"topic": "common"}) for _ in crowd]
+    store.insert(crowd, payloads, [f"near-{i}" for i in range(len(crowd))])
+    store.insert([_unit(1.0, 1.0)], [_payload("u1", metadata={"topic": "rare"})], ["the-match"])
+
+
+SCOPED_TO_RARE = {
+    "tenant": "t1",
+    "user_id": "u1",
+    "expires_at": {"gt": 1_900_000_000.0},
+    "metadata.topic": "rare",
+}
+
+
+def test_a_match_on_an_undeclared_metadata_key_behind_2000_closer_memories_is_found(
+    make_store: Callable[..., AzureDocumentDBVectorStore],
+) -> None:
+    store = make_store()
+    _crowd_and_one_match(store)
+    hits = store.search("q", _unit(1.0), top_k=60, filters=SCOPED_TO_RARE)  # mem0's k
+    assert [hit.id for hit in hits] == ["the-match"]
+    assert hits[0].score == pytest.approx(math.cos(math.pi / 4), abs=1e-4)
+
+
+def test_a_declared_metadata_key_is_indexed_and_prefiltered(
+    make_store: Callable[..., AzureDocumentDBVectorStore], mongo: MongoClient[Any], db_name: str
+) -> None:
+    store = make_store(indexed_metadata_keys=["topic"])
+    indexes = {ix["name"] for ix in mongo[db_name][store.collection_name].list_indexes()}
+    assert "payload.metadata.topic_1" in indexes
+    _crowd_and_one_match(store)
+    hits = store.search("q", _unit(1.0), top_k=60, filters=SCOPED_TO_RARE)
+    assert [hit.id for hit in hits] == ["the-match"]
+
+
+def test_the_engine_prefilters_only_on_paths_with_their_own_index(
+    make_store: Callable[..., AzureDocumentDBVectorStore], mongo: MongoClient[Any], db_name: str
+) -> None:
+    """What tests/support/mongo_documents.py assumes of the engine, checked on the engine."""
+    store = make_store()
+    store.insert([_unit(1.0)], [_payload("u1", metadata={"topic": "rare"})], ["m1"])
+    search = {
+        "vector": _unit(1.0),
+        "path": "embedding",
+        "k": 1,
+        "exact": True,
+        "filter": {"payload.metadata.topic": {"$eq": "rare"}},
+    }
+    collection = mongo[db_name][store.collection_name]
+    with pytest.raises(PyMongoError, match="index for filter path"):
+        list(collection.aggregate([{"$search": {"cosmosSearch": search}}]))
+
+
 def test_get_update_list_and_delete(make_store: Callable[..., AzureDocumentDBVectorStore]) -> None:
     store = make_store()
     store.insert(

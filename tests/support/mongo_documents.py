@@ -5,23 +5,43 @@ Where tests/support/fake_mongo.py records commands and evaluates nothing (for as
 documents sent), this one answers the way a server does, so concurrency tests can run the real
 service on it: every call holds one lock, as a server applies a single-document write atomically,
 and conditional writes (find_one_and_update, find_one_and_delete, delete_one) report what they
-changed. It knows equality and $eq/$ne/$gt/$gte/$lt/$lte/$in/$nin/$exists with $and/$or on dotted
-paths, inclusion projections, sort, skip and limit, and $set. Vector search is not evaluated:
-`aggregate` answers no documents; commands (createIndexes, create, ...) answer ok.
+changed. It knows equality and $eq/$ne/$gt/$gte/$lt/$lte/$in/$nin/$exists/$regex with
+$and/$or/$nor on dotted paths, inclusion projections, sort, skip and limit, and $set.
+
+Vector search is evaluated the way the DocumentDB engine behaves where it matters for a filtered
+search (/work/shared/DOCUMENTDB.md; pg_documentdb's bson_aggregation_vector_search.c and
+query_operator.c):
+- `$search`/`cosmosSearch` must be the first stage and needs the vector index (createIndexes);
+- k above 1,000 is refused (the engine's cap);
+- every path of the `filter` pre-filter needs its own single-path ordinary index, or the search
+  fails with the engine's "The index for filter path '...' was not found" (a compound or wildcard
+  index does not count, nor the `_id` primary key);
+- `exact: true` filters first and then ranks every match by cosine similarity; `exact: false`
+  ranks the k nearest of the whole collection and filters them (an approximate scan's worst case);
+- stages after `$search` (`$project` with the search score, `$match`) see only those k hits.
+Other commands (create, ...) answer ok.
 """
 
 from __future__ import annotations
 
 import copy
+import math
+import re
 import threading
 from collections.abc import Mapping, Sequence
 from types import SimpleNamespace
 from typing import Any
 
 from pymongo import ReturnDocument
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
 _MISSING = object()
+MAX_K = 1000  # the open-source engine's largest k
+_SCORE = "__search_score"  # where a hit carries its score until a $project asks for it
+_NO_FILTER_INDEX = (
+    "The index for filter path '{}' was not found, please check whether the index is created."
+)
+_NO_VECTOR_INDEX = "Similarity index was not found for a vector similarity search query."
 
 
 class DocumentClient:
@@ -55,8 +75,13 @@ class DocumentDatabase:
             return self.collections.setdefault(name, DocumentCollection(self.client.lock, name))
 
     def command(self, command: Mapping[str, Any], **kwargs: Any) -> dict[str, Any]:
-        if next(iter(command)) == "create":
+        name = next(iter(command))
+        if name == "create":
             self[command["create"]]
+        elif name == "createIndexes":
+            collection = self[command["createIndexes"]]
+            for index in command["indexes"]:
+                collection.add_index(index)
         return {"ok": 1.0}
 
     def list_collection_names(self, filter: Mapping[str, Any] | None = None) -> list[str]:
@@ -71,6 +96,25 @@ class DocumentCollection:
         self._lock = lock
         self.name = name
         self.documents: dict[Any, dict[str, Any]] = {}
+        self.indexes: dict[str, dict[str, Any]] = {}
+        self.searches: list[dict[str, Any]] = []  # every cosmosSearch spec received, in order
+
+    def add_index(self, index: Mapping[str, Any]) -> None:
+        """Keep an index definition (createIndexes again with the same name is a no-op)."""
+        with self._lock:
+            self.indexes.setdefault(index["name"], copy.deepcopy(dict(index)))
+
+    def prefilter_paths(self) -> set[str]:
+        """Paths the engine pre-filters on: those with their own single-path ordinary index."""
+        with self._lock:
+            keys = [dict(index["key"]) for index in self.indexes.values()]
+        return {
+            path
+            for key in keys
+            if len(key) == 1
+            for path, kind in key.items()
+            if kind in (1, -1) and "$**" not in path and path != "_id"
+        }
 
     # ---- writes --------------------------------------------------------------------------------
 
@@ -184,13 +228,61 @@ class DocumentCollection:
         return found[0] if found else None
 
     def aggregate(self, pipeline: Sequence[Mapping[str, Any]], **kwargs: Any) -> list[Any]:
-        return []
+        stages = list(pipeline)
+        if any("$search" in stage for stage in stages[1:]):
+            raise OperationFailure("$search must be the first stage in the pipeline", 2)
+        if stages and "$search" in stages[0]:
+            found = self._search(stages.pop(0)["$search"])
+        else:
+            with self._lock:
+                found = [copy.deepcopy(d) for d in self.documents.values()]
+        for stage in stages:
+            (name, spec), *_ = stage.items()
+            if name == "$match":
+                found = [d for d in found if _matches(d, spec)]
+            elif name == "$project":
+                found = [_project_scored(d, spec) for d in found]
+            else:
+                raise NotImplementedError(f"stage {name} is not evaluated by this stand-in")
+        return found
 
     def list_indexes(self, **kwargs: Any) -> list[dict[str, Any]]:
-        return []
+        with self._lock:
+            return [copy.deepcopy(index) for index in self.indexes.values()]
 
     def create_index(self, keys: Any, **kwargs: Any) -> str:
-        return "index"
+        key = {keys: 1} if isinstance(keys, str) else dict(keys)
+        name = kwargs.get("name") or "_".join(f"{p}_{d}" for p, d in key.items())
+        self.add_index({"name": name, "key": key})
+        return str(name)
+
+    def _search(self, spec: Mapping[str, Any]) -> list[dict[str, Any]]:
+        cosmos = spec["cosmosSearch"]
+        self.searches.append(copy.deepcopy(dict(cosmos)))
+        path, k, vector = cosmos["path"], cosmos["k"], cosmos["vector"]
+        with self._lock:
+            vector_paths = [
+                p
+                for ix in self.indexes.values()
+                for p, kind in ix["key"].items()
+                if kind == "cosmosSearch"
+            ]
+        if path not in vector_paths:
+            raise OperationFailure(_NO_VECTOR_INDEX, 2)
+        if not 1 <= k <= MAX_K:
+            raise OperationFailure(f"k must be between 1 and {MAX_K}, got {k}", 2)
+        prefilter = cosmos.get("filter") or {}
+        allowed = self.prefilter_paths()
+        for filtered in _filter_paths(prefilter):
+            if filtered not in allowed:
+                raise OperationFailure(_NO_FILTER_INDEX.format(filtered), 2)
+        with self._lock:
+            stored = [copy.deepcopy(d) for d in self.documents.values()]
+        with_vectors = [d for d in stored if _vector_of(d, path, len(vector)) is not None]
+        if cosmos.get("exact"):
+            candidates = [d for d in with_vectors if _matches(d, prefilter)]
+            return _nearest(candidates, path, vector, k)
+        return [d for d in _nearest(with_vectors, path, vector, k) if _matches(d, prefilter)]
 
     def _first(self, filter: Mapping[str, Any]) -> dict[str, Any] | None:
         return next((d for d in self.documents.values() if _matches(d, filter)), None)
@@ -214,10 +306,17 @@ def _matches(document: Mapping[str, Any], query: Mapping[str, Any]) -> bool:
             ok = all(_matches(document, part) for part in condition)
         elif key == "$or":
             ok = any(_matches(document, part) for part in condition)
+        elif key == "$nor":
+            ok = not any(_matches(document, part) for part in condition)
         else:
             value = _get(document, key)
             if isinstance(condition, Mapping) and any(op.startswith("$") for op in condition):
-                ok = all(_test(value, op, operand) for op, operand in condition.items())
+                if "$regex" in condition:
+                    ok = _regex(value, condition["$regex"], condition.get("$options", ""))
+                    condition = {o: v for o, v in condition.items() if o not in _REGEX_KEYS}
+                else:
+                    ok = True
+                ok = ok and all(_test(value, op, operand) for op, operand in condition.items())
             else:
                 ok = _test(value, "$eq", condition)
         if not ok:
@@ -247,6 +346,57 @@ def _test(value: Any, op: str, operand: Any) -> bool:
     if op == "$lte":
         return bool(value <= operand)
     raise NotImplementedError(f"operator {op} is not evaluated by this stand-in")
+
+
+_REGEX_KEYS = ("$regex", "$options")
+
+
+def _regex(value: Any, pattern: str, options: str) -> bool:
+    flags = re.IGNORECASE if "i" in options else 0
+    return isinstance(value, str) and re.search(pattern, value, flags) is not None
+
+
+def _filter_paths(query: Mapping[str, Any]) -> list[str]:
+    """Every document path a query document tests ($and/$or/$nor descended)."""
+    paths: list[str] = []
+    for key, condition in query.items():
+        if key in ("$and", "$or", "$nor"):
+            for part in condition:
+                paths.extend(_filter_paths(part))
+        else:
+            paths.append(key)
+    return paths
+
+
+def _vector_of(document: Mapping[str, Any], path: str, dims: int) -> list[float] | None:
+    value = _get(document, path)
+    if not isinstance(value, list) or len(value) != dims:
+        return None  # the engine leaves a vector of another length out of its index
+    return value
+
+
+def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
+    norm = math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b))
+    return sum(x * y for x, y in zip(a, b, strict=True)) / norm if norm else 0.0
+
+
+def _nearest(
+    documents: list[dict[str, Any]], path: str, vector: Sequence[float], k: int
+) -> list[dict[str, Any]]:
+    # COS: the engine's score is 1 - cosine distance, i.e. the cosine similarity.
+    for document in documents:
+        document[_SCORE] = _cosine(_get(document, path), vector)
+    return sorted(documents, key=lambda d: d[_SCORE], reverse=True)[:k]
+
+
+def _project_scored(document: Mapping[str, Any], spec: Mapping[str, Any]) -> dict[str, Any]:
+    kept: dict[str, Any] = {"_id": document["_id"]}
+    for field, value in spec.items():
+        if value == {"$meta": "searchScore"}:
+            kept[field] = document[_SCORE]
+        elif value and (found := _get(document, field)) is not _MISSING:
+            kept[field] = copy.deepcopy(found)
+    return kept
 
 
 def _comparable(a: Any, b: Any) -> bool:

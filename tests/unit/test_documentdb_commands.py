@@ -7,16 +7,20 @@ from typing import Any
 import pytest
 
 from stores.documentdb_commands import (
+    FILTER_PATHS,
     MAX_K,
     VectorIndexSpec,
+    among_ids,
     create_filter_indexes_command,
     create_vector_index_command,
     find_vector_index,
+    metadata_filter_paths,
     page_query,
     search_k,
     search_pipeline,
     split_filter,
     vector_index_differences,
+    wider_k,
 )
 from stores.memory_filters import parse
 
@@ -133,7 +137,43 @@ def test_filter_indexes_cover_every_filtered_path_and_paging() -> None:
     }
 
 
+def test_declared_metadata_keys_get_their_own_single_path_index_each() -> None:
+    paths = metadata_filter_paths(["topic", "project"])
+    assert paths == ("payload.metadata.topic", "payload.metadata.project")
+    indexes = create_filter_indexes_command("memories", paths)["indexes"]
+    assert indexes[len(FILTER_PATHS) : len(FILTER_PATHS) + 2] == [
+        {"name": "payload.metadata.topic_1", "key": {"payload.metadata.topic": 1}},
+        {"name": "payload.metadata.project_1", "key": {"payload.metadata.project": 1}},
+    ]
+    assert indexes[-1]["name"] == "payload.tenant_1_payload.created_at_-1__id_-1"
+    assert len(indexes) == len(FILTER_PATHS) + 3
+
+
 # ---- $search -----------------------------------------------------------------------------------
+
+
+def test_a_declared_metadata_key_goes_into_the_prefilter() -> None:
+    indexed = (*FILTER_PATHS, *metadata_filter_paths(["topic"]))
+    filters = {"user_id": "u1", "metadata.topic": "travel", "metadata.mood": "calm"}
+    prefilter, postfilter = split_filter(parse(filters), indexed)
+    assert prefilter == {
+        "$and": [
+            {"payload.user_id": {"$eq": "u1"}},
+            {"payload.metadata.topic": {"$eq": "travel"}},
+        ]
+    }
+    assert postfilter == {"payload.metadata.mood": {"$eq": "calm"}}
+
+
+def test_widening_doubles_k_up_to_the_engine_cap() -> None:
+    assert [wider_k(k) for k in (100, 400, 600, MAX_K)] == [200, 800, MAX_K, MAX_K]
+
+
+def test_the_whole_filter_among_ids() -> None:
+    assert among_ids({"payload.tenant": {"$eq": "t1"}}, ["a", "b"]) == {
+        "$and": [{"payload.tenant": {"$eq": "t1"}}, {"_id": {"$in": ["a", "b"]}}]
+    }
+    assert among_ids({}, ["a"]) == {"_id": {"$in": ["a"]}}
 
 
 def test_search_with_only_indexed_paths_prefilters_everything() -> None:

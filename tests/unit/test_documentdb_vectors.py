@@ -373,6 +373,100 @@ def test_search_with_unindexed_filter_overfetches_and_trims(
     assert pipeline[2] == {"$match": {"payload.mood": {"$eq": "calm"}}}
 
 
+FILTERED = {"tenant": "t1", "user_id": "u1", "metadata.topic": "rare"}
+WHOLE = {
+    "$and": [
+        {"payload.tenant": {"$eq": "t1"}},
+        {"payload.user_id": {"$eq": "u1"}},
+        {"payload.metadata.topic": {"$eq": "rare"}},
+    ]
+}
+
+
+def test_too_few_hits_after_the_match_rank_the_whole_filters_matches_here(
+    store: AzureDocumentDBVectorStore, db: FakeDatabase
+) -> None:
+    db.answer(COLL, "aggregate", [{"_id": "m3", "score": 0.2, "payload": {"d": 3}}])
+    db.answer(
+        COLL,
+        "find",
+        [{"_id": "m1"}, {"_id": "m2"}, {"_id": "m3"}],
+        [
+            {"_id": "m1", "embedding": [0.0, 1.0, 0.0], "payload": {"d": 1}},
+            {"_id": "m2", "embedding": [2.0, 2.0, 0.0], "payload": {"d": 2}},
+            {"_id": "m3", "embedding": [-1.0, 0.0, 0.0], "payload": {"d": 3}},
+        ],
+    )
+    hits = store.search("q", [1, 0, 0], top_k=2, filters=FILTERED)
+    assert [(h.id, h.payload) for h in hits] == [("m2", {"d": 2}), ("m1", {"d": 1})]
+    assert [h.score for h in hits] == [pytest.approx(2**-0.5), pytest.approx(0.0)]
+    assert [(c.target, c.method) for c in db.calls] == [
+        (COLL, "aggregate"),
+        (COLL, "find"),
+        (COLL, "find"),
+    ]
+    search, ids, vectors = db.calls
+    assert search.args[0][0]["$search"]["cosmosSearch"]["filter"] == {
+        "$and": [{"payload.tenant": {"$eq": "t1"}}, {"payload.user_id": {"$eq": "u1"}}]
+    }
+    assert search.args[0][2] == {"$match": {"payload.metadata.topic": {"$eq": "rare"}}}
+    assert ids.args == (WHOLE, {"_id": 1})
+    assert ids.kwargs == {"limit": 1001}
+    assert vectors.args == (
+        {"$and": [WHOLE, {"_id": {"$in": ["m1", "m2", "m3"]}}]},
+        {"embedding": 1, "payload": 1},
+    )
+    assert vectors.kwargs == {"limit": 0}
+
+
+def test_when_every_match_is_among_the_hits_no_vectors_are_read(
+    store: AzureDocumentDBVectorStore, db: FakeDatabase
+) -> None:
+    db.answer(COLL, "aggregate", [{"_id": "m1", "score": 0.5, "payload": {}}])
+    db.answer(COLL, "find", [{"_id": "m1"}])
+    assert [h.id for h in store.search("q", [1, 0, 0], top_k=5, filters=FILTERED)] == ["m1"]
+    assert len(db.calls_to(COLL, "find")) == 1
+
+
+def test_more_matches_than_the_bound_widen_k_until_top_k_are_found(
+    make_store: Callable[..., AzureDocumentDBVectorStore], db: FakeDatabase
+) -> None:
+    store = make_store(exact_rank_max=3)
+    db.calls.clear()
+    hit = {"_id": "m", "score": 0.5, "payload": {}}
+    db.answer(COLL, "aggregate", [], [hit], [hit, {**hit, "_id": "n"}])
+    db.answer(COLL, "find", [{"_id": f"m{i}"} for i in range(4)])
+    hits = store.search("q", [1, 0, 0], top_k=2, filters=FILTERED)
+    assert [h.id for h in hits] == ["m", "n"]
+    ks = [c.args[0][0]["$search"]["cosmosSearch"]["k"] for c in db.calls_to(COLL, "aggregate")]
+    assert ks == [100, 200, 400]
+    [find] = db.calls_to(COLL, "find")
+    assert find.kwargs == {"limit": 4}
+
+
+def test_declared_metadata_keys_are_indexed_at_start_and_prefiltered(
+    make_store: Callable[..., AzureDocumentDBVectorStore], db: FakeDatabase
+) -> None:
+    store = make_store(indexed_metadata_keys=["topic"])
+    ordinary = db.commands("createIndexes")[0]["indexes"]
+    assert {"name": "payload.metadata.topic_1", "key": {"payload.metadata.topic": 1}} in ordinary
+    db.calls.clear()
+    store.search("q", [1, 0, 0], top_k=4, filters=FILTERED)
+    [call] = db.calls  # one search, nothing after it
+    cosmos = call.args[0][0]["$search"]["cosmosSearch"]
+    assert cosmos["filter"] == WHOLE
+    assert cosmos["k"] == 4
+    assert len(call.args[0]) == 2
+
+
+@pytest.mark.parametrize("key", ["", "a.b", "$where", "x" * 65, "sp ace"])
+def test_declared_metadata_keys_must_be_metadata_keys(key: str) -> None:
+    with pytest.raises(ValueError, match="metadata key"):
+        AzureDocumentDBConfig(
+            embedding_model_dims=3, mongo_uri="mongodb://h", indexed_metadata_keys=[key]
+        )
+
+
 def test_approximate_search_when_exact_is_off(
     make_store: Callable[..., AzureDocumentDBVectorStore], db: FakeDatabase
 ) -> None:
@@ -680,6 +774,7 @@ def test_a_change_whose_history_cannot_be_written_still_stands(
     ("method", "call"),
     [
         ("aggregate", lambda s: s.search("q", [1, 0, 0])),
+        ("find", lambda s: s.search("q", [1, 0, 0], filters={"metadata.topic": "x"})),
         ("find", lambda s: s.list()),
         ("find", lambda s: s.page(None, 10)),
         ("find_one", lambda s: s.get("m1")),

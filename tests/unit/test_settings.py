@@ -87,3 +87,13 @@ def test_json_items_must_hold_the_largest_write():
     with pytest.raises(ValidationError, match="MAX_JSON_ITEMS"):
         Settings(_env_file=None, max_messages_per_call=2000, max_json_items=1000)
     assert Settings(_env_file=None, max_messages_per_call=2000, max_json_items=2000)
+
+
+def test_indexed_metadata_keys_come_as_json_and_must_be_metadata_keys(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    monkeypatch.setenv("DOCUMENTDB_INDEXED_METADATA_KEYS", '["topic", "project-id"]')
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.documentdb_indexed_metadata_keys == ["topic", "project-id"]
+    with pytest.raises(ValidationError, match=r"metadata key 'a\.b'"):
+        Settings(_env_file=None, documentdb_indexed_metadata_keys=["a.b"])  # type: ignore[call-arg]
