@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar, cast
 
+from services.embeddings.primed import Key
 from services.errors import InvalidInput, LimitExceeded, MaasError, NotFound, Unavailable
 from services.event_feed import follow
 from services.ltm_limits import (
@@ -65,6 +66,7 @@ from services.mem0_engine import (
     LLM_DOWN,
     DependencyDown,
     EngineHandle,
+    GuardedEmbedder,
     dependency_down,
     forget_entities,
     relink_entities,
@@ -93,11 +95,36 @@ class ItemResult(Generic[T]):
 
 
 @dataclass(frozen=True)
+class _AddPlan:
+    """One checked add: mem0's arguments, and the texts mem0 will embed for it."""
+
+    messages: list[dict[str, str]]
+    ids: dict[str, str]
+    metadata: dict[str, Any]
+    infer: bool
+
+    @property
+    def embeds(self) -> list[Key]:
+        """The (memory action, text) pairs to embed up front: each non-system message of a
+        verbatim add, which mem0 embeds one by one. Not an extraction's: its LLM call, not
+        the CPU, bounds it, and a batched encode before the first call only delays them all
+        (measured: no faster, often slower)."""
+        if self.infer:
+            return []
+        return [("add", m["content"]) for m in self.messages if m["role"] != "system"]
+
+
+@dataclass(frozen=True)
 class LtmOptions:
     limits: LtmLimits
     default_ttl_seconds: int = 0
     llm_configured: bool = False
     batch_concurrency: int = 10
+    # mem0 waits for each extraction's LLM call in a worker thread. Extractions in flight,
+    # over all requests, stay below the app's worker threads (maas/app.py, 32), so the rest
+    # of the service, and the LLM client itself (which may need a thread to connect), always
+    # finds one: with every thread waiting on an LLM call that needs a thread, the process hung.
+    extractions_in_flight: int = 24
 
 
 class LongTermMemory:
@@ -121,12 +148,19 @@ class LongTermMemory:
         self._options = options
         self._limits = options.limits
         self._clock = clock
+        self._extractions = asyncio.Semaphore(options.extractions_in_flight)
 
     # ---- add --------------------------------------------------------------------------------
 
     async def add(self, tenant: str, new: NewMemory) -> AddResult:
         """Remember a text verbatim, or have mem0's LLM extract facts from it or from messages.
         LimitExceeded, and nothing kept, when what it adds does not fit the tenant's quota."""
+        plan = self._plan_add(tenant, new)
+        async with self._primed(plan.embeds):
+            return await self._add(tenant, plan)
+
+    def _plan_add(self, tenant: str, new: NewMemory) -> _AddPlan:
+        """What mem0 is to be asked to add, checked (InvalidInput) before anything is done."""
         check_new_memory(new, self._limits)
         infer = self._options.llm_configured if new.infer is None else new.infer
         if infer and not self._options.llm_configured:
@@ -150,15 +184,19 @@ class LongTermMemory:
             "expires_at": self._expiry(ttl),
             "metadata": new.metadata or {},
         }
+        return _AddPlan(messages, new.scope.mem0_ids(tenant), metadata, infer)
+
+    async def _add(self, tenant: str, plan: _AddPlan) -> AddResult:
         # Room for one before anything is written (a verbatim add is one memory; extraction
         # may find none or several, counted once known).
         counted = await self._reserve(tenant, 1)
         with self._dependencies():
             engine = await self._engine.get()
             try:
-                result = await engine.add(
-                    messages, **new.scope.mem0_ids(tenant), metadata=metadata, infer=infer
-                )
+                async with self._extractions if plan.infer else contextlib.nullcontext():
+                    result = await engine.add(
+                        plan.messages, **plan.ids, metadata=plan.metadata, infer=plan.infer
+                    )
             except Exception:
                 if counted:
                     await self._release(tenant, 1)
@@ -352,8 +390,24 @@ class LongTermMemory:
     # ---- batches ----------------------------------------------------------------------------
 
     async def add_many(self, tenant: str, items: list[NewMemory]) -> list[ItemResult[AddResult]]:
+        """Each item added as `add` would; the texts mem0 will embed, of every item that passed
+        its checks, are embedded up front in one batched call (see _primed)."""
         check_batch(items, self._limits)
-        return await self._each(items, lambda item: self.add(tenant, item))
+        plans: list[_AddPlan | MaasError] = []
+        for item in items:
+            try:
+                plans.append(self._plan_add(tenant, item))
+            except MaasError as exc:
+                plans.append(exc)
+
+        async def add_one(plan: _AddPlan | MaasError) -> AddResult:
+            if isinstance(plan, MaasError):
+                raise plan
+            return await self._add(tenant, plan)
+
+        embeds = [key for plan in plans if isinstance(plan, _AddPlan) for key in plan.embeds]
+        async with self._primed(embeds):
+            return await self._each(plans, add_one)
 
     async def search_many(
         self, tenant: str, items: list[MemorySearch]
@@ -477,6 +531,23 @@ class LongTermMemory:
             await forget_entities(engine, memory_id, change.before)
 
     # ---- helpers ----------------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def _primed(self, embeds: list[Key]) -> AsyncIterator[None]:
+        """Within the block, mem0's embed() of these texts is answered from one batched
+        embedding made up front (services/embeddings/primed.py). Best effort: an engine that
+        cannot be had now, or a priming that fails, leaves each text to be embedded alone."""
+        embedder = None
+        if len(set(embeds)) > 1:
+            try:
+                embedder = (await self._engine.get()).embedding_model
+            except Exception:  # each item meets the engine's state itself
+                embedder = None
+        if isinstance(embedder, GuardedEmbedder):
+            async with embedder.priming(embeds):
+                yield
+        else:
+            yield
 
     def _expiry(self, ttl_seconds: int) -> float:
         return self._clock() + ttl_seconds if ttl_seconds > 0 else NEVER

@@ -14,7 +14,7 @@ import contextlib
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +30,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
 from services.embeddings.failures import is_provider_failure
+from services.embeddings.primed import Key, PrimedVectors
 from services.embeddings.providers import EMBEDDER_CLASSES, check_dimensions
 from services.library_errors import is_error_of
 from services.llm import LLMGateway
@@ -54,6 +55,8 @@ IN_PROCESS_EMBEDDERS = {
     "fastembed": "fastembed",
 }
 _tracer = trace.get_tracer("maas.embeddings")
+# Most texts one priming embed_batch call carries (a remote API caps texts per request).
+PRIME_CHUNK = 128
 
 
 class EmbeddingUnavailable(Exception):
@@ -91,14 +94,63 @@ class GuardedEmbedder(EmbeddingBase):
         super().__init__(inner.config)
         self.inner = inner
         self._span_provider = IN_PROCESS_EMBEDDERS.get(provider)
+        self.primed = PrimedVectors()
 
     def embed(self, text: Any, memory_action: Any = None) -> list[float]:
+        if isinstance(text, str) and isinstance(memory_action, str):
+            vector = self.primed.get(memory_action, text)
+            if vector is not None:
+                return vector
         with self._guard():
             return self.inner.embed(text, memory_action)
 
     def embed_batch(self, texts: list[str], memory_action: str = "add") -> list[list[float]]:
         with self._guard():
             return self.inner.embed_batch(texts, memory_action)
+
+    @property
+    def batches_natively(self) -> bool:
+        """Whether the provider embeds many texts in one call (mem0's default embed_batch
+        embeds them one at a time, which priming could not make cheaper)."""
+        return type(self.inner).embed_batch is not EmbeddingBase.embed_batch
+
+    @contextlib.asynccontextmanager
+    async def priming(self, wanted: Iterable[Key]) -> AsyncIterator[int]:
+        """Within the block, embed() answers these (memory action, text) pairs from vectors
+        embedded up front, one embed_batch call per action; yields how many were primed.
+
+        Best effort: when the provider cannot batch, there is nothing to share, or the batch
+        call fails (a provider failure, a text no model takes), nothing is primed and each
+        text is embedded alone as before, so a failure stays with the items it belongs to."""
+        by_action: dict[str, list[str]] = {}
+        for action, text in dict.fromkeys(wanted):
+            by_action.setdefault(action, []).append(text)
+        held: list[Key] = []
+        try:
+            if self.batches_natively:
+                for action, texts in by_action.items():
+                    if len(texts) > 1:
+                        await self._prime(action, texts, held)
+            yield len(held)
+        finally:
+            self.primed.release(held)
+
+    async def _prime(self, action: str, texts: list[str], held: list[Key]) -> None:
+        """Prime texts in chunks; each chunk's keys join `held` the moment they are held, so
+        the caller releases them even when cancelled halfway."""
+        for start in range(0, len(texts), PRIME_CHUNK):
+            chunk = texts[start : start + PRIME_CHUNK]
+            keys = [(action, text) for text in chunk]
+            try:
+                vectors = await asyncio.to_thread(self.embed_batch, chunk, action)
+                self.primed.hold(keys, vectors)  # checks the count before it keeps any
+            except EmbeddingUnavailable:
+                log.info("priming %d texts: the embedding provider failed", len(chunk))
+                return  # each text will meet the provider's state on its own
+            except Exception as exc:
+                log.info("priming %d texts failed, embedding them one by one: %r", len(chunk), exc)
+                continue
+            held += keys
 
     @contextlib.contextmanager
     def _guard(self) -> Iterator[None]:

@@ -3,6 +3,9 @@
 mem0 calls its stores from worker threads. One connection per thread lets readers run side by
 side (WAL), and `busy_timeout` makes a writer wait for the lock instead of failing with
 "database is locked" (mem0#7196) — whether the other writer is a thread or another process.
+Writers of one process also queue on a lock of their own first: SQLite's busy handler waits by
+sleeping in growing steps (up to 100 ms), so ten threads contending for the write lock spent
+most of a verbatim batch asleep; a Python lock hands over the moment the writer before commits.
 """
 
 from __future__ import annotations
@@ -16,6 +19,15 @@ from pathlib import Path
 from stores.vector_hits import StoreUnavailable
 
 BUSY_TIMEOUT_MS = 30_000
+# One writer lock per database file, shared by every SQLiteFile of it in this process (the
+# vector store and the history store open the same file).
+_writers: dict[Path, threading.Lock] = {}
+_writers_guard = threading.Lock()
+
+
+def _writer_lock(path: Path) -> threading.Lock:
+    with _writers_guard:
+        return _writers.setdefault(path.resolve(), threading.Lock())
 
 
 class SQLiteFile:
@@ -27,6 +39,7 @@ class SQLiteFile:
         self._local = threading.local()
         self._opened: list[sqlite3.Connection] = []
         self._guard = threading.Lock()
+        self._writer = _writer_lock(self.path)  # this process's writers, one at a time
         # Persistent in the file, and outside any transaction by SQLite's rule.
         self.connection().execute("PRAGMA journal_mode=WAL")
 
@@ -45,16 +58,17 @@ class SQLiteFile:
     def write(self) -> Iterator[sqlite3.Connection]:
         """A write transaction that holds the write lock from its start (no upgrade deadlocks)."""
         db = self.connection()
-        try:
-            db.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            raise StoreUnavailable(f"SQLite {self.path}: {exc}") from exc
-        try:
-            yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
+        with self._writer:
+            try:
+                db.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                raise StoreUnavailable(f"SQLite {self.path}: {exc}") from exc
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
 
     def close(self) -> None:
         with self._guard:

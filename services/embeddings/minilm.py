@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
+from threadpoolctl import threadpool_limits
 from tokenizers import Tokenizer
 
 from services.embeddings.mapped_weights import SafetensorsFile
@@ -153,6 +154,15 @@ class _Config:
     max_len: int
 
 
+def single_threaded_blas() -> None:
+    """One BLAS thread per calling thread, for the whole process (idempotent).
+
+    The encoder runs in many worker threads at once; OpenBLAS's own threads on top of them
+    oversubscribe the cores: on 2 busy cores one verbatim add cost ~4x the CPU with its default
+    threading. Set by the service, not left to OPENBLAS_NUM_THREADS in the environment."""
+    threadpool_limits(limits=1, user_api="blas")
+
+
 class MiniLMEncoder:
     """Sentence embeddings from a BERT sentence-transformers model with mean pooling, in numpy."""
 
@@ -186,6 +196,7 @@ class MiniLMEncoder:
     def load(cls, model_dir: Path | None = None) -> MiniLMEncoder:
         """Load a sentence-transformers BERT folder (default: the bundled all-MiniLM-L6-v2)."""
         model_dir = Path(model_dir) if model_dir is not None else default_model_dir()
+        single_threaded_blas()
         bert = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
         _check_supported(model_dir, bert)
         config = _Config(
