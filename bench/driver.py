@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -28,7 +29,13 @@ class CpuMeter:
     def _cpu(processes: list[psutil.Process]) -> float | None:
         if not processes:
             return None
-        return sum(t.user + t.system for t in (p.cpu_times() for p in processes))
+        total = 0.0
+        for process in processes:
+            # A worker that died (and was replaced) takes its CPU time with it.
+            with contextlib.suppress(psutil.NoSuchProcess):
+                times = process.cpu_times()
+                total += times.user + times.system
+        return total
 
     def sample(self) -> tuple[float, float | None, float | None]:
         """(own CPU, server CPU, redis CPU) in seconds since each process started."""

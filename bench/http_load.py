@@ -42,6 +42,7 @@ class HttpConnection(asyncio.Protocol):
     """One keep-alive connection; `request()` sends bytes and returns (status, body)."""
 
     def __init__(self) -> None:
+        self.port = 0
         self._transport: asyncio.Transport | None = None
         self._buffer = bytearray()
         self._waiter: asyncio.Future[tuple[int, bytes]] | None = None
@@ -51,6 +52,7 @@ class HttpConnection(asyncio.Protocol):
     async def open(cls, host: str, port: int) -> HttpConnection:
         loop = asyncio.get_running_loop()
         _, protocol = await loop.create_connection(cls, host, port)
+        protocol.port = port
         return protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -83,6 +85,11 @@ class HttpConnection(asyncio.Protocol):
         body = bytes(self._buffer[end + 4 : total])
         del self._buffer[:total]
         waiter.set_result((status, body))
+
+    @property
+    def local_port(self) -> int:
+        assert self._transport is not None
+        return int(self._transport.get_extra_info("sockname")[1])
 
     @property
     def closed(self) -> bool:

@@ -77,7 +77,8 @@ class BenchServer:
     """uvicorn serving an app factory (default: the bench app) in its own process, with one
     worker unless told otherwise; `env` adds settings, `ws` picks uvicorn's WebSocket
     implementation, `code` serves another checkout's code, `log` takes the server's output
-    (else it goes to this process's)."""
+    (else it goes to this process's). With `cli`, the server is `python -m maas serve` (the
+    app as deployed: its logging, its metrics directory for several workers) instead."""
 
     def __init__(
         self,
@@ -89,9 +90,11 @@ class BenchServer:
         ws: str | None = None,
         code: Path | None = None,
         log: Path | None = None,
+        cli: bool = False,
     ) -> None:
         self.redis_url = redis_url
         self.app = app
+        self.cli = cli
         self.workers = workers
         self.ws = ws  # uvicorn's WebSocket implementation; None: its default
         # Where the server's code is: this checkout, or another revision's files (whose modules
@@ -120,17 +123,24 @@ class BenchServer:
     def _env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in {"LLM_API_KEY", "API_KEYS"}}
         env.update(REDIS_URL=self.redis_url, STM_SESSION_TTL_SECONDS="0", **self.extra_env)
+        if self.cli:
+            env.update(HOST=HOST, PORT=str(self.port))
         return env
 
-    def start(self) -> None:
-        """Start uvicorn and wait until /health answers (and every worker is up)."""
-        self.port = free_port()
-        command = [
+    def _command(self) -> list[str]:
+        if self.cli:
+            return [sys.executable, "-m", "maas", "serve", "--workers", str(self.workers)]
+        return [
             sys.executable, "-m", "uvicorn", self.app, "--factory",
             "--host", HOST, "--port", str(self.port), "--workers", str(self.workers),
             "--log-level", "warning", "--no-access-log",
             *(["--ws", self.ws] if self.ws else []),
         ]  # fmt: skip
+
+    def start(self) -> None:
+        """Start uvicorn and wait until /health answers (and every worker is up)."""
+        self.port = free_port()
+        command = self._command()
         output = self.log.open("ab") if self.log is not None else None
         self._process = subprocess.Popen(
             command,

@@ -1,11 +1,14 @@
-"""Short-term-memory benchmark: GraphQL vs plain JSON vs in-process, context latency vs session
-length, WebSocket fan-out and server memory, printed side by side with their targets.
+"""Short-term-memory benchmark: GraphQL vs plain JSON vs in-process, GraphQL writes on one and
+two workers, context latency vs session length, WebSocket fan-out and server memory, printed side
+by side with their targets.
 
-    uv run python -m bench.stm_bench [--only fanout] [--baseline DIR] [--profile DIR] [--ws IMPL]
+    uv run python -m bench.stm_bench [--only api|fanout] [--baseline DIR] [--profile DIR]
+                                     [--ws IMPL]
 
-Uses REDIS_URL when set, else starts a throwaway redis-server. The server runs in its own
-process (uvicorn, one worker); this process is the load generator. The fan-out section starts
-servers of its own, one per configuration (see bench.fanout_sections).
+Uses REDIS_URL when set, else starts a throwaway redis-server. Servers run in their own
+processes, tracing off; this process is the load generator. Sections 1 and 1b start servers of
+their own (see bench.api_sections), as does the fan-out section (see bench.fanout_sections);
+section 2 uses one uvicorn worker serving the bench app.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import os
 import platform
 import resource
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Sequence
@@ -26,15 +30,10 @@ import psutil
 import uvloop
 from redis.asyncio import Redis
 
-from bench.driver import CpuMeter, Operation, closed_loop
+from bench.api_sections import SERVER_ENV, ApiSections, gql_context
+from bench.driver import CpuMeter, closed_loop
 from bench.fanout_sections import FanoutSections
-from bench.http_load import (
-    HttpConnection,
-    encode_json_post,
-    encode_request,
-    http_op,
-    open_connections,
-)
+from bench.http_load import HttpConnection, http_op, open_connections
 from bench.processes import HOST, BenchRedis, BenchServer
 from bench.stats import LoadResult, Target, fmt, table
 from maas.app import build_stm, llm_config
@@ -46,43 +45,10 @@ from services.stm_model import NewMessage, Role
 from stores.event_bus import RedisEventBus
 
 CLIENTS = 32
-WARMUP_S = 2.0
-DURATION_S = 5.0
 LENGTH_WARMUP_S = 1.0
 LENGTH_DURATION_S = 3.0
 POPULATE_BATCH = 500
 CONTENT = "Please remember that the deployment window moves to Thursday at 14:00 UTC."
-
-ADD_MUTATION = (
-    "mutation Add($input: AddMessagesInput!) { addMessages(input: $input) "
-    "{ sessionId messages { id seq tokenCount createdAt } duplicateIds } }"
-)
-CONTEXT_QUERY = (
-    "query Ctx($id: ID!) { session(id: $id) "
-    "{ context { messages { id role content tokenCount } tokenCount truncated } } }"
-)
-
-
-# --- requests -------------------------------------------------------------------------------
-
-
-def gql_write(session_id: str) -> bytes:
-    message = {"role": "USER", "content": CONTENT}
-    variables = {"input": {"sessionId": session_id, "messages": [message]}}
-    return encode_json_post("/graphql", {"query": ADD_MUTATION, "variables": variables})
-
-
-def gql_context(session_id: str) -> bytes:
-    return encode_json_post("/graphql", {"query": CONTEXT_QUERY, "variables": {"id": session_id}})
-
-
-def plain_write(session_id: str) -> bytes:
-    body = {"messages": [{"role": "user", "content": CONTENT}]}
-    return encode_json_post(f"/plain/sessions/{session_id}/messages", body)
-
-
-def plain_context(session_id: str) -> bytes:
-    return encode_request("GET", f"/plain/sessions/{session_id}/context")
 
 
 # --- helpers --------------------------------------------------------------------------------
@@ -182,9 +148,10 @@ class Bench:
     def __init__(self, redis: BenchRedis, server: BenchServer, args: argparse.Namespace) -> None:
         self.redis = redis
         self.server = server
-        self.fanout_only = args.only == "fanout"
+        self.only = args.only
         self.args = args
         self.fanout_rss: list[tuple[str, float]] = []
+        self.api_rss: list[tuple[str, float]] = []
         self.run = uuid.uuid4().hex[:6]
         self.meter = CpuMeter(server.pid, redis.pid)
         self.targets: list[Target] = []
@@ -213,10 +180,6 @@ class Bench:
             for connection in connections:
                 connection.close()
 
-    async def direct_case(self, name: str, ops: Sequence[Operation]) -> LoadResult:
-        meter = CpuMeter(None, self.redis.pid)
-        return await closed_loop(name, ops, warmup_s=WARMUP_S, duration_s=DURATION_S, meter=meter)
-
     async def populate(self, session_id: str, count: int) -> None:
         assert self.stm is not None
         for start in range(0, count, POPULATE_BATCH):
@@ -230,138 +193,17 @@ class Bench:
             await self.stm.add_messages(LOCAL_TENANT, session_id, batch)
 
     async def validate(self) -> None:
-        """One request of each kind: GraphQL and plain give the same answer."""
+        """The two sessions of section 2 answer through GraphQL, with the same window."""
         connection = await HttpConnection.open(HOST, self.server.port)
         try:
-            status, body = await connection.request(gql_context(self.sid("ctx-100")))
-            gql = json.loads(body)
-            check(
-                status == 200 and "errors" not in gql, f"GraphQL context: {status} {body[:300]!r}"
-            )
-            status, body = await connection.request(plain_context(self.sid("ctx-100")))
-            check(status == 200, f"plain context: {status} {body[:300]!r}")
-            plain = json.loads(body)
-            gql_ctx = gql["data"]["session"]["context"]
-            check(gql_ctx == plain, "GraphQL and plain context differ")
-            check(len(plain["messages"]) == 50, "expected a 50-message window")
-            status, body = await connection.request(gql_write(self.sid("check")))
-            check(status == 200 and b'"errors"' not in body, f"GraphQL write: {body[:300]!r}")
-            status, body = await connection.request(plain_write(self.sid("check")))
-            check(status == 200, f"plain write: {status} {body[:300]!r}")
-            status, body = await connection.request(gql_context(self.sid("ctx-10k")))
-            check(status == 200 and b'"errors"' not in body, "GraphQL 10k context")
+            windows = []
+            for name in ("ctx-100", "ctx-10k"):
+                status, body = await connection.request(gql_context(self.sid(name)))
+                check(status == 200 and b'"errors"' not in body, f"GraphQL context: {body[:300]!r}")
+                windows.append(json.loads(body)["data"]["session"]["context"]["messages"])
+            check([len(w) for w in windows] == [50, 50], "expected two 50-message windows")
         finally:
             connection.close()
-
-    async def section_api(self) -> tuple[LoadResult, ...]:
-        assert self.stm is not None
-        stm = self.stm
-        print(
-            f"== 1. Three ways to do the same work ({CLIENTS} concurrent clients, 1 server "
-            f"worker; {WARMUP_S:g} s warm-up + {DURATION_S:g} s measured per case)"
-        )
-        health = await self.http_case(
-            "HTTP GET /health (ceiling)",
-            [encode_request("GET", "/health")] * CLIENTS,
-            graphql=False,
-            warmup=WARMUP_S,
-            duration=DURATION_S,
-        )
-        gw = await self.http_case(
-            "write: GraphQL addMessages",
-            [gql_write(self.sid(f"gw-{i}")) for i in range(CLIENTS)],
-            graphql=True,
-            warmup=WARMUP_S,
-            duration=DURATION_S,
-        )
-        pw = await self.http_case(
-            "write: plain POST JSON",
-            [plain_write(self.sid(f"pw-{i}")) for i in range(CLIENTS)],
-            graphql=False,
-            warmup=WARMUP_S,
-            duration=DURATION_S,
-        )
-
-        def direct_write(session_id: str) -> Operation:
-            message = [NewMessage(role=Role.USER, content=CONTENT)]
-
-            async def op() -> bool:
-                await stm.add_messages(LOCAL_TENANT, session_id, message)
-                return True
-
-            return op
-
-        dw = await self.direct_case(
-            "write: in-process service", [direct_write(self.sid(f"dw-{i}")) for i in range(CLIENTS)]
-        )
-        ctx = self.sid("ctx-100")
-        gc = await self.http_case(
-            "context(100 msgs): GraphQL",
-            [gql_context(ctx)] * CLIENTS,
-            graphql=True,
-            warmup=WARMUP_S,
-            duration=DURATION_S,
-        )
-        pc = await self.http_case(
-            "context(100 msgs): plain GET",
-            [plain_context(ctx)] * CLIENTS,
-            graphql=False,
-            warmup=WARMUP_S,
-            duration=DURATION_S,
-        )
-
-        async def direct_context() -> bool:
-            session = await stm.get_session(LOCAL_TENANT, ctx)
-            assert session is not None
-            window = await stm.get_context(LOCAL_TENANT, session)
-            return len(window.messages) == 50
-
-        dc = await self.direct_case("context(100 msgs): in-process", [direct_context] * CLIENTS)
-        results = (health, gw, pw, dw, gc, pc, dc)
-        print(table(RESULT_HEADERS, result_rows(results)))
-        print(
-            "  client us/req = load generator's own CPU per request; client CPU = its share of one"
-            " core.\n  server/redis us/req = CPU the server process / redis-server spent per"
-            " request (in-process rows: the service runs in the client)."
-        )
-        write_cpu = gw.server_us / pw.server_us
-        write_rps = pw.rps / gw.rps
-        read_cpu = gc.server_us / pc.server_us
-        read_rps = pc.rps / gc.rps
-        print()
-        print(
-            f"  GraphQL/plain cost per request, write:   {write_cpu:.2f}x server CPU, "
-            f"{write_rps:.2f}x by throughput (target <= 1.5x)"
-        )
-        print(
-            f"  GraphQL/plain cost per request, context: {read_cpu:.2f}x server CPU, "
-            f"{read_rps:.2f}x by throughput (target <= 1.5x)"
-        )
-        print(
-            f"  HTTP overhead vs in-process (write): GraphQL {dw.rps / gw.rps:.1f}x, "
-            f"plain {dw.rps / pw.rps:.1f}x slower by throughput"
-        )
-        verdict = "MET" if gw.rps >= 2000 and gw.p99_ms < 20 else "NOT MET"
-        print(
-            f"  >= 2,000 writes/s with p99 < 20 ms (GraphQL, 1 worker): "
-            f"{gw.rps:,.0f}/s, p99 {gw.p99_ms:.1f} ms -> {verdict}"
-        )
-        print()
-        self.targets += [
-            Target(
-                "GraphQL/plain cost, write (server CPU/req) <= 1.5x",
-                f"{write_cpu:.2f}x",
-                write_cpu <= 1.5,
-            ),
-            Target(
-                "GraphQL/plain cost, context (server CPU/req) <= 1.5x",
-                f"{read_cpu:.2f}x",
-                read_cpu <= 1.5,
-            ),
-            Target("GraphQL writes >= 2,000/s on 1 worker", f"{gw.rps:,.0f}/s", gw.rps >= 2000),
-            Target("GraphQL write p99 < 20 ms (32 clients)", f"{gw.p99_ms:.1f} ms", gw.p99_ms < 20),
-        ]
-        return results
 
     async def section_length(self) -> None:
         print(
@@ -399,6 +241,24 @@ class Bench:
             )
         )
 
+    async def section_api(self) -> None:
+        assert self.stm is not None
+        args = self.args
+        with tempfile.TemporaryDirectory(prefix="maas-bench-logs-") as logs:
+            sections = ApiSections(
+                self.redis.url,
+                self.redis.pid,
+                self.run,
+                self.stm,
+                baseline=args.baseline,
+                profile=args.profile,
+                log_dir=Path(logs),
+            )
+            await sections.cost()
+            await sections.workers()
+        self.targets += sections.targets
+        self.api_rss = sections.rss
+
     async def section_fanout(self) -> None:
         args = self.args
         sections = FanoutSections(
@@ -418,7 +278,9 @@ class Bench:
         events = RedisEventBus(redis)
         self.stm = build_stm(settings, redis, events, llm)
         try:
-            if not self.fanout_only:
+            if self.only in (None, "api"):
+                await self.section_api()
+            if self.only is None:
                 began = time.perf_counter()
                 await self.populate(self.sid("ctx-100"), 100)
                 await self.populate(self.sid("ctx-10k"), 10_000)
@@ -428,12 +290,11 @@ class Bench:
                     f"batches of {POPULATE_BATCH})"
                 )
                 print()
-            if not self.fanout_only:
                 await self.validate()
-                await self.section_api()
                 await self.section_length()
-                self.note_rss("after HTTP load (sections 1-2)")
-            await self.section_fanout()
+                self.note_rss("after HTTP load (section 2)")
+            if self.only in (None, "fanout"):
+                await self.section_fanout()
         finally:
             await self.stm.close()
             await events.close()
@@ -441,12 +302,17 @@ class Bench:
             await redis.aclose()
 
     def print_memory(self) -> None:
-        print("== 4. Server process memory (RSS)")
+        print("== 4. Server process memory (RSS; one worker, tracing off)")
         for label, mb in self.rss:
             print(f"  {label:<60} {mb:7.1f} MB")
-        print("  fan-out servers (section 3, one worker each):")
-        for label, mb in self.fanout_rss:
-            print(f"  {label:<60} {mb:7.1f} MB")
+        if self.api_rss:
+            print("  section 1 servers:")
+            for label, mb in self.api_rss:
+                print(f"  {label:<60} {mb:7.1f} MB")
+        if self.fanout_rss:
+            print("  fan-out servers (section 3, one worker each):")
+            for label, mb in self.fanout_rss:
+                print(f"  {label:<60} {mb:7.1f} MB")
         print()
         idle = self.rss[0][1]
         self.targets.append(
@@ -462,19 +328,22 @@ class Bench:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.stm_bench", description=__doc__)
     parser.add_argument(
-        "--only", choices=["fanout"], help="run only section 3 (fan-out) and the memory lines"
+        "--only",
+        choices=["api", "fanout"],
+        help="run only sections 1 and 1b (api: GraphQL vs plain vs in-process, 1 vs 2 workers) "
+        "or section 3 (fanout), and the memory lines",
     )
     parser.add_argument(
         "--baseline",
         type=Path,
-        help="also run the fan-out with the server code in this directory (e.g. from "
-        "`git archive <rev> | tar -x -C DIR`), for before/after figures from one run",
+        help="also run section 1 and the fan-out with the server code in this directory (e.g. "
+        "from `git archive <rev> | tar -x -C DIR`), for before/after figures from one run",
     )
     parser.add_argument(
         "--profile",
         type=Path,
-        help="record py-spy flame graphs of the one-worker fan-out servers into this directory "
-        "(sampling slows them: take figures from a run without it)",
+        help="record py-spy flame graphs of section 1's servers and the one-worker fan-out "
+        "servers into this directory (sampling slows them: take figures from a run without it)",
     )
     parser.add_argument(
         "--ws",
@@ -490,7 +359,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         url = redis.start()
         print_machine(url, external)
-        server = BenchServer(url)
+        server = BenchServer(url, env=SERVER_ENV)
         server.start()
         time.sleep(1.0)
         bench = Bench(redis, server, args)

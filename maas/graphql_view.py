@@ -7,7 +7,6 @@ import json
 from contextvars import ContextVar
 from typing import Any
 
-from aiodataloader import DataLoader
 from cross_web import HTTPException
 from graphql import GraphQLError
 from starlette.requests import ClientDisconnect, Request
@@ -123,7 +122,6 @@ class MaasGraphQL(GraphQL):
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> RequestContext:
-        ltm = request.app.state.ltm
         # A WebSocket has no principal until on_ws_connect; an HTTP request that the
         # middleware did not let through has none either, and every resolver refuses it.
         principal = principal_of(request.scope)
@@ -131,10 +129,7 @@ class MaasGraphQL(GraphQL):
             stm=request.app.state.stm,
             tenant=principal.tenant if principal else None,
             expires_at=principal.expires_at if principal else None,
-            ltm=ltm,
-            # Batches the history reads of one operation into one; no cache, because a
-            # WebSocket context lives as long as its connection and history changes.
-            history_loader=DataLoader(ltm.histories, cache=False),
+            ltm=request.app.state.ltm,
             request=request,
             response=response,
         )
@@ -195,10 +190,14 @@ class MaasGraphQL(GraphQL):
         context.tenant, context.expires_at = principal.tenant, principal.expires_at
 
 
+# RFC 8259 or nothing: a NaN that slipped into stored data fails loudly (a masked internal
+# error) instead of reaching a client as a bare NaN token strict parsers reject. One encoder
+# for every response: json.dumps with options builds a new one each call.
+_STRICT_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+
+
 def _strict_dumps(value: object) -> str:
-    # RFC 8259 or nothing: a NaN that slipped into stored data fails loudly (a masked internal
-    # error) instead of reaching a client as a bare NaN token strict parsers reject.
-    return json.dumps(value, separators=(",", ":"), allow_nan=False)
+    return _STRICT_ENCODER.encode(value)
 
 
 def _shared_data(message: object) -> SharedData | None:

@@ -6,10 +6,11 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from aiodataloader import DataLoader
+
 from services.errors import Unauthenticated
 
 if TYPE_CHECKING:
-    from aiodataloader import DataLoader
     from strawberry import Info
 
     from services.ltm import LongTermMemory
@@ -31,6 +32,14 @@ class RequestContext:
     # When the caller's credential (a JWT) stops being accepted, in epoch seconds; None: never.
     # A WebSocket's context lives as long as its connection, which may outlive its token.
     expires_at: float | None = None
+
+    def histories(self) -> DataLoader[str, list[HistoryEntry]]:
+        """Batches the history reads of one operation into one. Made on first use (most
+        operations read no history), in a resolver, where the event loop it captures runs; no
+        cache, because a WebSocket context lives as long as its connection and history changes."""
+        if self.history_loader is None:
+            self.history_loader = DataLoader(ltm_of_context(self).histories, cache=False)
+        return self.history_loader
 
 
 EXPIRED = "The bearer token has expired: connect again with a new one."
@@ -55,7 +64,11 @@ def stm_of(info: Info[RequestContext, Any]) -> ShortTermMemory:
 
 
 def ltm_of(info: Info[RequestContext, Any]) -> LongTermMemory:
-    ltm = info.context.ltm
+    return ltm_of_context(info.context)
+
+
+def ltm_of_context(context: RequestContext) -> LongTermMemory:
+    ltm = context.ltm
     if ltm is None:
         raise RuntimeError("long-term memory is not part of this app")
     return ltm

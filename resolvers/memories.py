@@ -60,10 +60,7 @@ async def memories(
 
 
 async def history(info: Info[Context, Any], memory_id: str) -> list[HistoryEntry]:
-    loader = info.context.history_loader
-    if loader is None:
-        raise RuntimeError("the request context has no history loader")
-    return await loader.load(memory_id)
+    return await info.context.histories().load(memory_id)
 
 
 async def update(

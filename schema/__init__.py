@@ -16,10 +16,13 @@ from strawberry.extensions import (
     QueryDepthLimiter,
     SchemaExtension,
 )
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
+from schema.completion_plans import CompletionPlans, PlannedCompletion
 from schema.document_cache import DocumentCache
 from schema.errors import ErrorCodes, is_request_error, request_error_code, without_suggestions
 from schema.extension_runner import LeanExtensionsRunner
+from schema.input_conversion import build_inputs_quickly
 from schema.json_scalar import checked_json_scalar
 from schema.operation_choice import OneOperation
 from schema.root import Mutation, Query, Subscription
@@ -96,16 +99,29 @@ def build_schema(
     if not limits.introspection:
         extensions.append(DisableIntrospection)
     schema_class = type("Schema", (_QuietSchema,), {"hide_suggestions": not limits.introspection})
-    return schema_class(
+    built = schema_class(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
         extensions=extensions,
         scalar_overrides=checked_json_scalar(limits.json),
-        execution_context_class=(
-            shared_results.executor_class() if shared_results is not None else None
-        ),
+        execution_context_class=_executor_class(shared_results),
     )
+    build_inputs_quickly(built)
+    return built
+
+
+def _executor_class(
+    shared_results: SharedEventResults | None,
+) -> type[StrawberryGraphQLCoreExecutionContext]:
+    """Strawberry's executor, completing plain selections by plans (schema.completion_plans),
+    sharing subscription results with `shared_results`; the plans are this schema's own."""
+    base = (
+        shared_results.executor_class()
+        if shared_results is not None
+        else StrawberryGraphQLCoreExecutionContext
+    )
+    return type("Executor", (PlannedCompletion, base), {"plans": CompletionPlans()})
 
 
 def _tolerant(rule: type[ASTValidationRule]) -> type[ASTValidationRule]:

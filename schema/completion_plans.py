@@ -1,0 +1,299 @@
+"""Completion plans: the result of a selection of plain fields, built without graphql-core's
+per-field machinery.
+
+graphql-core completes every field of a result the same general way: a path, a resolve-info
+object, the resolver, an awaitable check, the type dispatch. Most of what this service answers
+is plain data: a message's id, role, content and token count are attributes of an object, and
+a 50-message context window is 200 of them. That general way cost a 50-message context read
+about 20 µs a message, three times the service call itself.
+
+A plan is compiled once per selection (the same nodes of the same cached document, on the same
+object type) when every field below it is a plain Strawberry attribute (no resolver, no
+arguments, no directives anywhere in the selection, no interfaces) or `__typename`; it reads
+the attributes and coerces the leaves with the very functions graphql-core would call. When a
+value is anything a plan does not expect (a null where the schema says non-null, a leaf that
+does not coerce, an object of another class, an awaitable), the plan gives up and graphql-core
+completes that object itself, from the start: reading attributes has no side effects, so its
+errors, their paths and messages are exactly graphql-core's. With resolve middleware (an
+extension that hooks every field) there are no plans.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable
+from datetime import date, datetime, time
+from decimal import Decimal
+from operator import attrgetter
+from typing import TYPE_CHECKING, Any
+
+from graphql import (
+    FieldNode,
+    FragmentSpreadNode,
+    GraphQLEnumType,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLScalarType,
+    InlineFragmentNode,
+    Undefined,
+)
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.schema.schema_converter import CustomGraphQLEnumType, GraphQLCoreConverter
+
+if TYPE_CHECKING:
+    from graphql import GraphQLOutputType, SelectionSetNode
+    from graphql.execution.collect_fields import FieldDetailsList, FragmentDetails
+
+Plan = Callable[[Any], Any]
+_BACKREF = GraphQLCoreConverter.DEFINITION_BACKREF
+# Values no resolver result could be awaitable among: a leaf of another type is checked.
+_PLAIN = frozenset({str, int, float, bool, datetime, date, time, Decimal, dict, list})
+
+
+class GiveUp(Exception):
+    """A value the plan does not expect: graphql-core completes the object instead."""
+
+
+class CompletionPlans:
+    """The plans of one schema, by selection; bounded, and holding no document alive."""
+
+    def __init__(self, max_entries: int = 1024) -> None:
+        self.max_entries = max_entries
+        # (object type, ids of the field nodes) -> (weak references to the nodes, plan or None)
+        self._entries: dict[tuple[Any, ...], tuple[tuple[weakref.ref[Any], ...], Plan | None]] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(
+        self, key: tuple[Any, ...], nodes: list[FieldNode], compile_plan: Callable[[], Plan | None]
+    ) -> Plan | None:
+        entry = self._entries.get(key)
+        # Identity, not id: a node that died may have left its id to another.
+        if entry is not None and all(
+            ref() is node for ref, node in zip(entry[0], nodes, strict=True)
+        ):
+            return entry[1]
+        plan = compile_plan()
+        if len(self._entries) >= self.max_entries:
+            del self._entries[next(iter(self._entries))]
+        self._entries[key] = (tuple(weakref.ref(node) for node in nodes), plan)
+        return plan
+
+
+class PlannedCompletion(StrawberryGraphQLCoreExecutionContext):
+    """Strawberry's executor, completing objects of plain fields by their plans."""
+
+    plans: CompletionPlans
+
+    def complete_object_value(
+        self,
+        return_type: GraphQLObjectType,
+        field_details_list: FieldDetailsList,
+        info: Any,
+        path: Any,
+        result: Any,
+        position_context: Any,
+    ) -> Any:
+        plan = self._plan(return_type, field_details_list)
+        if plan is not None:
+            try:
+                return plan(result)
+            except Exception:  # noqa: S110 - graphql-core completes it and reports why
+                pass
+        return super().complete_object_value(
+            return_type, field_details_list, info, path, result, position_context
+        )
+
+    def _plan(self, return_type: GraphQLObjectType, field_details_list: FieldDetailsList) -> Any:
+        middleware = self.middleware_manager
+        if middleware is not None and middleware.middlewares:
+            return None
+        nodes = [details.node for details in field_details_list]
+        key = (return_type, *map(id, nodes))
+        return self.plans.get(
+            key, nodes, lambda: _PlanCompiler(self).object_plan(return_type, field_details_list)
+        )
+
+
+class _PlanCompiler:
+    """Builds the plan of one selection with the executor's own field collection."""
+
+    def __init__(self, executor: StrawberryGraphQLCoreExecutionContext) -> None:
+        self.executor = executor
+        self.fragments: dict[str, FragmentDetails] = executor.fragments
+
+    def object_plan(self, object_type: GraphQLObjectType, details: FieldDetailsList) -> Plan | None:
+        if object_type.is_type_of is not None or any(
+            d.fragment_variable_values is not None or d.defer_usage is not None for d in details
+        ):
+            return None
+        if any(d.node.selection_set is None for d in details):
+            return None
+        if any(self._has_directives(d.node.selection_set, set()) for d in details):
+            return None
+        definition = (object_type.extensions or {}).get(_BACKREF)
+        origin = getattr(definition, "origin", None)
+        if origin is None:
+            return None
+        grouped, defer_usages, forbidden = self.executor.collect_subfields(object_type, details)
+        if defer_usages or forbidden:
+            return None
+        fields: list[tuple[str, Callable[[Any], Any], Plan]] = []
+        for response_name, field_details in grouped.items():
+            field = self._field(object_type, field_details)
+            if field is None:
+                return None
+            fields.append((response_name, *field))
+        return _object(origin, tuple(fields))
+
+    def _field(
+        self, parent: GraphQLObjectType, details: FieldDetailsList
+    ) -> tuple[Callable[[Any], Any], Plan] | None:
+        if any(d.fragment_variable_values is not None for d in details):
+            return None
+        node = details[0].node
+        if node.arguments:
+            return None
+        name = node.name.value
+        if name == "__typename":
+            type_name = parent.name
+            return (lambda _source: type_name), _identity
+        field_def = self.executor.schema.get_field(parent, name)
+        if field_def is None or not getattr(field_def.resolve, "_is_default", False):
+            return None
+        strawberry_field = (field_def.extensions or {}).get(_BACKREF)
+        python_name = getattr(strawberry_field, "python_name", None)
+        resolver = getattr(strawberry_field, "default_resolver", None)
+        if python_name is None or resolver is None:
+            return None
+        read = attrgetter(python_name) if resolver is getattr else _reader(resolver, python_name)
+        complete = self._value(field_def.type, details)
+        return None if complete is None else (read, complete)
+
+    def _value(self, type_: GraphQLOutputType, details: FieldDetailsList) -> Plan | None:
+        if isinstance(type_, GraphQLNonNull):
+            inner = self._value(type_.of_type, details)
+            return None if inner is None else _non_null(inner)
+        if isinstance(type_, GraphQLList):
+            inner = self._value(type_.of_type, details)
+            return None if inner is None else _list(inner)
+        if isinstance(type_, CustomGraphQLEnumType):
+            return _enum(type_)
+        if isinstance(type_, GraphQLScalarType | GraphQLEnumType):
+            return _leaf(type_.coerce_output_value)
+        if isinstance(type_, GraphQLObjectType):
+            plan = self.object_plan(type_, details)
+            return None if plan is None else _nullable(plan)
+        return None  # interfaces and unions: graphql-core resolves the type
+
+    def _has_directives(self, selection_set: SelectionSetNode | None, seen: set[str]) -> bool:
+        """Whether any selection below holds a directive (@skip, @include, @defer...): then
+        what is collected depends on the variables, and graphql-core collects it each time."""
+        if selection_set is None:
+            return False
+        for selection in selection_set.selections:
+            if selection.directives:
+                return True
+            if isinstance(selection, FieldNode | InlineFragmentNode):
+                if self._has_directives(selection.selection_set, seen):
+                    return True
+            elif isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                if name in seen:
+                    continue
+                seen.add(name)
+                fragment = self.fragments.get(name)
+                if fragment is None:
+                    return True
+                definition = fragment.definition
+                if definition.directives or definition.variable_definitions:
+                    return True
+                if self._has_directives(definition.selection_set, seen):
+                    return True
+            else:
+                return True
+        return False
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _reader(resolver: Callable[[Any, str], Any], python_name: str) -> Callable[[Any], Any]:
+    return lambda source: resolver(source, python_name)
+
+
+def _object(origin: type, fields: tuple[tuple[str, Callable[[Any], Any], Plan], ...]) -> Plan:
+    def complete(source: Any) -> dict[str, Any]:
+        # Strawberry's objects are what the resolvers return; anything else (a subclass, an
+        # awaitable) goes the general way.
+        if type(source) is not origin:
+            raise GiveUp
+        return {name: complete_field(read(source)) for name, read, complete_field in fields}
+
+    return complete
+
+
+def _nullable(plan: Plan) -> Plan:
+    def complete(value: Any) -> Any:
+        return None if value is None or value is Undefined else plan(value)
+
+    return complete
+
+
+def _non_null(inner: Plan) -> Plan:
+    def complete(value: Any) -> Any:
+        completed = inner(value)
+        if completed is None:
+            raise GiveUp
+        return completed
+
+    return complete
+
+
+def _list(item: Plan) -> Plan:
+    def complete(value: Any) -> Any:
+        if value is None or value is Undefined:
+            return None
+        if type(value) is not list and type(value) is not tuple:
+            raise GiveUp
+        return [item(each) for each in value]
+
+    return complete
+
+
+def _leaf(coerce: Callable[[Any], Any]) -> Plan:
+    def complete(value: Any) -> Any:
+        if value is None or value is Undefined:
+            return None
+        if type(value) not in _PLAIN:
+            raise GiveUp
+        coerced = coerce(value)
+        if coerced is None or coerced is Undefined:
+            raise GiveUp
+        return coerced
+
+    return complete
+
+
+def _enum(type_: CustomGraphQLEnumType) -> Plan:
+    """Strawberry's enum coercion (the first name whose value equals the member's), as a
+    lookup by member."""
+    wrapped = type_.wrapped_cls
+    names: dict[Any, str] = {}
+    for member in wrapped:
+        for name, value in type_.values.items():
+            if member.value == value.value:
+                names[member] = name
+                break
+
+    def complete(value: Any) -> Any:
+        if value is None or value is Undefined:
+            return None
+        if type(value) is not wrapped:
+            raise GiveUp
+        return names[value]
+
+    return complete
