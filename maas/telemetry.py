@@ -26,7 +26,7 @@ import socket
 import threading
 import time
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -121,9 +121,15 @@ class CollectorLink:
     While it is down, `trace_due` and `export_due` let one trace and one export through every
     RETRY_SECONDS."""
 
-    def __init__(self, endpoint: str, retry_seconds: float = RETRY_SECONDS) -> None:
+    def __init__(
+        self,
+        endpoint: str,
+        retry_seconds: float = RETRY_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.endpoint = endpoint
         self.retry_seconds = retry_seconds
+        self._clock = clock
         # Read without the lock on every sampling decision: a plain attribute.
         self.up = True
         self._next_trace = 0.0
@@ -139,7 +145,9 @@ class CollectorLink:
         return self._claim("_next_export")
 
     def _claim(self, which: str) -> bool:
-        now = time.monotonic()
+        now = self._clock()
+        if not self.up and now < getattr(self, which):
+            return False  # the common case while down: no lock taken
         with self._lock:
             if self.up or now < getattr(self, which):
                 return self.up
@@ -149,7 +157,7 @@ class CollectorLink:
     def failed(self, reason: str) -> None:
         with self._lock:
             if self.up:
-                self._next_trace = self._next_export = time.monotonic() + self.retry_seconds
+                self._next_trace = self._next_export = self._clock() + self.retry_seconds
             self.up = False
             report, self._reported = not self._reported, True
         if report:
@@ -185,6 +193,9 @@ class CollectorLink:
                 self.failed(_reason(error))
 
 
+_DROP = SamplingResult(Decision.DROP)
+
+
 class WhileCollectorUp(Sampler):
     """`inner`'s decisions while the collector is up. While it is down: no new trace is
     recorded but one every RETRY_SECONDS (its export tells whether the collector is back), and
@@ -208,9 +219,9 @@ class WhileCollectorUp(Sampler):
             parent = trace.get_current_span(parent_context).get_span_context()
             recorded_here = parent.is_valid and not parent.is_remote and parent.trace_flags.sampled
             if not recorded_here and not self._link.trace_due():
-                return SamplingResult(
-                    Decision.DROP, None, parent.trace_state if parent.is_valid else None
-                )
+                if not parent.is_valid:
+                    return _DROP
+                return SamplingResult(Decision.DROP, None, parent.trace_state)
         return self._inner.should_sample(
             parent_context, trace_id, name, kind, attributes, links, trace_state
         )

@@ -17,10 +17,26 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, set_span_in_context
 
-from maas.telemetry import CollectorLink, OtlpExporter, Tracing, WhileCollectorUp
+from maas.telemetry import (
+    EXPORT_TIMEOUT_SECONDS,
+    CollectorLink,
+    OtlpExporter,
+    Tracing,
+    WhileCollectorUp,
+)
 from tests.support.otlp_receiver import OtlpReceiver
 
-RETRY = 0.2
+RETRY = 5.0
+
+
+class Clock:
+    """The link's clock, moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
 
 
 class Collect(SpanProcessor):
@@ -77,7 +93,8 @@ def test_a_down_collector_is_said_once_tried_once_per_interval_and_said_again_on
     receiver: OtlpReceiver, telemetry_log: pytest.LogCaptureFixture
 ) -> None:
     nowhere = closed_port_url()
-    link = CollectorLink(nowhere, retry_seconds=RETRY)
+    clock = Clock()
+    link = CollectorLink(nowhere, retry_seconds=RETRY, clock=clock)
     exporter = OtlpExporter(nowhere, link)
 
     assert exporter.export(some_spans()) is SpanExportResult.FAILURE
@@ -91,7 +108,7 @@ def test_a_down_collector_is_said_once_tried_once_per_interval_and_said_again_on
     assert nowhere in down
     assert "Connection refused" in down
 
-    time.sleep(RETRY)
+    clock.now += RETRY
     assert exporter.export(some_spans(2)) is SpanExportResult.SUCCESS
     assert link.up
     assert len(receiver.spans) == 2
@@ -103,7 +120,7 @@ def test_failing_again_after_recovery_is_said_again(
     telemetry_log: pytest.LogCaptureFixture,
 ) -> None:
     nowhere = closed_port_url()
-    link = CollectorLink(nowhere, retry_seconds=RETRY)
+    link = CollectorLink(nowhere)
 
     link.failed("first")
     link.failed("still")
@@ -151,7 +168,8 @@ def sampled_provider(link: CollectorLink) -> tuple[TracerProvider, Collect]:
 
 
 def test_while_the_collector_is_down_one_trace_per_interval_is_recorded() -> None:
-    link = CollectorLink(closed_port_url(), retry_seconds=RETRY)
+    clock = Clock()
+    link = CollectorLink(closed_port_url(), retry_seconds=RETRY, clock=clock)
     provider, collect = sampled_provider(link)
     tracer = provider.get_tracer("t")
     link.failed("down")
@@ -160,7 +178,7 @@ def test_while_the_collector_is_down_one_trace_per_interval_is_recorded() -> Non
         with tracer.start_as_current_span("dropped") as span:
             assert not span.is_recording()
             assert span.get_span_context().is_valid  # logs still carry trace ids
-    time.sleep(RETRY)
+    clock.now += RETRY
     with tracer.start_as_current_span("probe"), tracer.start_as_current_span("its child"):
         pass
     with tracer.start_as_current_span("dropped again"):
@@ -216,4 +234,6 @@ def test_shutdown_keeps_to_its_deadline(collector: str) -> None:
     took = time.monotonic() - started
     sock.close()
 
-    assert took < 1.0
+    # One export left to its own timeout would take EXPORT_TIMEOUT_SECONDS, and one per
+    # batch would follow it.
+    assert took < EXPORT_TIMEOUT_SECONDS
