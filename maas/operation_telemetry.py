@@ -1,14 +1,16 @@
 """One span and one set of metrics per GraphQL operation.
 
 The span is the parent of everything the operation causes (Redis commands, mem0, vector-store,
-LLM and embedding calls). It continues the caller's trace when the request carries a W3C
-`traceparent`. Operations are labelled by the schema fields they select, which are bounded,
-never by the client-chosen operation name.
+LLM and embedding calls). Over HTTP it is the request's span (maas.request_scope), named after
+the operation; over WebSocket, a span of its own. It continues the caller's trace when the
+request carries a W3C `traceparent`. Operations are labelled by the schema fields they select,
+which are bounded, never by the client-chosen operation name.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -17,6 +19,8 @@ from graphql import FieldNode, GraphQLError, OperationDefinitionNode, get_operat
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from strawberry.extensions import SchemaExtension
+
+from maas.request_scope import request_span
 
 if TYPE_CHECKING:
     from graphql import DocumentNode
@@ -41,9 +45,14 @@ class OperationTelemetry(SchemaExtension):
 
     def on_operation(self) -> Iterator[None]:
         started = time.perf_counter()
-        # Under the request's span (HTTP), or in the caller's trace (WebSocket): see
+        # The HTTP request's span, or one in the caller's trace (WebSocket): see
         # maas.request_scope.
-        with _tracer.start_as_current_span("graphql", kind=SpanKind.SERVER) as span:
+        request = request_span()
+        with (
+            contextlib.nullcontext(request)
+            if request is not None
+            else _tracer.start_as_current_span("graphql", kind=SpanKind.SERVER)
+        ) as span:
             codes: list[str] = []
             try:
                 yield
@@ -77,15 +86,17 @@ class OperationTelemetry(SchemaExtension):
 
     def _describe(self, span: trace.Span) -> None:
         context = self.execution_context
+        if not span.is_recording():
+            return
         name = context.operation_name
         span.update_name(f"{self._type} {name or self._fields}")
-        span.set_attribute("graphql.operation.type", self._type)
-        span.set_attribute("maas.graphql.fields", self._fields)
+        attributes = {"graphql.operation.type": self._type, "maas.graphql.fields": self._fields}
         if name:
-            span.set_attribute("graphql.operation.name", name)
+            attributes["graphql.operation.name"] = name
         tenant = getattr(context.context, "tenant", None)
         if tenant:
-            span.set_attribute("maas.tenant", tenant)
+            attributes["maas.tenant"] = tenant
+        span.set_attributes(attributes)
 
     def _record(self, codes: list[str], seconds: float) -> None:
         metrics = self._metrics

@@ -1,7 +1,8 @@
 """The scope of each HTTP request and WebSocket connection: a request id (the caller's
 `X-Request-ID` when it is a sane token, a new one otherwise), echoed in the response and put on
 every log record written meanwhile; the caller's W3C trace context; and a server span for each
-request to /graphql, under which the GraphQL operation's span runs."""
+request to /graphql, which the GraphQL operation the request carries makes its own (see
+`request_span`): one span per request, named after its operation once it has one."""
 
 from __future__ import annotations
 
@@ -11,18 +12,25 @@ from contextvars import ContextVar
 from typing import Any
 
 from opentelemetry import context, propagate, trace
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 HEADER = b"x-request-id"
 TRACED_PATH = "/graphql"
 _SANE = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 _current: ContextVar[str | None] = ContextVar("maas_request_id", default=None)
+_span: ContextVar[Span | None] = ContextVar("maas_request_span", default=None)
 _tracer = trace.get_tracer("maas.http")
 
 
 def current_request_id() -> str | None:
     """The id of the request being served in this context, if any."""
     return _current.get()
+
+
+def request_span() -> Span | None:
+    """The span of the HTTP request to /graphql being served in this context, if any: the
+    operation's span too (an HTTP request carries one operation; batches are refused)."""
+    return _span.get()
 
 
 class RequestScope:
@@ -69,8 +77,14 @@ class RequestScope:
             kind=SpanKind.SERVER,
             attributes={"http.request.method": method, "url.path": TRACED_PATH},
         ) as span:
-            await self.app(scope, receive, send)
+            token = _span.set(span)
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                _span.reset(token)
             if status:
                 span.set_attribute("http.response.status_code", status[0])
-                if status[0] >= 500:
+                # An operation's error status (with its codes) stays.
+                unset = getattr(span, "status", Status()).status_code is StatusCode.UNSET
+                if status[0] >= 500 and unset:
                     span.set_status(Status(StatusCode.ERROR))

@@ -28,6 +28,7 @@ from redis.asyncio.cluster import RedisCluster
 
 from stores.redis_client import REDIS_DOWN, RedisClient, is_redis_down
 from stores.redis_scripts import Scripts
+from stores.traced import traced
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +117,7 @@ class _Followed:
     unreadable_since: float | None = None  # its node is down (a cluster master), since when
 
 
+@traced("event_store", "redis", ("append", "newest_id"))
 class RedisEventBus:
     """Appends to event streams and delivers them live to this process's subscribers."""
 

@@ -24,6 +24,7 @@ from stores.redis_client import RedisClient
 from stores.redis_keys import SessionKeys, TenantKeys
 from stores.redis_messages import RedisMessageStore
 from stores.redis_scripts import Scripts
+from stores.traced import traced
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,11 @@ class Reservation:
     stale_sessions: list[str] = field(default_factory=list)  # sessions with expired reservations
 
 
+@traced(
+    "message_ledger",
+    "redis",
+    ("reserve", "release", "count_new", "settle", "sweep_expired", "counted"),
+)
 class MessageLedger:
     """Reserves room in a tenant's quota of stored messages and keeps the count honest."""
 

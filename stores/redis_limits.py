@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from stores.redis_client import RedisClient
 from stores.redis_keys import TenantKeys
 from stores.redis_scripts import Scripts
+from stores.traced import traced
 
 
 @dataclass(frozen=True)
@@ -17,6 +18,9 @@ class MemoryReservation:
     sweep_due: bool = False  # this caller may delete the tenant's expired memories now
 
 
+@traced(
+    "limit_store", "redis", ("take_request", "reserve_memories", "release_memories", "memory_count")
+)
 class RedisLimitStore:
     """The request rate limiter's state and the memory counters of each tenant."""
 

@@ -23,6 +23,7 @@ from stores.event_bus import EventRetention
 from stores.redis_client import RedisClient
 from stores.redis_keys import SessionKeys, TenantKeys
 from stores.redis_scripts import Scripts
+from stores.traced import traced
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,25 @@ def _stream_ttl_ms(meta: dict[str, str], default_ttl: int) -> int:
     return int(meta.get("ttl_seconds", default_ttl)) * 1000
 
 
+@traced(
+    "message_store",
+    "redis",
+    (
+        "append",
+        "read_window",
+        "read_page",
+        "read_meta",
+        "read_metas",
+        "set_config",
+        "replace_range",
+        "delete",
+        "settle",
+        "list_sessions",
+        "try_lock",
+        "hold_lock",
+        "release_lock",
+    ),
+)
 class RedisMessageStore:
     """Stores each tenant's sessions in Redis; every method is scoped to one tenant."""
 

@@ -1,9 +1,16 @@
 """Client spans for store calls: a class decorator that runs each named method inside a
-`{kind} {method}` span, so every instance is traced, however mem0 creates it."""
+`{kind} {method}` span, so every instance is traced, however mem0 creates it.
+
+One span per store call, not per command: the Redis stores' calls (message store, event store,
+ledger, limits) each send one to a few commands or scripts. Their methods are coroutines run on
+the event loop, where background loops (stream followers, sweeps) call them too: those get a
+span only inside a recorded one (an operation's), and cost one check otherwise.
+"""
 
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -38,23 +45,46 @@ HISTORY_STORE_CALLS = (
 
 
 def traced(kind: str, system: str, methods: tuple[str, ...]) -> Callable[[C], C]:
-    """Decorates a store class; `system` is the OpenTelemetry db.system.name (sqlite, mongodb)."""
+    """Decorates a store class; `system` is the OpenTelemetry db.system.name (sqlite, mongodb,
+    redis)."""
 
     def decorate(cls: C) -> C:
         for name in methods:
-            setattr(cls, name, _in_span(getattr(cls, name), kind, system, name))
+            method = getattr(cls, name)
+            wrap = _in_span_async if inspect.iscoroutinefunction(method) else _in_span
+            setattr(cls, name, wrap(method, kind, system, name))
         return cls
 
     return decorate
 
 
+def _attributes(kind: str, system: str, name: str) -> dict[str, str]:
+    return {"db.system.name": system, "db.operation.name": name, "maas.store": kind}
+
+
 def _in_span(method: Callable[..., Any], kind: str, system: str, name: str) -> Callable[..., Any]:
     span_name = f"{kind} {name}"
-    attributes = {"db.system.name": system, "db.operation.name": name, "maas.store": kind}
+    attributes = _attributes(kind, system, name)
 
     @functools.wraps(method)
     def in_span(*args: Any, **kwargs: Any) -> Any:
         with _tracer.start_as_current_span(span_name, kind=SpanKind.CLIENT, attributes=attributes):
             return method(*args, **kwargs)
+
+    return in_span
+
+
+def _in_span_async(
+    method: Callable[..., Any], kind: str, system: str, name: str
+) -> Callable[..., Any]:
+    span_name = f"{kind} {name}"
+    attributes = _attributes(kind, system, name)
+
+    @functools.wraps(method)
+    async def in_span(*args: Any, **kwargs: Any) -> Any:
+        if not trace.get_current_span().is_recording():
+            return await method(*args, **kwargs)
+        with _tracer.start_as_current_span(span_name, kind=SpanKind.CLIENT, attributes=attributes):
+            return await method(*args, **kwargs)
 
     return in_span

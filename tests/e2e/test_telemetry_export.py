@@ -85,11 +85,10 @@ def test_spans_reach_the_collector_and_shutdown_flushes_the_last_ones(
     ]
     assert operation.service_name == SERVICE_NAME
     assert operation.attributes["maas.tenant"] == "tenant-a"
-    (request,) = [
-        s for s in receiver.named("POST /graphql") if s.span_id == operation.parent_span_id
-    ]
-    in_trace = [s for s in receiver.spans if s.trace_id == request.trace_id]
-    assert any(s.attributes.get("db.system") == "redis" for s in in_trace)
+    assert operation.attributes["http.response.status_code"] == 200
+    assert operation.parent_span_id == ""  # the request's span: a root
+    in_trace = [s for s in receiver.spans if s.trace_id == operation.trace_id]
+    assert any(s.attributes.get("db.system.name") == "redis" for s in in_trace)
     assert receiver.content_types == {"application/x-protobuf"}
 
     records = json_lines(server)
@@ -97,14 +96,14 @@ def test_spans_reach_the_collector_and_shutdown_flushes_the_last_ones(
         r for r in records if r["logger"] == "uvicorn.access" and "/graphql" in str(r["message"])
     ]
     assert access[0]["request_id"] == "req-7f3a"
-    assert access[0]["trace_id"] == request.trace_id
+    assert access[0]["trace_id"] == operation.trace_id
     assert len({r["request_id"] for r in access}) == len(access) == 3
     log_text = server.log_path.read_text()
     assert SECRET_CONTENT not in log_text
     assert KEY_A not in log_text
 
 
-def test_without_a_collector_every_request_is_served_and_shutdown_is_prompt(
+def test_without_a_collector_every_request_is_served_quietly_and_shutdown_is_prompt(
     server_processes: Callable[..., list[ServerProcess]],
 ) -> None:
     nowhere = f"http://127.0.0.1:{_free_port()}"
@@ -112,7 +111,7 @@ def test_without_a_collector_every_request_is_served_and_shutdown_is_prompt(
     body = {"query": ADD_MESSAGES, "variables": {"sessionId": "s", "messages": [message("m")]}}
     headers = {"Authorization": f"Bearer {KEY_A}"}
     with httpx.Client(base_url=server.url, headers=headers, timeout=10) as client:
-        # ~3 spans each: several batches of 512 wait in the queue when the server stops.
+        # More than a batch of spans, were they recorded.
         for _ in range(600):
             response = client.post("/graphql", json=body)
             assert response.status_code == 200
@@ -126,9 +125,14 @@ def test_without_a_collector_every_request_is_served_and_shutdown_is_prompt(
     server.stop()
     # uvicorn re-raises the SIGTERM it handled once shut down: -15, not a kill (-9).
     assert exit_code in (0, -signal.SIGTERM)
-    # A liveness bound, not a performance figure: each batch fails only after its retries
-    # (seconds), and the SDK's flush would go through them all; shutdown gives up instead.
-    assert stopped_after < SHUTDOWN_TIMEOUT_SECONDS + 5
-    messages = [r["message"] for r in json_lines(server)]
-    assert sum("cannot export traces" in m for m in messages) == 1
-    assert any("gave up exporting the last spans" in m for m in messages)
+    # A liveness bound (the whole shutdown, on a busy machine); tracing's own share is at most
+    # SHUTDOWN_TIMEOUT_SECONDS, and bench/telemetry_bench.py measures it.
+    assert stopped_after < SHUTDOWN_TIMEOUT_SECONDS + 2.5
+    records = json_lines(server)
+    telemetry = [r["message"] for r in records if r["logger"] == "maas.telemetry"]
+    # Said once (at start-up: nothing listens there), and nothing else: no retries, no
+    # exporter's own lines, no giving up at shutdown.
+    assert len(telemetry) == 1, telemetry
+    assert "cannot export traces" in telemetry[0]
+    assert nowhere in telemetry[0]
+    assert not [r for r in records if r["logger"].startswith("opentelemetry")]
