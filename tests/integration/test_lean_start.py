@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 # Client libraries of providers the embedded defaults do not use, and what only they bring.
 NOT_ON_THE_DEFAULTS = ("qdrant_client", "grpc", "openai", "pymongo", "bson", "cohere")
@@ -19,7 +21,13 @@ from maas.app import create_app
 from maas.settings import Settings
 
 async def main():
-    app = create_app(Settings(redis_url=sys.argv[1], data_dir=sys.argv[2], otel_sdk_disabled=True))
+    settings = Settings(
+        redis_url=sys.argv[1],
+        data_dir=sys.argv[2],
+        otel_sdk_disabled=sys.argv[3] == "off",
+        otel_exporter_otlp_endpoint="http://127.0.0.1:9",
+    )
+    app = create_app(settings)
     async with app.router.lifespan_context(app):
         pass
     print(json.dumps(sorted(sys.modules)))
@@ -42,10 +50,12 @@ def modules_after(code: str, *args: str) -> set[str]:
     return set(json.loads(result.stdout.strip().splitlines()[-1]))
 
 
+@pytest.mark.parametrize("tracing", ["off", "on"])
 def test_the_embedded_defaults_start_without_clients_of_other_providers(
-    redis_url: str, tmp_path: Path
+    redis_url: str, tmp_path: Path, tracing: str
 ) -> None:
-    loaded = modules_after(STARTED_APP, redis_url, str(tmp_path / "data"))
+    """Tracing on too: OpenLIT instruments each GenAI SDK when it is imported, not at start-up."""
+    loaded = modules_after(STARTED_APP, redis_url, str(tmp_path / "data"), tracing)
     # Long-term memory was built (these load only then), so mem0 and its factories ran.
     assert {"mem0.memory.main", "services.embeddings.local", "services.mem0_llm"} <= loaded
     assert not {name for name in loaded if name.split(".")[0] in NOT_ON_THE_DEFAULTS}
