@@ -56,7 +56,7 @@ HYBRID_TARGET = 1.4  # hybrid recall@10 (all evidence) over semantic-only
 P50_TARGET_MS = 25.0  # hybrid search p50 on the embedded store ...
 P50_TARGET_AT = 10_000  # ... at this many memories
 FULL = {"users": 16, "sessions": 25, "turns": 25}
-QUICK = {"users": 2, "sessions": 10, "turns": 20}
+QUICK = {"users": 2, "sessions": 8, "turns": 16}
 
 
 @dataclass(frozen=True)
