@@ -32,6 +32,12 @@ class ChangeKind(enum.StrEnum):
     DELETE = "DELETE"
 
 
+class SearchMode(enum.StrEnum):
+    SEMANTIC = "semantic"
+    KEYWORD = "keyword"
+    HYBRID = "hybrid"
+
+
 class MemoryEventType(enum.StrEnum):
     ADDED = "ADDED"
     UPDATED = "UPDATED"
@@ -131,6 +137,8 @@ class MemorySearch:
     metadata: dict[str, Any] | None = None
     limit: int = 10
     threshold: float | None = None
+    mode: SearchMode = SearchMode.HYBRID
+    recency_half_life_seconds: float | None = None
 
 
 @dataclass(frozen=True)
