@@ -58,7 +58,7 @@ from services.ltm_model import (
     MemorySearch,
     NewMemory,
     Scope,
-    payload_from_mem0_item,
+    SearchMode,
     record_from_payload,
 )
 from services.mem0_engine import (
@@ -74,8 +74,10 @@ from services.memory_events import decode_memory_event, encode_memory_event
 from services.memory_spans import operation_span
 from services.metrics import NO_METRICS, ServiceMetrics
 from services.quotas import MemoryQuota
+from services.search_fusion import Found, Ranked, rank
 from stores.event_bus import RedisEventBus, StoredEvent
 from stores.history_base import HistoryStore
+from stores.keyword_terms import terms
 from stores.memory_changes import ConditionalWrites, Edit, HistoryNotRecorded, Live, Sweep
 from stores.vector_hits import VectorHit
 
@@ -179,23 +181,62 @@ class LongTermMemory:
     # ---- read -------------------------------------------------------------------------------
 
     async def search(self, tenant: str, search: MemorySearch) -> list[MemoryHit]:
-        """The memories closest in meaning to the query, best first, within a scope."""
+        """The memories that best match the query within a scope, best first: by meaning, by
+        its words, or both (search.mode; ranking in services/search_fusion.py)."""
         check_search(search, self._limits)
         filters = self._filters(tenant, search.scope, search.categories, search.metadata)
         with self._dependencies():
             engine = await self._engine.get()
-            found = await engine.search(
-                search.query,
-                top_k=search.limit,
-                filters=filters,
-                threshold=search.threshold if search.threshold is not None else 0.0,
-            )
+            ranked = await asyncio.to_thread(self._rank, engine, search, filters)
         hits = []
-        for item in found.get("results", []):
-            payload = payload_from_mem0_item(item)
+        for r in ranked:
+            payload = dict(r.payload)
             if self._visible(tenant, payload):
-                hits.append(MemoryHit(record_from_payload(item["id"], payload), item["score"]))
+                hits.append(MemoryHit(record_from_payload(r.id, payload), r.score, r.scores))
         return hits
+
+    def _rank(self, engine: Any, search: MemorySearch, filters: dict[str, Any]) -> list[Ranked]:
+        """Fetch both candidate lists (as the mode needs) and rank them (blocking)."""
+        store = engine.vector_store
+        mode = search.mode
+        # Over-fetch as mem0 does, so fusion and the threshold still leave `limit` hits.
+        fetch = max(search.limit * 4, 60) if mode is SearchMode.HYBRID else search.limit
+        if mode is not SearchMode.HYBRID and search.recency_half_life_seconds:
+            fetch = max(search.limit * 4, 60)  # recency may reorder beyond the first `limit`
+        semantic: list[Found] = []
+        keyword: list[Found] = []
+        vector = None
+        if mode is not SearchMode.KEYWORD:
+            vector = engine.embedding_model.embed(search.query, "search")
+            semantic = [
+                Found(h.id, h.payload, h.score or 0.0)
+                for h in store.search(search.query, vector, top_k=fetch, filters=filters)
+            ]
+        if mode is not SearchMode.SEMANTIC:
+            found = store.keyword_search(search.query, top_k=fetch, filters=filters) or []
+            keyword = [Found(h.id, h.payload, h.score or 0.0) for h in found]
+        similarity: dict[str, float] = {}
+        if mode is SearchMode.HYBRID and hasattr(store, "similarities"):
+            seen = {h.id for h in semantic}
+            similarity = store.similarities(vector, [h.id for h in keyword if h.id not in seen])
+        updated_at = None
+        if search.recency_half_life_seconds:
+            updated_at = {
+                h.id: record_from_payload(h.id, dict(h.payload)).updated_at
+                for h in (*semantic, *keyword)
+            }
+        return rank(
+            mode,
+            semantic,
+            keyword,
+            len(terms(search.query)),
+            limit=search.limit,
+            threshold=search.threshold or 0.0,
+            similarity=similarity,
+            updated_at=updated_at,
+            now=datetime.fromtimestamp(self._clock(), UTC),
+            half_life_seconds=search.recency_half_life_seconds,
+        )
 
     async def get(self, tenant: str, memory_id: str) -> MemoryRecord | None:
         """One of the tenant's memories; None when missing, expired or another tenant's."""

@@ -26,6 +26,12 @@ class Category(enum.StrEnum):
     PREFERENCE = "preference"
 
 
+class SearchMode(enum.StrEnum):
+    SEMANTIC = "semantic"
+    KEYWORD = "keyword"
+    HYBRID = "hybrid"
+
+
 class ChangeKind(enum.StrEnum):
     ADD = "ADD"
     UPDATE = "UPDATE"
@@ -97,9 +103,19 @@ class MemoryRecord:
 
 
 @dataclass(frozen=True)
+class HitScores:
+    """What went into a hit's score (services/search_fusion.py); None: not part of this mode."""
+
+    semantic: float | None = None
+    keyword: float | None = None
+    recency: float | None = None
+
+
+@dataclass(frozen=True)
 class MemoryHit:
     memory: MemoryRecord
     score: float
+    scores: HitScores | None = None
 
 
 @dataclass(frozen=True)
@@ -131,6 +147,8 @@ class MemorySearch:
     metadata: dict[str, Any] | None = None
     limit: int = 10
     threshold: float | None = None
+    mode: SearchMode = SearchMode.HYBRID
+    recency_half_life_seconds: float | None = None
 
 
 @dataclass(frozen=True)
