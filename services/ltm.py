@@ -71,7 +71,7 @@ from services.mem0_engine import (
     text_fields,
 )
 from services.memory_events import decode_memory_event, encode_memory_event
-from services.memory_spans import operation_span
+from services.memory_spans import operation_span, search_span
 from services.metrics import NO_METRICS, ServiceMetrics
 from services.quotas import MemoryQuota
 from services.search_fusion import Found, Ranked, rank
@@ -187,12 +187,16 @@ class LongTermMemory:
         filters = self._filters(tenant, search.scope, search.categories, search.metadata)
         with self._dependencies():
             engine = await self._engine.get()
-            ranked = await asyncio.to_thread(self._rank, engine, search, filters)
-        hits = []
-        for r in ranked:
-            payload = dict(r.payload)
-            if self._visible(tenant, payload):
-                hits.append(MemoryHit(record_from_payload(r.id, payload), r.score, r.scores))
+            limit, threshold = search.limit, search.threshold
+            with search_span(engine, search.query, filters, limit, threshold, search.mode) as span:
+                ranked = await asyncio.to_thread(self._rank, engine, search, filters)
+                hits = [
+                    MemoryHit(record_from_payload(r.id, dict(r.payload)), r.score, r.scores)
+                    for r in ranked
+                    if self._visible(tenant, dict(r.payload))
+                ]
+                if span is not None:
+                    span.set_attribute("maas.memory.result_count", len(hits))
         return hits
 
     def _rank(self, engine: Any, search: MemorySearch, filters: dict[str, Any]) -> list[Ranked]:
