@@ -189,7 +189,7 @@ class LongTermMemory:
             engine = await self._engine.get()
             limit, threshold = search.limit, search.threshold
             with search_span(engine, search.query, filters, limit, threshold, search.mode) as span:
-                ranked = await asyncio.to_thread(self._rank, engine, search, filters)
+                ranked = await self._rank(engine, search, filters)
                 hits = [
                     MemoryHit(record_from_payload(r.id, dict(r.payload)), r.score, r.scores)
                     for r in ranked
@@ -199,30 +199,44 @@ class LongTermMemory:
                     span.set_attribute("maas.memory.result_count", len(hits))
         return hits
 
-    def _rank(self, engine: Any, search: MemorySearch, filters: dict[str, Any]) -> list[Ranked]:
-        """Fetch both candidate lists (as the mode needs) and rank them (blocking)."""
+    async def _rank(
+        self, engine: Any, search: MemorySearch, filters: dict[str, Any]
+    ) -> list[Ranked]:
+        """Fetch the candidate lists the mode needs and rank them."""
         store = engine.vector_store
         mode = search.mode
         # Over-fetch as mem0 does, so fusion and the threshold still leave `limit` hits.
         fetch = max(search.limit * 4, 60) if mode is SearchMode.HYBRID else search.limit
         if mode is not SearchMode.HYBRID and search.recency_half_life_seconds:
             fetch = max(search.limit * 4, 60)  # recency may reorder beyond the first `limit`
+
+        def by_meaning() -> tuple[list[float], list[Found]]:
+            vector = engine.embedding_model.embed(search.query, "search")
+            hits = store.search(search.query, vector, top_k=fetch, filters=filters)
+            return vector, [Found(h.id, h.payload, h.score or 0.0) for h in hits]
+
+        def by_words() -> list[Found]:
+            hits = store.keyword_search(search.query, top_k=fetch, filters=filters) or []
+            return [Found(h.id, h.payload, h.score or 0.0) for h in hits]
+
+        vector: list[float] | None = None
         semantic: list[Found] = []
         keyword: list[Found] = []
-        vector = None
-        if mode is not SearchMode.KEYWORD:
-            vector = engine.embedding_model.embed(search.query, "search")
-            semantic = [
-                Found(h.id, h.payload, h.score or 0.0)
-                for h in store.search(search.query, vector, top_k=fetch, filters=filters)
-            ]
-        if mode is not SearchMode.SEMANTIC:
-            found = store.keyword_search(search.query, top_k=fetch, filters=filters) or []
-            keyword = [Found(h.id, h.payload, h.score or 0.0) for h in found]
+        if mode is SearchMode.HYBRID:
+            # Two threads: the query embedding (BLAS) and the keyword query (SQLite) both
+            # release the GIL, so they overlap.
+            (vector, semantic), keyword = await asyncio.gather(
+                asyncio.to_thread(by_meaning), asyncio.to_thread(by_words)
+            )
+        elif mode is SearchMode.SEMANTIC:
+            vector, semantic = await asyncio.to_thread(by_meaning)
+        else:
+            keyword = await asyncio.to_thread(by_words)
         similarity: dict[str, float] = {}
-        if mode is SearchMode.HYBRID and hasattr(store, "similarities"):
-            seen = {h.id for h in semantic}
-            similarity = store.similarities(vector, [h.id for h in keyword if h.id not in seen])
+        seen = {h.id for h in semantic}
+        missing = [h.id for h in keyword if h.id not in seen]
+        if vector is not None and missing and hasattr(store, "similarities"):
+            similarity = await asyncio.to_thread(store.similarities, vector, missing)
         updated_at = None
         if search.recency_half_life_seconds:
             updated_at = {
