@@ -26,16 +26,16 @@ class Category(enum.StrEnum):
     PREFERENCE = "preference"
 
 
-class SearchMode(enum.StrEnum):
-    SEMANTIC = "semantic"
-    KEYWORD = "keyword"
-    HYBRID = "hybrid"
-
-
 class ChangeKind(enum.StrEnum):
     ADD = "ADD"
     UPDATE = "UPDATE"
     DELETE = "DELETE"
+
+
+class SearchMode(enum.StrEnum):
+    SEMANTIC = "semantic"
+    KEYWORD = "keyword"
+    HYBRID = "hybrid"
 
 
 class MemoryEventType(enum.StrEnum):
