@@ -2,7 +2,10 @@
 embedding included) with a breakdown of what it is made of, and a batch of 50 adds against an
 LLM that takes 200 ms, printed beside their targets.
 
-    uv run python -m bench.ltm_bench
+    uv run python -m bench.ltm_bench [--sizes 10000]
+
+Each measured search runs in all three modes, in turn (SEMANTIC, KEYWORD, HYBRID: the default,
+whose figures are "search"), so the modes' p50/p99 print side by side from the same machine.
 
 The LTM service runs in this process, built as the app builds it (`build_ltm`: the embedded
 vector store and the local MiniLM embedder), on a throwaway redis-server (REDIS_URL when set; only
@@ -12,6 +15,7 @@ directory that is removed at the end.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import gc
 import hashlib
@@ -45,7 +49,7 @@ from maas.settings import Settings
 from services.embeddings.local import shared_encoder
 from services.llm import LLMGateway
 from services.ltm import LongTermMemory
-from services.ltm_model import NEVER, Category, MemorySearch, NewMemory, Scope, qualify
+from services.ltm_model import NEVER, Category, MemorySearch, NewMemory, Scope, SearchMode, qualify
 from stores.event_bus import RedisEventBus
 from tests.support.fake_llm import FakeLLM
 
@@ -94,6 +98,7 @@ class SizeResult:
     embed_s: list[float]
     store_s: list[float]
     hits: tuple[int, int]  # fewest and most hits of one search
+    by_mode: dict[SearchMode, list[float]]  # the same searches in each mode
 
 
 @dataclass(frozen=True)
@@ -340,11 +345,18 @@ class Bench:
         embed_s: list[float] = []
         store_s: list[float] = []
         counts: list[int] = []
+        by_mode: dict[SearchMode, list[float]] = {mode: [] for mode in SearchMode}
         cpu_s = 0.0
         for i in range(WARMUP_SEARCHES + SEARCHES):
             user = user_of(i * 37)
             query = queries[(i + size) % len(queries)]
             search = MemorySearch(query=query, scope=Scope(user_id=user), limit=SEARCH_LIMIT)
+            for mode in (SearchMode.SEMANTIC, SearchMode.KEYWORD):
+                other = MemorySearch(query, Scope(user_id=user), limit=SEARCH_LIMIT, mode=mode)
+                began = time.perf_counter()
+                await self.ltm.search(TENANT, other)
+                if i >= WARMUP_SEARCHES:
+                    by_mode[mode].append(time.perf_counter() - began)
             cpu = time.process_time()
             began = time.perf_counter()
             hits = await self.ltm.search(TENANT, search)
@@ -355,13 +367,15 @@ class Bench:
             if i < WARMUP_SEARCHES:
                 continue
             service_s.append(took)
+            by_mode[SearchMode.HYBRID].append(took)
             cpu_s += cpu
             counts.append(len(hits))
             if i % BREAKDOWN_EVERY == 0:
                 embed, store = await asyncio.to_thread(self.time_parts, query, user)
                 embed_s.append(embed)
                 store_s.append(store)
-        return SizeResult(size, service_s, cpu_s, embed_s, store_s, (min(counts), max(counts)))
+        hits = (min(counts), max(counts))
+        return SizeResult(size, service_s, cpu_s, embed_s, store_s, hits, by_mode)
 
     def time_parts(self, query: str, user: str) -> tuple[float, float]:
         """In a worker thread, as mem0 runs them: the query embedding alone, then the store
@@ -502,6 +516,17 @@ class Bench:
             "store = the store search with that vector;\n  rest = search p50 - embed p50 - "
             "store p50 (mem0's other steps and thread hand-offs, approx.)"
         )
+        modes = list(SearchMode)
+        print(
+            "  The same searches in each mode (each measured search ran SEMANTIC, KEYWORD, then "
+            "HYBRID = the\n  default, the search above), LongTermMemory.search end to end, ms:"
+        )
+        mode_rows = [
+            [f"{r.size:,}"] + [fmt(ms(r.by_mode[m], pct)) for m in modes for pct in (50, 99)]
+            for r in self.searches
+        ]
+        mode_headers = ["memories"] + [f"{m.value} {p}" for m in modes for p in ("p50", "p99")]
+        print(table(mode_headers, mode_rows))
         plan = self.query_plan(search_filters(user_of(0)))
         print(f"  SQLite plan of the store's ranking read for a search: {plan}")
         print()
@@ -639,6 +664,16 @@ def print_machine(redis_url: str) -> None:
 
 
 def main() -> int:
+    global SIZES, BATCH_AT
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--sizes",
+        type=lambda text: tuple(sorted(int(n) for n in text.split(","))),
+        default=SIZES,
+        help="store sizes, comma-separated (default 1000,10000,100000)",
+    )
+    SIZES = parser.parse_args().sizes
+    BATCH_AT = tuple(sorted({SIZES[0], SIZES[-1]}))
     started = time.perf_counter()
     redis = BenchRedis()
     fake = FakeLLM()

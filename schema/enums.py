@@ -7,6 +7,7 @@ import strawberry
 from services.ltm_model import Category as _Category
 from services.ltm_model import ChangeKind as _ChangeKind
 from services.ltm_model import MemoryEventType as _MemoryEventType
+from services.ltm_model import SearchMode as _SearchMode
 from services.session_events import SessionEventType as _SessionEventType
 from services.stm_model import ConfigField, Strategy
 from services.stm_model import Role as _Role
@@ -30,4 +31,10 @@ MemoryChangeKind = strawberry.enum(
 )
 MemoryEventType = strawberry.enum(
     _MemoryEventType, name="MemoryEventType", description="What happened to a memory."
+)
+SearchMode = strawberry.enum(
+    _SearchMode,
+    name="SearchMode",
+    description="How a search matches: by meaning (SEMANTIC), by words (KEYWORD, BM25), "
+    "or both (HYBRID).",
 )

@@ -5,8 +5,9 @@ from __future__ import annotations
 import strawberry
 from strawberry.scalars import JSON
 
-from schema.enums import MemoryCategory, MessageRole
+from schema.enums import MemoryCategory, MessageRole, SearchMode
 from services.ltm_model import Category, MemorySearch, NewMemory, Scope
+from services.ltm_model import SearchMode as Mode
 
 
 @strawberry.input(description="A message to remember facts from.")
@@ -53,7 +54,7 @@ class AddMemoryInput:
         )
 
 
-@strawberry.input(description="A semantic search within a scope (at least one id).")
+@strawberry.input(description="A search within a scope (at least one id).")
 class SearchMemoriesInput:
     query: str
     user_id: str | None = None
@@ -66,7 +67,18 @@ class SearchMemoriesInput:
     )
     limit: int = 10
     threshold: float | None = strawberry.field(
-        default=None, description="Lowest score to return, 0 to 1."
+        default=None,
+        description="Lowest relevance to return, 0 to 1, before any recency factor: the "
+        "semantic score in SEMANTIC mode, the keyword score in KEYWORD, their mean in HYBRID.",
+    )
+    mode: SearchMode = strawberry.field(
+        default=Mode.HYBRID,
+        description="SEMANTIC: by meaning; KEYWORD: by words (BM25); HYBRID (default): both.",
+    )
+    recency_half_life: float | None = strawberry.field(
+        default=None,
+        description="Prefer recent memories: score = relevance * 0.5^(age / recencyHalfLife), "
+        "age in seconds since the memory last changed. Null (default): no preference.",
     )
 
     def to_search(self) -> MemorySearch:
@@ -77,6 +89,8 @@ class SearchMemoriesInput:
             metadata=self.metadata,
             limit=self.limit,
             threshold=self.threshold,
+            mode=Mode(self.mode),
+            recency_half_life_seconds=self.recency_half_life,
         )
 
 

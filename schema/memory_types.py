@@ -64,14 +64,31 @@ class Memory:
         )
 
 
-@strawberry.type(description="A search result: the memory and how close it is (higher: closer).")
+@strawberry.type(
+    description="What went into a hit's score, each 0 to 1; null: not part of this search."
+)
+class HitScores:
+    semantic: float | None = strawberry.field(description="Cosine similarity to the query.")
+    keyword: float | None = strawberry.field(description="BM25 of the query's words, squashed.")
+    recency: float | None = strawberry.field(description="0.5^(age / recencyHalfLife).")
+
+
+@strawberry.type(description="A search result: the memory and how well it matches (higher: better)")
 class MemoryHit:
-    score: float
+    score: float = strawberry.field(description="The ranking score (see HitScores).")
     memory: Memory
+    scores: HitScores | None = None
 
     @classmethod
     def of(cls, hit: ltm_model.MemoryHit) -> MemoryHit:
-        return cls(score=hit.score, memory=Memory.of(hit.memory))
+        parts = hit.scores
+        return cls(
+            score=hit.score,
+            memory=Memory.of(hit.memory),
+            scores=HitScores(semantic=parts.semantic, keyword=parts.keyword, recency=parts.recency)
+            if parts is not None
+            else None,
+        )
 
 
 @strawberry.type

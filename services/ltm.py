@@ -59,7 +59,7 @@ from services.ltm_model import (
     MemorySearch,
     NewMemory,
     Scope,
-    payload_from_mem0_item,
+    SearchMode,
     record_from_payload,
 )
 from services.mem0_engine import (
@@ -73,11 +73,13 @@ from services.mem0_engine import (
     text_fields,
 )
 from services.memory_events import decode_memory_event, encode_memory_event
-from services.memory_spans import operation_span
+from services.memory_spans import operation_span, search_span
 from services.metrics import NO_METRICS, ServiceMetrics
 from services.quotas import MemoryQuota
+from services.search_fusion import Found, Ranked, rank
 from stores.event_bus import RedisEventBus, StoredEvent
 from stores.history_base import HistoryStore
+from stores.keyword_terms import terms
 from stores.memory_changes import ConditionalWrites, Edit, HistoryNotRecorded, Live, Sweep
 from stores.vector_hits import VectorHit
 
@@ -217,23 +219,80 @@ class LongTermMemory:
     # ---- read -------------------------------------------------------------------------------
 
     async def search(self, tenant: str, search: MemorySearch) -> list[MemoryHit]:
-        """The memories closest in meaning to the query, best first, within a scope."""
+        """The memories that best match the query within a scope, best first: by meaning, by
+        its words, or both (search.mode; ranking in services/search_fusion.py)."""
         check_search(search, self._limits)
         filters = self._filters(tenant, search.scope, search.categories, search.metadata)
         with self._dependencies():
             engine = await self._engine.get()
-            found = await engine.search(
-                search.query,
-                top_k=search.limit,
-                filters=filters,
-                threshold=search.threshold if search.threshold is not None else 0.0,
-            )
-        hits = []
-        for item in found.get("results", []):
-            payload = payload_from_mem0_item(item)
-            if self._visible(tenant, payload):
-                hits.append(MemoryHit(record_from_payload(item["id"], payload), item["score"]))
+            limit, threshold = search.limit, search.threshold
+            with search_span(engine, search.query, filters, limit, threshold, search.mode) as span:
+                ranked = await self._rank(engine, search, filters)
+                hits = [
+                    MemoryHit(record_from_payload(r.id, dict(r.payload)), r.score, r.scores)
+                    for r in ranked
+                    if self._visible(tenant, dict(r.payload))
+                ]
+                if span is not None:
+                    span.set_attribute("maas.memory.result_count", len(hits))
         return hits
+
+    async def _rank(
+        self, engine: Any, search: MemorySearch, filters: dict[str, Any]
+    ) -> list[Ranked]:
+        """Fetch the candidate lists the mode needs and rank them."""
+        store = engine.vector_store
+        mode = search.mode
+        # Over-fetch as mem0 does, so fusion and the threshold still leave `limit` hits.
+        fetch = max(search.limit * 4, 60) if mode is SearchMode.HYBRID else search.limit
+        if mode is not SearchMode.HYBRID and search.recency_half_life_seconds:
+            fetch = max(search.limit * 4, 60)  # recency may reorder beyond the first `limit`
+
+        def by_meaning() -> tuple[list[float], list[Found]]:
+            vector = engine.embedding_model.embed(search.query, "search")
+            hits = store.search(search.query, vector, top_k=fetch, filters=filters)
+            return vector, [Found(h.id, h.payload, h.score or 0.0) for h in hits]
+
+        def by_words() -> list[Found]:
+            hits = store.keyword_search(search.query, top_k=fetch, filters=filters) or []
+            return [Found(h.id, h.payload, h.score or 0.0) for h in hits]
+
+        vector: list[float] | None = None
+        semantic: list[Found] = []
+        keyword: list[Found] = []
+        if mode is SearchMode.HYBRID:
+            # Two threads: the query embedding (BLAS) and the keyword query (SQLite) both
+            # release the GIL, so they overlap.
+            (vector, semantic), keyword = await asyncio.gather(
+                asyncio.to_thread(by_meaning), asyncio.to_thread(by_words)
+            )
+        elif mode is SearchMode.SEMANTIC:
+            vector, semantic = await asyncio.to_thread(by_meaning)
+        else:
+            keyword = await asyncio.to_thread(by_words)
+        similarity: dict[str, float] = {}
+        seen = {h.id for h in semantic}
+        missing = [h.id for h in keyword if h.id not in seen]
+        if vector is not None and missing and hasattr(store, "similarities"):
+            similarity = await asyncio.to_thread(store.similarities, vector, missing)
+        updated_at = None
+        if search.recency_half_life_seconds:
+            updated_at = {
+                h.id: record_from_payload(h.id, dict(h.payload)).updated_at
+                for h in (*semantic, *keyword)
+            }
+        return rank(
+            mode,
+            semantic,
+            keyword,
+            len(terms(search.query)),
+            limit=search.limit,
+            threshold=search.threshold or 0.0,
+            similarity=similarity,
+            updated_at=updated_at,
+            now=datetime.fromtimestamp(self._clock(), UTC),
+            half_life_seconds=search.recency_half_life_seconds,
+        )
 
     async def get(self, tenant: str, memory_id: str) -> MemoryRecord | None:
         """One of the tenant's memories; None when missing, expired or another tenant's."""

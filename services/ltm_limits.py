@@ -160,6 +160,11 @@ def check_search(search: MemorySearch, limits: LtmLimits) -> None:
         )
     if search.threshold is not None and not 0 <= search.threshold <= 1:
         raise InvalidInput("threshold: between 0 and 1.", field="threshold")
+    half_life = search.recency_half_life_seconds
+    if half_life is not None and not (math.isfinite(half_life) and half_life > 0):
+        raise InvalidInput(
+            "recencyHalfLife: a positive number of seconds.", field="recencyHalfLife"
+        )
     check_metadata_filter(search.metadata, limits)
 
 

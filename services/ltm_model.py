@@ -103,9 +103,19 @@ class MemoryRecord:
 
 
 @dataclass(frozen=True)
+class HitScores:
+    """What went into a hit's score (services/search_fusion.py); None: not part of this mode."""
+
+    semantic: float | None = None
+    keyword: float | None = None
+    recency: float | None = None
+
+
+@dataclass(frozen=True)
 class MemoryHit:
     memory: MemoryRecord
     score: float
+    scores: HitScores | None = None
 
 
 @dataclass(frozen=True)

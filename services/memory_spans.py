@@ -64,6 +64,21 @@ class TracedMemory:
             return result
 
     @contextlib.contextmanager
+    def searching(
+        self, query: str, filters: Mapping[str, Any], limit: int, threshold: float | None, mode: str
+    ) -> Iterator[Span]:
+        """The span of a search the service ranks itself (services/search_fusion.py): the query
+        embedding and store calls run inside it; set its result count with `found`."""
+        with self._span("search_memory", filters) as span:
+            span.set_attribute("maas.memory.search.limit", limit)
+            span.set_attribute("maas.memory.search.mode", mode)
+            if threshold is not None:
+                span.set_attribute("maas.memory.search.threshold", threshold)
+            if self._capture_content:
+                span.set_attribute("gen_ai.memory.query.text", query)
+            yield span
+
+    @contextlib.contextmanager
     def operation(self, name: str, memory_id: str) -> Iterator[Span]:
         """The span of an operation on one memory that the service runs itself, past mem0
         (updates and deletes are the store's conditional writes): its embedding and store
@@ -91,6 +106,20 @@ def operation_span(engine: Any, name: str, memory_id: str) -> AbstractContextMan
     """The engine's span of an operation on one memory (none for an engine without spans)."""
     if isinstance(engine, TracedMemory):
         return engine.operation(name, memory_id)
+    return contextlib.nullcontext()
+
+
+def search_span(
+    engine: Any,
+    query: str,
+    filters: Mapping[str, Any],
+    limit: int,
+    threshold: float | None,
+    mode: str,
+) -> AbstractContextManager[Any]:
+    """The engine's span of a search (none for an engine without spans)."""
+    if isinstance(engine, TracedMemory):
+        return engine.searching(query, filters, limit, threshold, mode)
     return contextlib.nullcontext()
 
 

@@ -54,6 +54,13 @@ class AtlasVectorStore(MongoConditionalWrites, MongoDB):
                 [("payload.tenant", 1), ("payload.created_at", -1), ("_id", -1)]
             )
 
+    def keyword_search(
+        self, query: str, top_k: int = 5, filters: dict | None = None
+    ) -> list[Any] | None:
+        """None: no keyword search here. mem0's runs Atlas `$search.text` and filters after
+        it (another user's matches would crowd this user's out) and rejects our filters."""
+        return None
+
     def search(
         self,
         query: str,

@@ -4,6 +4,12 @@ Scope filters run in SQL on indexed columns first, and only the matching vectors
 a user's search ranks all of that user's memories however many closer ones other users hold.
 Several server processes may share the file (WAL; writers wait for each other).
 
+Keyword search: an FTS5 index (`vector_words`, porter-stemmed) of every memory's text, keyed by
+the vectors row's rowid and kept by triggers, so every write — insert, update, delete, the
+conditional writes and the expiry sweep — changes it in the same transaction as the row. A
+keyword query joins it to the vectors rows and applies the same scope filters in SQL before
+ranking by BM25, so other users' matches never take this user's places in the top k.
+
 The service's updates and deletes are conditional (stores/memory_changes.py): one write
 transaction checks the memory is live, changes it and appends its history row, so concurrent
 writers — threads or processes — see each change happen once, with its history, or not at all.
@@ -21,6 +27,7 @@ from pydantic import BaseModel
 
 from stores import memory_filters
 from stores.history_base import HistoryStore
+from stores.keyword_terms import fts5_query
 from stores.memory_changes import Edit, Live, MemoryChange, Sweep, now_iso, record_after
 from stores.sqlite_files import SQLiteFile
 from stores.sqlite_history import SQLiteHistoryStore, insert_history
@@ -32,7 +39,6 @@ from stores.vector_hits import VectorHit
 # SQLite, which has no statistics to go by, prefers them to the tenant-wide expiry index: a
 # user's search reads that user's rows, not the tenant's.
 COLUMNS = ("tenant", "user_id", "agent_id", "run_id", "category", "expires_at", "created_at")
-_COLUMN_OF = {name: name for name in COLUMNS}
 
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS vector_collections (name TEXT PRIMARY KEY, dims INTEGER NOT NULL);
@@ -51,6 +57,25 @@ CREATE INDEX IF NOT EXISTS vectors_page ON vectors (collection, tenant, created_
 CREATE INDEX IF NOT EXISTS vectors_expiry ON vectors (collection, tenant, expires_at);
 """
 
+# The keyword index. Statements with inner semicolons, so run one by one. A VACUUM may renumber
+# the rowids of `vectors` (it has no INTEGER PRIMARY KEY): none is ever run on this file.
+_KEYWORD_SCHEMA = (
+    "CREATE VIRTUAL TABLE vector_words USING fts5(body, "
+    "tokenize = 'porter unicode61 remove_diacritics 2')",
+    "CREATE TRIGGER IF NOT EXISTS vector_words_insert AFTER INSERT ON vectors BEGIN "
+    "INSERT INTO vector_words (rowid, body) "
+    "VALUES (new.rowid, COALESCE(json_extract(new.payload, '$.data'), '')); END",
+    "CREATE TRIGGER IF NOT EXISTS vector_words_delete AFTER DELETE ON vectors BEGIN "
+    "DELETE FROM vector_words WHERE rowid = old.rowid; END",
+    "CREATE TRIGGER IF NOT EXISTS vector_words_update AFTER UPDATE OF payload ON vectors "
+    "WHEN json_extract(old.payload, '$.data') IS NOT json_extract(new.payload, '$.data') BEGIN "
+    "UPDATE vector_words SET body = COALESCE(json_extract(new.payload, '$.data'), '') "
+    "WHERE rowid = new.rowid; END",
+    # A file written before the index existed: index what it holds, once.
+    "INSERT INTO vector_words (rowid, body) "
+    "SELECT rowid, COALESCE(json_extract(payload, '$.data'), '') FROM vectors",
+)
+
 
 class EmbeddedVectorConfig(BaseModel):
     """What mem0 passes to the store's constructor."""
@@ -60,7 +85,7 @@ class EmbeddedVectorConfig(BaseModel):
     path: str
 
 
-@traced("vector_store", "sqlite", VECTOR_STORE_CALLS)
+@traced("vector_store", "sqlite", (*VECTOR_STORE_CALLS, "keyword_search", "similarities"))
 class EmbeddedVectorStore(VectorStoreBase):
     """mem0 vector store over one SQLite file; vectors stored unit-length as float32."""
 
@@ -76,6 +101,9 @@ class EmbeddedVectorStore(VectorStoreBase):
         with self.file.write() as db:
             for statement in filter(str.strip, _SCHEMA.split(";")):
                 db.execute(statement)
+            if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'vector_words'").fetchone():
+                for statement in _KEYWORD_SCHEMA:
+                    db.execute(statement)
             row = db.execute(
                 "SELECT dims FROM vector_collections WHERE name = ?", (name,)
             ).fetchone()
@@ -269,6 +297,47 @@ class EmbeddedVectorStore(VectorStoreBase):
             if id_ in payloads  # deleted since the ranking read
         ]
 
+    def keyword_search(
+        self, query: str, top_k: int = 5, filters: dict | None = None
+    ) -> list[VectorHit]:
+        """The memories within `filters` that contain any word of the query, best BM25 first;
+        score = -bm25() (higher: better; unbounded). Scope is applied in the query itself."""
+        match = fts5_query(query)
+        if match is None or top_k <= 0:
+            return []
+        where, params = self._where(filters, row="v.")
+        rows = (
+            self.file.connection()
+            .execute(
+                "SELECT v.id, v.payload, -bm25(vector_words) FROM vector_words "  # noqa: S608
+                f"JOIN vectors AS v ON v.rowid = vector_words.rowid "
+                f"WHERE vector_words MATCH ? AND {where} ORDER BY bm25(vector_words) LIMIT ?",
+                (match, *params, top_k),
+            )
+            .fetchall()
+        )
+        return [VectorHit(id_, json.loads(payload), float(score)) for id_, payload, score in rows]
+
+    def similarities(self, vectors: list[float], ids: list[str]) -> dict[str, float]:
+        """Cosine similarity (clamped at 0, as search scores it) of the query to these
+        memories: the semantic part of keyword hits that semantic search did not rank."""
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = (
+            self.file.connection()
+            .execute(
+                f"SELECT id, vector FROM vectors WHERE collection = ? AND id IN ({marks})",  # noqa: S608
+                (self.collection_name, *ids),
+            )
+            .fetchall()
+        )
+        if not rows:
+            return {}
+        matrix = np.frombuffer(b"".join(blob for _, blob in rows), dtype=np.float32)
+        scores = matrix.reshape(len(rows), self.dims) @ _unit(vectors)
+        return {id_: max(0.0, float(s)) for (id_, _), s in zip(rows, scores, strict=True)}
+
     def list(self, filters: dict | None = None, top_k: int | None = 100) -> list[list[VectorHit]]:
         return [self.page(filters, top_k if top_k is not None else -1)]
 
@@ -293,9 +362,14 @@ class EmbeddedVectorStore(VectorStoreBase):
 
     # ---- helpers ----------------------------------------------------------------------------
 
-    def _where(self, filters: dict | None) -> tuple[str, list[Any]]:
-        clause, params = memory_filters.to_sql(memory_filters.parse(filters), columns=_COLUMN_OF)
-        return f"collection = ? AND {clause}", [self.collection_name, *params]
+    def _where(self, filters: dict | None, row: str = "") -> tuple[str, list[Any]]:
+        """The scope as SQL; `row` qualifies the columns ("v.") in a join."""
+        clause, params = memory_filters.to_sql(
+            memory_filters.parse(filters),
+            payload_column=f"{row}payload",
+            columns={name: f"{row}{name}" for name in COLUMNS},
+        )
+        return f"{row}collection = ? AND {clause}", [self.collection_name, *params]
 
     def _payloads(self, ids: list[str]) -> dict[str, dict[str, Any]]:
         marks = ",".join("?" * len(ids))

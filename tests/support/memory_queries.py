@@ -34,13 +34,18 @@ mutation AddMany($items: [AddMemoryInput!]!) {{
 """
 SEARCH = f"""
 query Search($input: SearchMemoriesInput!) {{
-  searchMemories(input: $input) {{ score memory {{ {MEMORY_FIELDS} }} }}
+  searchMemories(input: $input) {{
+    score scores {{ semantic keyword recency }} memory {{ {MEMORY_FIELDS} }}
+  }}
 }}
 """
 SEARCH_BATCH = """
 query SearchMany($items: [SearchMemoriesInput!]!) {
   searchMemoriesBatch(input: {items: $items}) {
-    results { index ok error { code message } hits { score memory { id text } } }
+    results {
+      index ok error { code message }
+      hits { score scores { semantic keyword recency } memory { id text } }
+    }
   }
 }
 """

@@ -1,0 +1,284 @@
+"""Hybrid search on the embedded store, through the LTM service and the real MiniLM embedder:
+HYBRID finds evidence that only its words give away and evidence that only its meaning does;
+other users' and tenants' keyword matches never take this user's places; and the keyword index
+(FTS5, kept by triggers) follows every write — add, update, delete, the expiry sweep."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+from redis.asyncio import Redis
+
+from maas.app import llm_config
+from maas.ltm_wiring import build_ltm
+from maas.settings import Settings
+from services.errors import InvalidInput
+from services.llm import LLMGateway
+from services.ltm import LongTermMemory
+from services.ltm_model import MemorySearch, NewMemory, Scope, SearchMode
+from services.mem0_engine import EngineHandle
+from stores.embedded_vectors import EmbeddedVectorStore
+from stores.event_bus import RedisEventBus
+
+TENANT = "t1"
+ALICE = Scope(user_id="alice")
+
+# Everyday recommendations: close in meaning to "what did X recommend", none naming Zbigniew.
+RECOMMENDATIONS = [
+    "My sister recommended a mystery novel for the flight.",
+    "A colleague suggested trying the new ramen place downtown.",
+    "The doctor advised me to walk thirty minutes every day.",
+    "My neighbour recommended a plumber who fixed the sink quickly.",
+    "A friend told me the museum's modern art wing is worth a visit.",
+    "The barista suggested an oat milk flat white.",
+    "My manager recommended a course on public speaking.",
+    "The travel agent advised booking the ferry early.",
+    "My cousin recommended a podcast about ancient history.",
+    "The shop assistant suggested a lighter running shoe.",
+    "A coworker recommended a budgeting app.",
+    "My dentist suggested an electric toothbrush.",
+]
+KEYWORD_ONLY = "Zbigniew brought up the Caldera ridge path."  # no word of "recommend" in it
+MEANING_ONLY = "Alice owns two cats and an old dog named Biscuit."  # no word of the query
+
+
+@dataclass
+class Clock:
+    now: float = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class Ltm:
+    service: LongTermMemory
+    engine: EngineHandle
+    clock: Clock
+
+    async def remember(self, text: str, scope: Scope = ALICE, tenant: str = TENANT, **kw) -> str:
+        new = NewMemory(scope, text=text, infer=False, **kw)
+        (memory,) = (await self.service.add(tenant, new)).added
+        return memory.id
+
+    async def found(self, query: str, mode: SearchMode, limit: int = 3, **kw) -> list[str]:
+        search = MemorySearch(query, kw.pop("scope", ALICE), limit=limit, mode=mode, **kw)
+        return [hit.memory.id for hit in await self.service.search(TENANT, search)]
+
+    async def store(self) -> EmbeddedVectorStore:
+        return (await self.engine.get()).vector_store
+
+
+@pytest.fixture
+async def ltm(redis: Redis, make_settings: Callable[..., Settings]) -> AsyncIterator[Ltm]:
+    settings = make_settings()
+    llm = LLMGateway(llm_config(settings))
+    events = RedisEventBus(redis)
+    clock = Clock()
+    service, engine = build_ltm(settings, events, llm, asyncio.get_running_loop(), clock=clock)
+    try:
+        yield Ltm(service, engine, clock)
+    finally:
+        await asyncio.to_thread(engine.close)
+        await events.close()
+        await llm.close()
+
+
+async def test_hybrid_finds_what_only_the_words_give_away(ltm: Ltm) -> None:
+    # 240 memories closer in meaning to the query (cosine 0.45) than the evidence (0.25), which
+    # shares a rare word with it: the vectors are set so (the angle to the query decides).
+    query = "What did Zbigniew recommend?"
+    evidence = await ltm.remember(KEYWORD_ONLY)
+    template_id = await ltm.remember(RECOMMENDATIONS[0])
+    engine = await ltm.engine.get()
+    store = engine.vector_store
+    toward = np.asarray(await asyncio.to_thread(engine.embedding_model.embed, query, "search"))
+    toward /= np.linalg.norm(toward)
+    away = np.random.default_rng(7).normal(size=toward.shape)
+    away -= (away @ toward) * toward
+    away /= np.linalg.norm(away)
+    template = (await asyncio.to_thread(store.get, template_id)).payload
+    crowd = [f"crowd-{i:03d}" for i in range(240)]
+    await asyncio.to_thread(
+        store.insert,
+        [list(toward + 1.985 * away) for _ in crowd],  # cosine 0.45 to the query
+        [{**template, "data": RECOMMENDATIONS[i % len(RECOMMENDATIONS)]} for i in range(240)],
+        crowd,
+    )
+    await asyncio.to_thread(store.update, evidence, list(toward + 3.873 * away))  # cosine 0.25
+
+    assert evidence not in await ltm.found(query, SearchMode.SEMANTIC)
+    assert evidence in await ltm.found(query, SearchMode.KEYWORD)
+    assert evidence in await ltm.found(query, SearchMode.HYBRID)
+
+
+async def test_hybrid_finds_what_only_the_meaning_gives_away(ltm: Ltm) -> None:
+    for text in RECOMMENDATIONS:
+        await ltm.remember(text)
+    evidence = await ltm.remember(MEANING_ONLY)
+    query = "Which pets does she have?"
+
+    assert evidence not in await ltm.found(query, SearchMode.KEYWORD)
+    assert evidence in await ltm.found(query, SearchMode.SEMANTIC)
+    assert evidence in await ltm.found(query, SearchMode.HYBRID)
+
+
+async def test_each_hit_carries_the_scores_its_mode_ranked_by(ltm: Ltm) -> None:
+    await ltm.remember(KEYWORD_ONLY)
+    query = "Zbigniew Caldera"
+    for mode, present in [
+        (SearchMode.SEMANTIC, ("semantic",)),
+        (SearchMode.KEYWORD, ("keyword",)),
+        (SearchMode.HYBRID, ("semantic", "keyword")),
+    ]:
+        (hit,) = await ltm.service.search(TENANT, MemorySearch(query, ALICE, mode=mode))
+        assert hit.scores is not None
+        parts = {k: getattr(hit.scores, k) for k in ("semantic", "keyword", "recency")}
+        assert {k for k, v in parts.items() if v is not None} == set(present), mode
+        assert all(0 < v <= 1 for v in parts.values() if v is not None)
+        expected = sum(v for v in parts.values() if v is not None) / len(present)
+        assert hit.score == pytest.approx(expected)
+
+
+async def test_threshold_gates_the_modes_own_relevance(ltm: Ltm) -> None:
+    await ltm.remember(KEYWORD_ONLY)
+    (hit,) = await ltm.service.search(TENANT, MemorySearch("Zbigniew", ALICE))
+    above = MemorySearch("Zbigniew", ALICE, threshold=min(1.0, hit.score + 0.01))
+    at = MemorySearch("Zbigniew", ALICE, threshold=hit.score - 1e-9)
+    assert await ltm.service.search(TENANT, above) == []
+    assert len(await ltm.service.search(TENANT, at)) == 1
+
+
+async def test_many_keyword_matches_of_others_never_crowd_out_this_users(ltm: Ltm) -> None:
+    # 150 closer keyword matches (the name twice, short texts) of another user and tenant.
+    texts = [f"Zbigniew Zbigniew {i}" for i in range(150)]
+    for scope, tenant in [(Scope(user_id="bob"), TENANT), (ALICE, "t2")]:
+        for start in range(0, len(texts), 50):  # LTM_MAX_BATCH_SIZE
+            new = [NewMemory(scope, text=t, infer=False) for t in texts[start : start + 50]]
+            results = await ltm.service.add_many(tenant, new)
+            assert all(r.error is None for r in results)
+    mine = await ltm.remember(KEYWORD_ONLY)
+
+    assert await ltm.found("Zbigniew", SearchMode.KEYWORD, limit=1) == [mine]
+    assert await ltm.found("Zbigniew", SearchMode.HYBRID, limit=1) == [mine]
+
+
+async def test_keyword_search_keeps_categories_metadata_and_expiry(ltm: Ltm) -> None:
+    fact = await ltm.remember("Zbigniew likes tea", metadata={"topic": "drinks"})
+    await ltm.remember("Zbigniew likes rain", metadata={"topic": "weather"}, ttl_seconds=60)
+
+    hits = await ltm.found("Zbigniew", SearchMode.KEYWORD, metadata={"topic": "drinks"})
+    assert hits == [fact]
+    ltm.clock.now += 61
+    assert await ltm.found("Zbigniew", SearchMode.KEYWORD) == [fact]
+
+
+async def test_recency_half_life_prefers_the_newer_of_equal_matches(ltm: Ltm) -> None:
+    old = await ltm.remember("Zbigniew moved to Gdansk")
+    ltm.clock.now += 3600
+    # The service stamps created_at from the wall clock; age both by the stored clock instead.
+    new = await ltm.remember("Zbigniew moved to Krakow")
+    store = await ltm.store()
+    for memory_id, at in [(old, "2020-01-01T00:00:00+00:00"), (new, "2020-01-02T00:00:00+00:00")]:
+        payload = (await asyncio.to_thread(store.get, memory_id)).payload
+        await asyncio.to_thread(
+            store.update, memory_id, None, {**payload, "created_at": at, "updated_at": at}
+        )
+    ltm.clock.now = 1577923200.0 + 86400  # 2020-01-03: one day after `new`, two after `old`
+
+    search = MemorySearch("Zbigniew moved", ALICE, mode=SearchMode.KEYWORD)
+    plain = await ltm.service.search(TENANT, search)
+    assert all(hit.scores and hit.scores.recency is None for hit in plain)
+    recent = MemorySearch(
+        "Zbigniew moved", ALICE, mode=SearchMode.KEYWORD, recency_half_life_seconds=86400
+    )
+    hits = await ltm.service.search(TENANT, recent)
+    assert hits[0].memory.id == new
+    by_id = {hit.memory.id: hit for hit in hits}
+    assert by_id[new].scores.recency == pytest.approx(0.5)
+    assert by_id[old].scores.recency == pytest.approx(0.25)
+    assert by_id[new].score == pytest.approx(by_id[new].scores.keyword * 0.5)
+
+
+async def test_a_bad_half_life_is_refused(ltm: Ltm) -> None:
+    for bad in (0.0, -1.0, float("inf"), float("nan")):
+        with pytest.raises(InvalidInput):
+            await ltm.service.search(
+                TENANT, MemorySearch("x", ALICE, recency_half_life_seconds=bad)
+            )
+
+
+# ---- the keyword index follows every write ----------------------------------------------------
+
+
+def _index(store: EmbeddedVectorStore) -> dict[str, str]:
+    """id -> indexed text, read from the FTS5 table; and it indexes exactly the stored rows."""
+    db = store.file.connection()
+    rows = db.execute(
+        "SELECT v.id, w.body, json_extract(v.payload, '$.data') FROM vector_words AS w "
+        "JOIN vectors AS v ON v.rowid = w.rowid"
+    ).fetchall()
+    (words,) = db.execute("SELECT COUNT(*) FROM vector_words").fetchone()
+    (vectors,) = db.execute("SELECT COUNT(*) FROM vectors").fetchone()
+    assert words == vectors == len(rows)
+    assert all(body == data for _, body, data in rows)
+    return {id_: body for id_, body, _ in rows}
+
+
+async def test_the_index_follows_add_update_delete_and_the_expiry_sweep(ltm: Ltm) -> None:
+    store = await ltm.store()
+    kept = await ltm.remember("Zbigniew plays chess")
+    edited = await ltm.remember("Zbigniew plays tennis")
+    deleted = await ltm.remember("Zbigniew plays golf")
+    expiring = await ltm.remember("Zbigniew plays squash", ttl_seconds=60)
+    assert set(_index(store)) == {kept, edited, deleted, expiring}
+
+    await ltm.service.update(TENANT, edited, text="Zbigniew rows on the river")
+    assert _index(store)[edited] == "Zbigniew rows on the river"
+    assert await ltm.found("tennis", SearchMode.KEYWORD) == []
+    assert await ltm.found("river", SearchMode.KEYWORD) == [edited]
+
+    await ltm.service.update(TENANT, kept, metadata={"why": "metadata only"})
+    assert _index(store)[kept] == "Zbigniew plays chess"
+
+    await ltm.service.delete(TENANT, deleted)
+    assert deleted not in _index(store)
+    assert await ltm.found("golf", SearchMode.KEYWORD) == []
+
+    ltm.clock.now += 61
+    assert await ltm.service.delete_expired(TENANT) == 1
+    assert set(_index(store)) == {kept, edited}
+
+
+async def test_a_failed_write_leaves_the_index_as_it_was(ltm: Ltm) -> None:
+    store = await ltm.store()
+    kept = await ltm.remember("Zbigniew plays chess")
+    with pytest.raises(sqlite3.IntegrityError):  # the id exists: the whole insert rolls back
+        await asyncio.to_thread(
+            store.insert,
+            [[1.0] * store.dims] * 2,
+            [{"data": "new one"}, {"data": "dup"}],
+            ["fresh", kept],
+        )
+    assert _index(store) == {kept: "Zbigniew plays chess"}
+
+
+async def test_a_file_from_before_the_index_is_indexed_when_opened(ltm: Ltm) -> None:
+    store = await ltm.store()
+    kept = await ltm.remember("Zbigniew plays chess")
+    with store.file.write() as db:
+        for name in ("vector_words_insert", "vector_words_delete", "vector_words_update"):
+            db.execute(f"DROP TRIGGER {name}")
+        db.execute("DROP TABLE vector_words")
+    reopened = EmbeddedVectorStore(store.collection_name, store.dims, str(store.file.path))
+    try:
+        assert _index(reopened) == {kept: "Zbigniew plays chess"}
+        hits = reopened.keyword_search("chess", 5, {"tenant": TENANT})
+        assert [hit.id for hit in hits] == [kept]
+    finally:
+        reopened.close()
