@@ -20,11 +20,11 @@ from pathlib import Path
 import psutil
 import uvloop
 
+from bench.api_sections import gql_write
 from bench.driver import CpuMeter, closed_loop
 from bench.http_load import http_op, open_connections
 from bench.processes import HOST, BenchRedis, BenchServer
 from bench.stats import LoadResult, fmt, table
-from bench.stm_bench import gql_write
 from tests.support.redis_cluster import LocalRedisCluster
 
 CLIENTS = 32

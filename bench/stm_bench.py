@@ -30,7 +30,7 @@ import psutil
 import uvloop
 from redis.asyncio import Redis
 
-from bench.api_sections import SERVER_ENV, ApiSections, gql_context
+from bench.api_sections import CONTENT, SERVER_ENV, ApiSections, gql_context
 from bench.driver import CpuMeter, closed_loop
 from bench.fanout_sections import FanoutSections
 from bench.http_load import HttpConnection, http_op, open_connections
@@ -48,7 +48,6 @@ CLIENTS = 32
 LENGTH_WARMUP_S = 1.0
 LENGTH_DURATION_S = 3.0
 POPULATE_BATCH = 500
-CONTENT = "Please remember that the deployment window moves to Thursday at 14:00 UTC."
 
 
 # --- helpers --------------------------------------------------------------------------------

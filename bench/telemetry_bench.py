@@ -50,6 +50,7 @@ from typing import Any
 import psutil
 import uvloop
 
+from bench.api_sections import ADD_MUTATION, CONTENT, gql_context, gql_write
 from bench.driver import CpuMeter, Operation, closed_loop
 from bench.http_load import HttpConnection, encode_json_post, http_op, open_connections
 from bench.processes import (
@@ -61,14 +62,7 @@ from bench.processes import (
     free_port,
 )
 from bench.stats import LoadResult, fmt, table
-from bench.stm_bench import (
-    ADD_MUTATION,
-    CONTENT,
-    gql_context,
-    gql_write,
-    print_machine,
-    raise_open_files_limit,
-)
+from bench.stm_bench import print_machine, raise_open_files_limit
 
 CLIENTS = 32
 ROUNDS = 3
