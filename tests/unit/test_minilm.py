@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from services.embeddings.local import shared_encoder
 from services.embeddings.minilm import MiniLMEncoder, _plan_attention, default_model_dir
 
 REFERENCE = json.loads(
@@ -24,9 +25,10 @@ MIN_COSINE = 0.9999
 MAX_ABS_DIFF = 1e-4
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def encoder() -> MiniLMEncoder:
-    return MiniLMEncoder.load()
+    """The process's one encoder, as the app's embedder uses it: loaded once per session."""
+    return shared_encoder()
 
 
 def assert_matches_reference(vector: np.ndarray, reference: list[float]) -> None:
