@@ -61,7 +61,11 @@ def http_client(base_url: str, key: str | None = None) -> Client:
     transport = HTTPXAsyncTransport(
         url=f"{base_url}/graphql", headers=bearer(key), timeout=patience()
     )
-    return Client(transport=transport, fetch_schema_from_transport=False)
+    # gql bounds each operation on its own too (10 s unless told): a batch of 50 memory adds
+    # takes longer than that on a loaded machine.
+    return Client(
+        transport=transport, fetch_schema_from_transport=False, execute_timeout=patience()
+    )
 
 
 def ws_client(
@@ -76,7 +80,9 @@ def ws_client(
         close_timeout=patience(),
         connect_timeout=patience(),
     )
-    return Client(transport=transport, fetch_schema_from_transport=False)
+    return Client(
+        transport=transport, fetch_schema_from_transport=False, execute_timeout=patience()
+    )
 
 
 def request(query: str, **variables: Any) -> GraphQLRequest:

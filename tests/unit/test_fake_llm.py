@@ -32,7 +32,9 @@ def fake(server: FakeLLM) -> Iterator[FakeLLM]:
 
 @pytest.fixture
 async def client(fake: FakeLLM) -> AsyncIterator[openai.AsyncOpenAI]:
-    async with openai.AsyncOpenAI(base_url=fake.base_url, api_key="test", max_retries=0) as c:
+    async with openai.AsyncOpenAI(
+        base_url=fake.base_url, api_key="test", max_retries=0, timeout=patience()
+    ) as c:
         yield c
 
 
