@@ -174,8 +174,10 @@ class RedisServerProcess:
         binary: str | None = None,
         extra_args: Sequence[str] = (),
         free_port: Callable[[], int] = _free_port,
+        start_timeout: float = _START_TIMEOUT,
     ) -> None:
         self.data_dir = Path(data_dir)
+        self._start_timeout = start_timeout
         self.persistent = persistent
         self._requested_port = port
         self._binary = binary
@@ -344,7 +346,7 @@ class RedisServerProcess:
 
     def _wait_ready(self, process: subprocess.Popen[bytes], port: int) -> str | None:
         """Wait until the server answers +PONG; return None when ready, else why not."""
-        deadline = time.monotonic() + _START_TIMEOUT
+        deadline = time.monotonic() + self._start_timeout
         while time.monotonic() < deadline:
             code = process.poll()
             if code is not None:
@@ -353,7 +355,7 @@ class RedisServerProcess:
                 if _answers_as(port, process.pid):
                     return None
             time.sleep(_POLL_INTERVAL)
-        return f"no PONG within {_START_TIMEOUT:.0f} s"
+        return f"no PONG within {self._start_timeout:.0f} s"
 
     def _stop_stale_server(self) -> None:
         """Terminate a redis left running on this data dir by a crashed run (Linux only)."""

@@ -28,8 +28,27 @@ from stores.event_bus import RedisEventBus
 from stores.redis_client import RedisClient, connect, prepare
 from stores.redis_server import RedisServerProcess
 from tests.support.fake_llm import FakeLLM
+from tests.support.patience import FACTOR, TEST_TIMEOUT_S, patience
 from tests.support.redis_cluster import LocalRedisCluster
 from tests.support.threaded_server import ThreadedServer
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test's time limit (pytest-timeout) derives from the patience, like every wait
+    inside it: TEST_TIMEOUT_S, or a module's own limit scaled by MAAS_TEST_TIMEOUT_FACTOR.
+    `--timeout` on the command line still wins."""
+    if config.getoption("timeout", None) is not None:
+        return
+    for item in items:
+        marker = item.get_closest_marker("timeout")
+        if marker is None:
+            limit = TEST_TIMEOUT_S
+        else:
+            own = marker.args[0] if marker.args else marker.kwargs.get("timeout")
+            if own is None:
+                continue
+            limit = float(own) * FACTOR
+        item.add_marker(pytest.mark.timeout(limit), append=False)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -71,7 +90,9 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             host, port = container.get_container_host_ip(), container.get_exposed_port(6379)
             yield f"redis://{host}:{port}/0"
         return
-    with RedisServerProcess(tmp_path_factory.mktemp("redis"), persistent=False) as server:
+    with RedisServerProcess(
+        tmp_path_factory.mktemp("redis"), start_timeout=patience(), persistent=False
+    ) as server:
         yield server.url
 
 
@@ -179,7 +200,7 @@ def make_settings(
             "llm_api_key": "test-key",
             "llm_model": "gpt-4.1-mini",
             "llm_max_retries": 0,
-            "llm_timeout_seconds": 10,
+            "llm_timeout_seconds": patience(),
         }
         values.update(overrides)
         return Settings(_env_file=None, **values)  # type: ignore[call-arg]

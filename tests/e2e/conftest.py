@@ -29,11 +29,10 @@ from tests.support.graphql_client import (
     http_client,
     ws_client,
 )
+from tests.support.patience import PROCESS_START_S, patience
 from tests.support.threaded_server import ThreadedServer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-# Generous: a boot that takes 4 s idle took 40-100 s on a loaded machine (GUIDE.md, section 2).
-PROCESS_START_TIMEOUT_S = 180.0
 
 Connect = Callable[..., Awaitable[AsyncClientSession]]
 
@@ -93,13 +92,14 @@ class ServerProcess:
 
     def wait_ready(self) -> ServerProcess:
         assert self.process is not None
-        deadline = time.monotonic() + PROCESS_START_TIMEOUT_S
+        # A boot that takes 4 s idle took 40-100 s on a loaded machine.
+        deadline = time.monotonic() + PROCESS_START_S
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 self.stop()
                 raise RuntimeError(f"maas serve exited:\n{self.log_path.read_text()}")
             with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                if httpx.get(f"{self.url}/health", timeout=patience()).status_code == 200:
                     return self
             time.sleep(0.05)
         self.stop()
@@ -110,7 +110,7 @@ class ServerProcess:
             self.process.send_signal(signal.SIGTERM)
             # Generous: a killed parent would leave its workers running and its files behind.
             try:
-                self.process.wait(timeout=PROCESS_START_TIMEOUT_S)
+                self.process.wait(timeout=PROCESS_START_S)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
@@ -120,6 +120,42 @@ class ServerProcess:
             self._log = None
 
 
+def process_env(
+    redis_target: RedisTarget, data_dir: Path, api_keys: dict[str, str], **extra_env: str
+) -> dict[str, str]:
+    """The environment of a `maas serve` process on the test Redis: this process's, less what
+    configures MaaS, plus `api_keys` and `extra_env`. Tracing is off unless `extra_env` names a
+    collector: a process would otherwise export to whatever listens on the default endpoint,
+    and wait seconds at shutdown for one that does not."""
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(
+            ("LLM_", "STM_", "MAX_", "API_KEYS", "REDIS_", "PROMETHEUS_MULTIPROC_DIR", "OTEL_")
+        )
+    }
+    env.update(
+        REDIS_URL=redis_target.url,
+        REDIS_CLUSTER=str(redis_target.is_cluster).lower(),
+        HOST="127.0.0.1",
+        API_KEYS=json.dumps(api_keys),
+        DATA_DIR=str(data_dir),
+        LOG_LEVEL="WARNING",
+        PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")])),
+    )
+    if "OTEL_EXPORTER_OTLP_ENDPOINT" not in extra_env:
+        env["OTEL_SDK_DISABLED"] = "true"
+    env.update(extra_env)
+    return env
+
+
+def boot(servers: list[ServerProcess]) -> list[ServerProcess]:
+    """Start them all, then wait: they boot in parallel."""
+    for server in servers:
+        server.start()
+    return [server.wait_ready() for server in servers]
+
+
 @pytest.fixture(scope="module")
 def server_processes(
     redis_target: RedisTarget, tmp_path_factory: pytest.TempPathFactory
@@ -127,40 +163,82 @@ def server_processes(
     """Starts `count` real `maas serve` processes of `workers` workers each on the test Redis,
     with `api_keys` and any `extra_env` variables; each is terminated (SIGTERM, then kill) when
     the module's tests are done. Module-scoped because a process takes seconds to boot: tests
-    that share them request `redis` to start empty."""
+    that share them request `redis` to start empty. `each=[{...}, ...]` boots one process per
+    dict of further variables, all at once (count is then their number)."""
     tmp_path = tmp_path_factory.mktemp("processes")
     started: list[ServerProcess] = []
 
     def start(
-        count: int, api_keys: dict[str, str], workers: int = 1, **extra_env: str
+        count: int,
+        api_keys: dict[str, str],
+        workers: int = 1,
+        *,
+        each: list[dict[str, str]] | None = None,
+        **extra_env: str,
     ) -> list[ServerProcess]:
-        env = {
-            name: value
-            for name, value in os.environ.items()
-            if not name.startswith(
-                ("LLM_", "STM_", "MAX_", "API_KEYS", "REDIS_", "PROMETHEUS_MULTIPROC_DIR")
+        envs = [{**extra_env, **own} for own in each] if each else [extra_env] * count
+        servers = [
+            ServerProcess(
+                process_env(redis_target, tmp_path / "data", api_keys, **env), tmp_path, workers
             )
-        }
-        env.update(
-            REDIS_URL=redis_target.url,
-            REDIS_CLUSTER=str(redis_target.is_cluster).lower(),
-            HOST="127.0.0.1",
-            API_KEYS=json.dumps(api_keys),
-            DATA_DIR=str(tmp_path / "data"),
-            LOG_LEVEL="WARNING",
-            PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")])),
-        )
-        env.update(extra_env)
-        servers = [ServerProcess(env, tmp_path, workers) for _ in range(count)]
+            for env in envs
+        ]
         started.extend(servers)
-        # Start them all, then wait: they boot in parallel.
-        for server in servers:
-            server.start()
-        return [server.wait_ready() for server in servers]
+        return boot(servers)
 
     yield start
     for server in started:
         server.stop()
+
+
+# Two tenants whose limits the two-process tests drive, beside API_KEYS' two, which have none.
+KEY_QUOTA = "sk-test-quota-3f9a17c2"
+KEY_RATE = "sk-test-rate-6b02de58"
+LIMITED_KEYS = {KEY_QUOTA: "quota-tenant", KEY_RATE: "rate-tenant"}
+MAX_MESSAGES, MAX_MEMORIES = 20, 3
+BURST = 5
+TENANT_LIMITS = {
+    "quota-tenant": {"quota_max_messages": MAX_MESSAGES, "quota_max_memories": MAX_MEMORIES},
+    # One request per 1000 s after the burst: in a test, exactly the burst goes through.
+    "rate-tenant": {"rate_limit_requests_per_second": 0.001, "rate_limit_burst": BURST},
+}
+
+
+@pytest.fixture(scope="session")
+def _two_process_pairs(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[dict[str, list[ServerProcess]]]:
+    """The pairs `two_processes` booted, by Redis URL; stopped when the session ends."""
+    pairs: dict[str, list[ServerProcess]] = {}
+    yield pairs
+    for pair in pairs.values():
+        for server in pair:
+            server.stop()
+
+
+@pytest.fixture(scope="module")
+def two_processes(
+    redis_target: RedisTarget,
+    _two_process_pairs: dict[str, list[ServerProcess]],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> list[ServerProcess]:
+    """Two `maas serve` processes on the test Redis with the keys of API_KEYS and LIMITED_KEYS
+    and TENANT_LIMITS, booted once per Redis for every module that asks (booting is most of
+    such a module's time); tests request `redis` to start empty, and a tenant's limits are its
+    own, so the modules' tests do not meet."""
+    pair = _two_process_pairs.get(redis_target.url)
+    if pair is None:
+        tmp_path = tmp_path_factory.mktemp("two-processes")
+        env = process_env(
+            redis_target,
+            tmp_path / "data",
+            {**API_KEYS, **LIMITED_KEYS},
+            TENANT_LIMITS=json.dumps(TENANT_LIMITS),
+        )
+        pair = _two_process_pairs[redis_target.url] = boot(
+            [ServerProcess(env, tmp_path) for _ in range(2)]
+        )
+    return pair
 
 
 @pytest.fixture(scope="module")
@@ -183,7 +261,7 @@ def module_server(
                 "llm_base_url": fake_llm_server.base_url,
                 "llm_api_key": "test-key",
                 "llm_max_retries": 0,
-                "llm_timeout_seconds": 10,
+                "llm_timeout_seconds": patience(),
                 **overrides,
             }
             settings = Settings(_env_file=None, **values)  # type: ignore[call-arg]
@@ -244,7 +322,7 @@ async def http() -> AsyncIterator[Callable[[str], httpx.AsyncClient]]:
     clients: list[httpx.AsyncClient] = []
 
     def make(url: str) -> httpx.AsyncClient:
-        client = httpx.AsyncClient(base_url=url, timeout=60)
+        client = httpx.AsyncClient(base_url=url, timeout=patience())
         clients.append(client)
         return client
 

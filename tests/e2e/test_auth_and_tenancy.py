@@ -22,6 +22,7 @@ from tests.support.graphql_client import (
     subscribed,
     ws_url,
 )
+from tests.support.patience import patience
 from tests.support.server_log import leaked_fragments, server_log
 
 SESSION = "query One($id: ID!) { session(id: $id) { id messageCount config { maxMessages } } }"
@@ -130,7 +131,9 @@ async def test_another_tenants_events_are_not_delivered(url, api, connect, sessi
 
 async def test_a_websocket_without_a_valid_key_is_closed_with_4403(url):
     for payload in ({}, {"Authorization": "Bearer sk-not-a-key"}):
-        async with ws_connect(ws_url(url), subprotocols=[GRAPHQL_TRANSPORT_WS]) as ws:
+        async with ws_connect(
+            ws_url(url), subprotocols=[GRAPHQL_TRANSPORT_WS], open_timeout=patience()
+        ) as ws:
             await ws.send(json.dumps({"type": "connection_init", "payload": payload}))
             with pytest.raises(ConnectionClosed) as closed:
                 await ws.recv()
@@ -139,7 +142,9 @@ async def test_a_websocket_without_a_valid_key_is_closed_with_4403(url):
 
 
 async def test_a_legacy_websocket_without_a_valid_key_gets_a_connection_error(url):
-    async with ws_connect(ws_url(url), subprotocols=[LEGACY_GRAPHQL_WS]) as ws:
+    async with ws_connect(
+        ws_url(url), subprotocols=[LEGACY_GRAPHQL_WS], open_timeout=patience()
+    ) as ws:
         await ws.send(
             json.dumps({"type": "connection_init", "payload": {"Authorization": "Bearer nope"}})
         )
@@ -181,7 +186,10 @@ async def test_api_keys_never_appear_in_the_server_log_over_websockets(url, conn
             assert (await events.next())["messages"][0]["content"] == "over ws"
         headers = {"Authorization": f"Bearer {KEY_A}"}
         async with ws_connect(
-            ws_url(url), subprotocols=[GRAPHQL_TRANSPORT_WS], additional_headers=headers
+            ws_url(url),
+            subprotocols=[GRAPHQL_TRANSPORT_WS],
+            additional_headers=headers,
+            open_timeout=patience(),
         ) as ws:
             init = {"type": "connection_init", "payload": {"Authorization": f"Bearer {WRONG_KEY}"}}
             await ws.send(json.dumps(init))

@@ -15,6 +15,7 @@ import pytest
 from tests.support.fuzz_values import nested
 from tests.support.graphql_client import ADD_MESSAGES, API_KEYS, KEY_A, bearer
 from tests.support.memory_queries import ADD_MEMORY, LIST, SEARCH, UPDATE
+from tests.support.patience import patience
 from tests.support.reply_checks import assert_coded_json_reply, error_codes
 
 pytestmark = pytest.mark.timeout(300)
@@ -262,7 +263,9 @@ async def snapshot(client: httpx.AsyncClient) -> Any:
 @pytest.fixture
 async def client(module_server, redis):
     url = module_server(api_keys=API_KEYS)
-    async with httpx.AsyncClient(base_url=url, headers=bearer(KEY_A), timeout=120) as client:
+    async with httpx.AsyncClient(
+        base_url=url, headers=bearer(KEY_A), timeout=patience(2)
+    ) as client:
         await client.post(
             "/graphql",
             json={"query": ADD_MESSAGES, "variables": add("canary message", metadata={"a": 1})},

@@ -14,7 +14,6 @@ import redis
 from stores.redis_keys import SessionKeys, TenantKeys
 from tests.e2e.conftest import Connect
 from tests.support.chaos import (
-    PATIENCE_S,
     WriteLoad,
     collect_until,
     error_codes,
@@ -23,6 +22,7 @@ from tests.support.chaos import (
     until_ended,
 )
 from tests.support.graphql_client import API_KEYS, KEY_A, EventReader, add_messages
+from tests.support.patience import PATIENCE_S
 from tests.support.redis_cluster import LocalRedisCluster
 
 TENANT = API_KEYS[KEY_A]

@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 
 from tests.e2e.conftest import REPO_ROOT, ServerProcess
+from tests.support.patience import patience
 
 ADD = """mutation($c: String!) { addMessages(input: {sessionId: "kept",
   messages: [{role: USER, content: $c}]}) { messages { seq } } }"""
@@ -23,7 +24,9 @@ def embedded_env(data_dir: Path) -> dict[str, str]:
 
 
 def graphql(url: str, query: str, **variables: str) -> dict:
-    reply = httpx.post(f"{url}/graphql", json={"query": query, "variables": variables}, timeout=5)
+    reply = httpx.post(
+        f"{url}/graphql", json={"query": query, "variables": variables}, timeout=patience()
+    )
     body = reply.json()
     assert "errors" not in body, body
     return body["data"]

@@ -22,10 +22,9 @@ from tests.support.graphql_client import (
     request,
 )
 from tests.support.memory_queries import MEMORY_EVENTS, remember
+from tests.support.patience import patience
 
 pytestmark = pytest.mark.single_and_cluster
-
-WAIT_S = 30.0
 
 
 def contents(events: list[dict[str, Any]]) -> list[str]:
@@ -49,7 +48,7 @@ async def test_a_dashboard_resuming_after_its_last_event_misses_none_and_repeats
     socket = await connect(url, KEY_A, ws=True)
     reader = await follow(socket, "chat", read["session"]["lastEventId"])
     await add_messages(api, "chat", "one")
-    first = await reader.next(WAIT_S)
+    first = await reader.next()
     assert contents([first]) == ["one"]
     await reader.close()  # the dashboard goes away ...
 
@@ -57,7 +56,7 @@ async def test_a_dashboard_resuming_after_its_last_event_misses_none_and_repeats
     await add_messages(api, "chat", "three")
     again = await follow(await connect(url, KEY_A, ws=True), "chat", first["eventId"])
     await add_messages(api, "chat", "four")
-    resumed = [await again.next(WAIT_S) for _ in range(3)]
+    resumed = [await again.next() for _ in range(3)]
     await again.close()
     assert contents(resumed) == ["two", "three", "four"]
     ids = [first["eventId"], *(e["eventId"] for e in resumed)]
@@ -75,7 +74,7 @@ async def test_every_session_of_the_tenant_resumes_from_the_session_list(
     reader = await follow(
         await connect(url, KEY_A, ws=True), None, listing["sessions"]["lastEventId"]
     )
-    seen = [await reader.next(WAIT_S) for _ in range(2)]
+    seen = [await reader.next() for _ in range(2)]
     await reader.close()
     assert [(e["type"], e["sessionId"]) for e in seen] == [
         ("MESSAGES_ADDED", "two"),
@@ -126,12 +125,12 @@ async def test_memory_events_resume_after_an_event_id(
 
     # The first memory's event id, from a subscription that replays from the stream's start.
     task = asyncio.create_task(read("0-0"))
-    event = await asyncio.wait_for(queue.get(), WAIT_S)
+    event = await asyncio.wait_for(queue.get(), patience())
     assert event["memoryId"] == first["id"]
     task.cancel()
     second = await remember(api, "Alice visits Vienna in May.")
     await remember(api, "Bob likes jazz.", user_id="bob")  # another scope: filtered out
     task = asyncio.create_task(read(event["eventId"]))
-    resumed = await asyncio.wait_for(queue.get(), WAIT_S)
+    resumed = await asyncio.wait_for(queue.get(), patience())
     task.cancel()
     assert (resumed["type"], resumed["memoryId"]) == ("ADDED", second["id"])

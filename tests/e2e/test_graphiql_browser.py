@@ -24,6 +24,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.wait import WebDriverWait
 
 from tests.support.graphql_client import KEY_A, bearer
+from tests.support.patience import patience
 
 CHROMIUM = os.environ.get("MAAS_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("MAAS_TEST_CHROMEDRIVER", "/usr/bin/chromedriver")
@@ -42,7 +43,7 @@ CHROMIUM_FLAGS = [
 ]
 # Schemes the browser resolves itself, without the network.
 LOCAL_SCHEMES = {"data", "blob", "about", "chrome", "devtools"}
-WAIT_S = 15
+WAIT_S = patience()
 MISSING = [p for p in (CHROMIUM, CHROMEDRIVER) if not (os.path.isfile(p) and os.access(p, os.X_OK))]
 # Decided before any server starts for these tests.
 pytestmark = pytest.mark.skipif(
@@ -110,9 +111,11 @@ def test_graphiql_shows_subscription_events_over_the_servers_websocket(url, brow
     deadline = time.monotonic() + WAIT_S
     while "MESSAGES_ADDED" not in result_text(browser):
         assert time.monotonic() < deadline, f"no event in GraphiQL: {result_text(browser)!r}"
-        reply = httpx.post(f"{url}/graphql", json={"query": ADD}, headers=bearer(KEY_A))
+        reply = httpx.post(
+            f"{url}/graphql", json={"query": ADD}, headers=bearer(KEY_A), timeout=patience()
+        )
         assert "errors" not in reply.json()
-        shows(browser, "MESSAGES_ADDED", timeout=1)
+        shows(browser, "MESSAGES_ADDED", timeout=1)  # a poll interval, then write again
     assert '"content": "typed into GraphiQL"' in result_text(browser)
     sockets = assert_only_the_server_was_asked(browser, url)
     assert sockets == [url.replace("http://", "ws://") + "/graphql"]

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from maas.graphiql import ASSETS_MOUNT, STATIC_DIR
+from tests.support.patience import patience
 
 # A script or stylesheet of the page, with its SRI hash.
 ASSET_REF = re.compile(r'(?:src|href)="([^"]+)"\s+integrity="([^"]+)"')
@@ -23,7 +24,7 @@ ASSET = f"{ASSETS_MOUNT}/{MANIFEST['packages'][0]['files'][0]['path']}"
 
 
 async def test_graphiql_and_all_it_loads_are_served_by_the_server(url):
-    async with httpx.AsyncClient(base_url=url) as client:
+    async with httpx.AsyncClient(base_url=url, timeout=patience()) as client:
         page = await client.get("/graphql", headers=BROWSER)
         assert page.status_code == 200
         assert page.headers["content-type"].startswith("text/html")
@@ -44,7 +45,7 @@ async def test_graphiql_and_all_it_loads_are_served_by_the_server(url):
 @pytest.mark.parametrize(("graphiql", "status"), [(None, 404), (True, 200)], ids=["off", "on"])
 async def test_production_serves_graphiql_only_when_turned_on(module_server, graphiql, status):
     url = module_server(environment="production", allow_unauthenticated=True, graphiql=graphiql)
-    async with httpx.AsyncClient(base_url=url) as client:
+    async with httpx.AsyncClient(base_url=url, timeout=patience()) as client:
         page = await client.get("/graphql", headers=BROWSER)
         assert page.status_code == status
         assert ("GraphiQL" in page.text) is (status == 200)

@@ -22,6 +22,7 @@ from tests.support.graphql_client import (
     message,
     subscribed,
 )
+from tests.support.patience import patience
 
 pytestmark = pytest.mark.single_and_cluster
 
@@ -301,7 +302,7 @@ async def test_a_partly_retried_batch_stores_only_the_new_messages(api):
 
 async def test_queries_work_over_get(url, api):
     await add_messages(api, "chat", "over get")
-    async with httpx.AsyncClient(base_url=url, headers=bearer(KEY_A)) as client:
+    async with httpx.AsyncClient(base_url=url, headers=bearer(KEY_A), timeout=patience()) as client:
         reply = await client.get(
             "/graphql",
             params={
@@ -318,7 +319,7 @@ async def test_mutations_over_get_are_refused(url, api):
         'mutation { addMessages(input: {sessionId: "via-get", '
         'messages: [{role: USER, content: "x"}]}) { sessionId } }'
     )
-    async with httpx.AsyncClient(base_url=url, headers=bearer(KEY_A)) as client:
+    async with httpx.AsyncClient(base_url=url, headers=bearer(KEY_A), timeout=patience()) as client:
         reply = await client.get("/graphql", params={"query": mutation})
     assert reply.status_code in (400, 405)
     assert (await execute(api, SESSION, id="via-get")) == {"session": None}

@@ -7,6 +7,7 @@ import httpx
 import pytest
 
 from tests.support.graphql_client import API_KEYS, KEY_A, add_messages, bearer, codes, post
+from tests.support.patience import patience
 
 MIXED = (
     'subscription S { sessionEvents(sessionId: "s") { type } } '
@@ -29,7 +30,7 @@ async def test_a_document_of_several_operations_needs_an_operation_name(url):
 
 
 async def test_naming_the_subscription_of_a_mixed_document_over_http_is_refused(url):
-    async with httpx.AsyncClient(base_url=url, headers=bearer(KEY_A)) as client:
+    async with httpx.AsyncClient(base_url=url, headers=bearer(KEY_A), timeout=patience()) as client:
         reply = await client.post("/graphql", json={"query": MIXED, "operationName": "S"})
         assert codes(reply.json()["errors"]) == ["BAD_USER_INPUT"]
         reply = await client.post("/graphql", json={"query": MIXED, "operationName": "Nope"})
@@ -37,7 +38,7 @@ async def test_naming_the_subscription_of_a_mixed_document_over_http_is_refused(
 
 
 async def test_methods_graphql_has_no_use_for_are_405_with_allow_and_a_code(url):
-    async with httpx.AsyncClient(base_url=url, headers=bearer(KEY_A)) as client:
+    async with httpx.AsyncClient(base_url=url, headers=bearer(KEY_A), timeout=patience()) as client:
         for method in ("PUT", "DELETE", "PATCH"):
             reply = await client.request(method, "/graphql")
             assert reply.status_code == 405

@@ -43,6 +43,7 @@ from tests.support.jwt_tokens import (
     rsa_key,
     unsigned,
 )
+from tests.support.patience import PATIENCE_S, patience
 from tests.support.server_log import leaked_fragments, server_log
 
 RSA_KEY = rsa_key("rsa-1")
@@ -50,8 +51,6 @@ EC_KEY = ec_key("ec-1")
 ROTATED = rsa_key("rsa-2")
 FORGER = rsa_key("rsa-1")  # same kid as RSA_KEY, another key
 STRANGER = rsa_key("nobody")  # a key the provider never published
-# Bounds waits that end by themselves (a held fetch, a token's expiry) however slow the machine.
-PATIENCE_S = 60.0
 PROTOCOLS = [GRAPHQL_TRANSPORT_WS, LEGACY_GRAPHQL_WS]
 JWT_SETTINGS: dict[str, Any] = {
     "jwt_issuer": ISSUER,
@@ -96,7 +95,7 @@ def token(key: Any = RSA_KEY, tenant: Any = "tenant-a", **overrides: Any) -> str
 async def ws_refusal(url: str, credential: str, protocol: str) -> Any:
     """How the server refuses a WebSocket's connection_init: the close code (graphql-transport-ws)
     or the connection_error payload (graphql-ws)."""
-    async with ws_connect(ws_url(url), subprotocols=[protocol]) as ws:  # type: ignore[list-item]
+    async with ws_connect(ws_url(url), subprotocols=[protocol], open_timeout=patience()) as ws:  # type: ignore[list-item]
         init = {"type": "connection_init", "payload": bearer(credential)}
         await ws.send(json.dumps(init))
         if protocol == LEGACY_GRAPHQL_WS:
@@ -337,7 +336,8 @@ async def expiring_subscriber(
             lifetime *= 2
             continue
         try:
-            if await _live(writer, [reader, *others]) and time.time() < expires_at:
+            live = await _live(writer, [reader, *others], within=expires_at - time.time())
+            if live and time.time() < expires_at:
                 yield reader, expires_at
                 return
         finally:
@@ -346,16 +346,17 @@ async def expiring_subscriber(
     raise AssertionError("no subscription went live within its token's lifetime")
 
 
-async def _live(writer: Any, readers: list[FrameReader]) -> bool:
-    """Write probes until every reader has a frame; False when one's first frame is an error
-    (its token expired first)."""
-    for _ in range(200):
+async def _live(writer: Any, readers: list[FrameReader], within: float | None = None) -> bool:
+    """Write probes until every reader has a frame (for `within` seconds, default the
+    patience); False when none came or one's first frame is an error (its token expired)."""
+    deadline = asyncio.get_running_loop().time() + (patience() if within is None else within)
+    while True:
         await add_messages(writer, "chat", "probe")
         await asyncio.sleep(0.05)
         if all(reader.waiting for reader in readers):
             break
-    else:
-        return False
+        if asyncio.get_running_loop().time() > deadline:
+            return False
     frames = [await reader.frame() for reader in readers]
     return all("errors" not in _result(frame) for frame in frames)
 

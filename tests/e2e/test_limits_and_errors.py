@@ -24,6 +24,7 @@ from tests.support.graphql_client import (
     post,
     request,
 )
+from tests.support.patience import patience
 
 LIMITS = {
     "max_query_depth": 5,
@@ -177,7 +178,9 @@ async def test_a_subscription_over_plain_http_is_bad_user_input(limited):
 
 async def test_a_body_above_the_limit_is_413_limit_exceeded(limited):
     big = [message("x" * 20, metadata={"pad": "p" * 20}) for _ in range(3)] * 20
-    async with httpx.AsyncClient(base_url=limited, headers=bearer(KEY_A)) as client:
+    async with httpx.AsyncClient(
+        base_url=limited, headers=bearer(KEY_A), timeout=patience()
+    ) as client:
         reply = await client.post(
             "/graphql",
             json={"query": ADD_MESSAGES, "variables": {"sessionId": "chat", "messages": big}},
@@ -196,7 +199,9 @@ async def test_a_streamed_body_above_the_limit_is_413_limit_exceeded(limited):
             yield b"x" * 512
         yield b'"}'
 
-    async with httpx.AsyncClient(base_url=limited, headers=bearer(KEY_A)) as client:
+    async with httpx.AsyncClient(
+        base_url=limited, headers=bearer(KEY_A), timeout=patience()
+    ) as client:
         reply = await client.post(
             "/graphql", content=chunks(), headers={"content-type": "application/json"}
         )
@@ -271,7 +276,7 @@ async def test_subscribing_during_a_redis_outage_is_unavailable(redis_down, conn
 
 
 async def test_readiness_fails_while_liveness_holds_during_a_redis_outage(redis_down):
-    async with httpx.AsyncClient(base_url=redis_down) as client:
+    async with httpx.AsyncClient(base_url=redis_down, timeout=patience()) as client:
         live = await client.get("/health")
         ready = await client.get("/health/ready")
     assert live.status_code == 200
@@ -285,7 +290,7 @@ async def test_readiness_fails_while_liveness_holds_during_a_redis_outage(redis_
 
 
 async def test_readiness_is_ok_with_redis_up(limited):
-    async with httpx.AsyncClient(base_url=limited) as client:
+    async with httpx.AsyncClient(base_url=limited, timeout=patience()) as client:
         ready = await client.get("/health/ready")
     assert ready.status_code == 200
     assert ready.json() == {

@@ -28,6 +28,7 @@ from tests.support.memory_queries import (
     remember,
     search,
 )
+from tests.support.patience import patience
 
 
 @pytest.fixture
@@ -194,13 +195,14 @@ async def memory_events(
 
     task = asyncio.create_task(read())
     try:
-        for _ in range(100):
+        deadline = asyncio.get_running_loop().time() + patience()
+        while not live.is_set():
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError("the subscription never saw a probe")
             await remember(writer, "probe", metadata={"probe": True}, **_as_add_scope(scope))
             with contextlib.suppress(TimeoutError):
+                # A poll interval: the probe's event comes within it once the subscription is live.
                 await asyncio.wait_for(live.wait(), 0.1)
-                break
-        else:
-            raise AssertionError("the subscription never saw a probe")
         yield queue
     finally:
         task.cancel()
@@ -221,7 +223,7 @@ async def test_memory_events_reach_subscribers_of_that_scope_only(
     async with memory_events(ws, api, userId="alice") as events:
         await remember(api, "Bob likes jazz.", user_id="bob")
         added = await remember(api, "Alice likes opera.")
-        event = await asyncio.wait_for(events.get(), 5)
+        event = await asyncio.wait_for(events.get(), patience())
         assert (event["type"], event["memoryId"], event["userId"]) == (
             "ADDED",
             added["id"],
@@ -230,11 +232,11 @@ async def test_memory_events_reach_subscribers_of_that_scope_only(
         assert event["memory"]["text"] == "Alice likes opera."
 
         await execute(api, UPDATE, input={"id": added["id"], "text": "Alice loves opera."})
-        event = await asyncio.wait_for(events.get(), 5)
+        event = await asyncio.wait_for(events.get(), patience())
         assert (event["type"], event["memory"]["text"]) == ("UPDATED", "Alice loves opera.")
 
         await execute(api, DELETE, id=added["id"])
-        event = await asyncio.wait_for(events.get(), 5)
+        event = await asyncio.wait_for(events.get(), patience())
         assert (event["type"], event["memoryId"], event["memory"]) == (
             "DELETED",
             added["id"],

@@ -24,6 +24,7 @@ from tests.support.memory_queries import (
     list_all,
     remember,
 )
+from tests.support.patience import patience
 from tests.support.prometheus_samples import sample, scrape
 
 LONE = "\ud83d"  # the first half of a surrogate pair, alone: not encodable as UTF-8
@@ -33,7 +34,7 @@ async def send(url: str, query: str, **variables: Any) -> dict[str, Any]:
     """POST as JSON that JSON parsers accept: a lone surrogate as a \\u escape, NaN and
     Infinity as Python's json writes them (httpx's json= cannot encode a lone surrogate)."""
     body = json.dumps({"query": query, "variables": variables})
-    async with httpx.AsyncClient(timeout=60) as client:
+    async with httpx.AsyncClient(timeout=patience()) as client:
         response = await client.post(
             f"{url}/graphql", content=body, headers={"content-type": "application/json"}
         )

@@ -158,7 +158,7 @@ async def test_infer_without_an_llm_is_a_clear_error(
 async def test_a_batch_of_adds_runs_concurrently_and_a_bad_item_fails_alone(
     api: AsyncClientSession, fake_llm: FakeLLM
 ) -> None:
-    fake_llm.set_delay(0.2)
+    fake_llm.hold()
     fake_llm.script(*(extraction(f"fact {n}") for n in range(49)))
     items: list[dict[str, object]] = [
         {"userId": f"user-{n}", "messages": [{"role": "USER", "content": f"tell {n}"}]}
@@ -166,14 +166,17 @@ async def test_a_batch_of_adds_runs_concurrently_and_a_bad_item_fails_alone(
     ]
     items.insert(17, {"userId": "user-x", "text": ""})
 
-    result = await execute(api, ADD_MEMORIES, items=items)
+    adding = asyncio.create_task(execute(api, ADD_MEMORIES, items=items))
+    await fake_llm.until_in_flight(5)  # held: they are all in flight at once
+    fake_llm.release()
+    result = await adding
 
     results = result["addMemories"]["results"]
     assert [r["index"] for r in results] == list(range(50))
     assert [r["ok"] for r in results] == [n != 17 for n in range(50)]
     assert results[17]["error"]["code"] == "BAD_USER_INPUT"
     assert all(len(r["result"]["added"]) == 1 for r in results if r["ok"])
-    # 49 LLM calls of 200 ms each: many were in flight at once, never more than the limit.
+    # 49 LLM calls: many were in flight at once, never more than the limit.
     assert 5 <= fake_llm.max_in_flight <= 10
     assert len(await list_all(api)) == 49
 

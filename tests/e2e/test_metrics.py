@@ -20,14 +20,16 @@ from tests.support.graphql_client import (
     subscribed,
 )
 from tests.support.memory_queries import ADD_MEMORY, EMBEDDING_PROVIDER_DOWN
+from tests.support.patience import patience
 from tests.support.prometheus_samples import sample, scrape
 
 LONG = " ".join(f"word{i}" for i in range(40))  # ~80 tokens
 
 
 async def eventually(url: str, name: str, value: float, **labels: str) -> None:
-    """Background work (summaries) is counted when it ends; wait for it, at most 10 s."""
-    for _ in range(200):
+    """Background work (summaries) is counted when it ends; wait for it (the patience)."""
+    deadline = asyncio.get_running_loop().time() + patience()
+    while asyncio.get_running_loop().time() < deadline:
         if sample(await scrape(url), name, **labels) == value:
             return
         await asyncio.sleep(0.05)
@@ -114,7 +116,7 @@ async def test_a_provider_that_is_down_is_counted_as_a_dependency_error(
 
 async def test_metrics_can_be_turned_off(live_server: Callable[..., str]) -> None:
     url = live_server(metrics_enabled=False)
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(timeout=patience()) as client:
         assert (await client.get(f"{url}/metrics")).status_code == 404
 
 
@@ -132,7 +134,7 @@ async def test_in_production_metrics_are_served_only_behind_their_token(
     live_server: Callable[..., str],
 ) -> None:
     production = {"environment": "production", "api_keys": API_KEYS}
-    async with httpx.AsyncClient(timeout=30) as client:
+    async with httpx.AsyncClient(timeout=patience()) as client:
         closed = live_server(**production)
         assert (await client.get(f"{closed}/metrics")).status_code == 404
 

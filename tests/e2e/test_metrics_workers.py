@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import PROCESS_START_TIMEOUT_S, Connect, ServerProcess
+from tests.e2e.conftest import Connect, ServerProcess
 from tests.support.graphql_client import API_KEYS, KEY_A, post, subscribed
+from tests.support.patience import PROCESS_START_S
 from tests.support.prometheus_samples import per_process, sample, scrape
 
 OPERATIONS = "maas_graphql_operations_total"
@@ -53,7 +54,7 @@ def live_subscriptions(metrics_dir: Path) -> dict[int, float]:
 
 def _deadline() -> float:
     # Both workers must have booted, which takes seconds (minutes on a loaded machine).
-    return time.monotonic() + PROCESS_START_TIMEOUT_S
+    return time.monotonic() + PROCESS_START_S
 
 
 async def send_until_both_workers_answered(

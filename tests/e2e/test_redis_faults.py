@@ -22,6 +22,7 @@ from tests.support.chaos import (
     until_ended,
 )
 from tests.support.graphql_client import KEY_A, EventReader
+from tests.support.patience import patience
 
 SESSIONS = ["alpha", "beta"]
 
@@ -31,7 +32,10 @@ def crashable_redis(tmp_path: Path) -> Iterator[RedisServerProcess]:
     """A redis-server of the test's own that acknowledges a write only once it is on disk
     (appendfsync always): what it acknowledged must survive SIGKILL."""
     server = RedisServerProcess(
-        tmp_path / "redis", persistent=True, extra_args=("--appendfsync", "always")
+        tmp_path / "redis",
+        start_timeout=patience(),
+        persistent=True,
+        extra_args=("--appendfsync", "always"),
     )
     server.start()
     yield server
@@ -47,7 +51,7 @@ async def test_sigkill_under_load_loses_nothing_acknowledged_and_subscriptions_c
     load.start()
     await load.until_acked(40)
     crashable_redis.kill()
-    await asyncio.sleep(1.0)  # writes fail meanwhile
+    await load.until_failed(10)  # writes fail meanwhile: seen, not slept for
     await asyncio.to_thread(crashable_redis.restart)
     before_restart = load.acked_count
     await load.until_acked(before_restart + 40)

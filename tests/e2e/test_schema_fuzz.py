@@ -56,6 +56,7 @@ from tests.support.fuzz_requests import (
 from tests.support.fuzz_values import TRICKY_TEXT, Palette, hostile_json, hostile_text
 from tests.support.graphql_client import ADD_MESSAGES, API_KEYS, KEY_A, KEY_B, bearer
 from tests.support.memory_queries import ADD_MEMORY
+from tests.support.patience import patience, short
 from tests.support.reply_checks import assert_coded_json_reply, error_codes, strict_json
 
 EXAMPLES = int(os.environ.get("MAAS_FUZZ_EXAMPLES", "60"))
@@ -63,7 +64,7 @@ SEED = os.environ.get("MAAS_FUZZ_SEED")
 LOG = os.environ.get("MAAS_FUZZ_LOG")  # a file to append every request and reply to
 MAX_BODY_BYTES = 3 * 1024 * 1024
 # Tenant B's read p99 during the fuzz may be this many times its p99 before, or this many ms.
-P99_FACTOR, P99_FLOOR_MS = 25, 2000
+P99_FACTOR, P99_FLOOR_MS = 25, short(2000)
 pytestmark = [
     # Generous: a failure is shrunk with real requests, many times the run itself.
     pytest.mark.timeout(300 + 10 * EXAMPLES),
@@ -177,7 +178,7 @@ def is_json(value: Any) -> bool:
 
 @contextlib.contextmanager
 def open_tenant(url: str, key: str, canary_session: str) -> Iterator[Tenant]:
-    with httpx.Client(base_url=url, headers=bearer(key), timeout=120) as client:
+    with httpx.Client(base_url=url, headers=bearer(key), timeout=patience(2)) as client:
         tenant = Tenant(client, canary_session)
         tenant.add_message(canary_session, "the canary's message")
         tenant.canary_memory = tenant.add_memory("the canary sings", "canary-user")
@@ -271,7 +272,9 @@ class LatencyProbe:
     QUERY = "query($id: ID!) { session(id: $id) { messageCount } }"
 
     def __init__(self, url: str, tenant: Tenant) -> None:
-        self._client = httpx.Client(base_url=url, headers=tenant.client.headers, timeout=120)
+        self._client = httpx.Client(
+            base_url=url, headers=tenant.client.headers, timeout=patience(2)
+        )
         self._session = tenant.canary_session
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="latency-probe", daemon=True)

@@ -16,6 +16,7 @@ from tests.support.fake_llm import FakeLLM
 from tests.support.graphql_client import KEY_A
 from tests.support.memory_queries import ADD_MEMORY, DELETE, SEARCH, UPDATE, extraction
 from tests.support.otlp_receiver import OtlpReceiver, ReceivedSpan
+from tests.support.patience import patience
 
 # Each of these reaches the server in a different place of the API.
 SECRETS = {
@@ -67,7 +68,7 @@ def test_memory_spans_carry_no_user_content_and_cover_their_work(
     )
     scope = {"userId": SECRETS["user"], "agentId": SECRETS["agent"]}
     headers = {"Authorization": f"Bearer {KEY_A}"}
-    with httpx.Client(base_url=server.url, headers=headers, timeout=60) as client:
+    with httpx.Client(base_url=server.url, headers=headers, timeout=patience()) as client:
         added = graphql(
             client,
             ADD_MEMORY,

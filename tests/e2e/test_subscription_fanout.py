@@ -24,6 +24,7 @@ from tests.support.graphql_client import (
     all_live,
     result_of,
 )
+from tests.support.patience import patience
 
 PROTOCOLS = pytest.mark.parametrize(
     "protocol",
@@ -70,7 +71,7 @@ async def readers(count: int, url: str, *args: Any, **kwargs: Any) -> AsyncItera
 
 async def results_counted(url: str) -> dict[str, float]:
     """maas_subscription_event_results_total of the server, by execution."""
-    async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+    async with httpx.AsyncClient(base_url=url, timeout=patience()) as client:
         text = (await client.get("/metrics")).text
     found = re.findall(
         r'^maas_subscription_event_results_total\{execution="(\w+)"\} ([0-9.e+]+)$', text, re.M

@@ -21,13 +21,14 @@ SESSION = """{ session(id: "race") {
 
 async def test_writers_racing_a_summary_lose_nothing(live_server, connect, fake_llm: FakeLLM):
     url = live_server(stm_default_strategy="token_threshold", stm_max_tokens=400)
-    fake_llm.set_delay(0.5)
+    fake_llm.hold()
     fake_llm.script("the early part, summarized")
     writers = [await connect(url) for _ in range(4)]
     socket = await connect(url, ws=True)
     async with subscribed(socket, writers[0], None, probe_session="probe") as events:
-        # Passing the budget starts the summary; its LLM call takes 0.5 s.
+        # Passing the budget starts the summary; its LLM call is held until released.
         await add_messages(writers[0], "race", *(f"{i} {WORDS}" for i in range(8)))
+        await fake_llm.until_in_flight(1)
         late = [f"late {w}-{i}" for w in range(4) for i in range(10)]
         await asyncio.gather(
             *(add_messages(writers[n % 4], "race", text) for n, text in enumerate(late))
@@ -36,7 +37,8 @@ async def test_writers_racing_a_summary_lose_nothing(live_server, connect, fake_
         pending = (await execute(writers[1], SESSION))["session"]["context"]
         assert pending["tokenCount"] <= 400
         assert pending["truncated"]
-        while (event := await events.next(within=10))["type"] != "SESSION_SUMMARIZED":
+        fake_llm.release()
+        while (event := await events.next())["type"] != "SESSION_SUMMARIZED":
             pass
     assert event["summary"]["content"] == "the early part, summarized"
 

@@ -18,15 +18,43 @@ from tests.e2e.conftest import ServerProcess, _free_port
 from tests.support.graphql_client import ADD_MESSAGES, KEY_A, message
 from tests.support.memory_queries import ADD_MEMORY, UPDATE
 from tests.support.otlp_receiver import OtlpReceiver
+from tests.support.patience import PROCESS_START_S, patience, short
 
 SECRET_CONTENT = "my-bank-pin-is-99231"
 SERVICE_NAME = "maas-under-test"
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def receiver() -> Iterator[OtlpReceiver]:
     with OtlpReceiver() as started:
         yield started
+
+
+@pytest.fixture(scope="module")
+def nowhere() -> str:
+    """An OTLP endpoint where nothing listens."""
+    return f"http://127.0.0.1:{_free_port()}"
+
+
+@pytest.fixture(scope="module")
+def servers(
+    server_processes: Callable[..., list[ServerProcess]], receiver: OtlpReceiver, nowhere: str
+) -> dict[str, ServerProcess]:
+    """Both tests' processes, booted side by side: one exporting to the receiver, one to a
+    port where nothing listens. Each test stops its own."""
+    exporting, unheard = server_processes(
+        2,
+        {KEY_A: "tenant-a"},
+        each=[
+            {
+                "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.base_url,
+                "OTEL_SERVICE_NAME": SERVICE_NAME,
+                "LOG_LEVEL": "INFO",
+            },
+            {"OTEL_EXPORTER_OTLP_ENDPOINT": nowhere},
+        ],
+    )
+    return {"exporting": exporting, "unheard": unheard}
 
 
 def add_message(server: ServerProcess, content: str, **headers: str) -> httpx.Response:
@@ -35,7 +63,7 @@ def add_message(server: ServerProcess, content: str, **headers: str) -> httpx.Re
         f"{server.url}/graphql",
         json=body,
         headers={"Authorization": f"Bearer {KEY_A}", **headers},
-        timeout=10,
+        timeout=patience(),
     )
     assert response.status_code == 200
     assert response.json().get("errors") is None
@@ -45,7 +73,7 @@ def add_message(server: ServerProcess, content: str, **headers: str) -> httpx.Re
 def remember_and_rewrite(server: ServerProcess, text: str) -> None:
     """Adds a memory and updates it: mem0 logs both texts at INFO unless kept quiet."""
     headers = {"Authorization": f"Bearer {KEY_A}"}
-    with httpx.Client(base_url=server.url, headers=headers, timeout=30) as client:
+    with httpx.Client(base_url=server.url, headers=headers, timeout=patience()) as client:
         added = client.post(
             "/graphql",
             json={"query": ADD_MEMORY, "variables": {"input": {"text": text, "userId": "u"}}},
@@ -62,15 +90,9 @@ def json_lines(server: ServerProcess) -> list[dict[str, str]]:
 
 
 def test_spans_reach_the_collector_and_shutdown_flushes_the_last_ones(
-    server_processes: Callable[..., list[ServerProcess]], receiver: OtlpReceiver
+    servers: dict[str, ServerProcess], receiver: OtlpReceiver
 ) -> None:
-    (server,) = server_processes(
-        1,
-        {KEY_A: "tenant-a"},
-        OTEL_EXPORTER_OTLP_ENDPOINT=receiver.base_url,
-        OTEL_SERVICE_NAME=SERVICE_NAME,
-        LOG_LEVEL="INFO",
-    )
+    server = servers["exporting"]
     response = add_message(server, SECRET_CONTENT, **{"X-Request-ID": "req-7f3a"})
     remember_and_rewrite(server, f"memory {SECRET_CONTENT}")
     assert response.headers["x-request-id"] == "req-7f3a"
@@ -104,13 +126,12 @@ def test_spans_reach_the_collector_and_shutdown_flushes_the_last_ones(
 
 
 def test_without_a_collector_every_request_is_served_quietly_and_shutdown_is_prompt(
-    server_processes: Callable[..., list[ServerProcess]],
+    servers: dict[str, ServerProcess], nowhere: str
 ) -> None:
-    nowhere = f"http://127.0.0.1:{_free_port()}"
-    (server,) = server_processes(1, {KEY_A: "tenant-a"}, OTEL_EXPORTER_OTLP_ENDPOINT=nowhere)
+    server = servers["unheard"]
     body = {"query": ADD_MESSAGES, "variables": {"sessionId": "s", "messages": [message("m")]}}
     headers = {"Authorization": f"Bearer {KEY_A}"}
-    with httpx.Client(base_url=server.url, headers=headers, timeout=10) as client:
+    with httpx.Client(base_url=server.url, headers=headers, timeout=patience()) as client:
         # More than a batch of spans, were they recorded.
         for _ in range(600):
             response = client.post("/graphql", json=body)
@@ -120,14 +141,14 @@ def test_without_a_collector_every_request_is_served_quietly_and_shutdown_is_pro
     assert server.process is not None
     started = time.monotonic()
     server.process.send_signal(signal.SIGTERM)
-    exit_code = server.process.wait(timeout=60)
+    exit_code = server.process.wait(timeout=PROCESS_START_S)
     stopped_after = time.monotonic() - started
     server.stop()
     # uvicorn re-raises the SIGTERM it handled once shut down: -15, not a kill (-9).
     assert exit_code in (0, -signal.SIGTERM)
     # A liveness bound (the whole shutdown, on a busy machine); tracing's own share is at most
     # SHUTDOWN_TIMEOUT_SECONDS, and bench/telemetry_bench.py measures it.
-    assert stopped_after < SHUTDOWN_TIMEOUT_SECONDS + 2.5
+    assert stopped_after < SHUTDOWN_TIMEOUT_SECONDS + short(2.5)
     records = json_lines(server)
     telemetry = [r["message"] for r in records if r["logger"] == "maas.telemetry"]
     # Said once (at start-up: nothing listens there), and nothing else: no retries, no

@@ -17,6 +17,7 @@ from tests.e2e.conftest import Connect
 from tests.support.fake_llm import FakeLLM
 from tests.support.graphql_client import ADD_MESSAGES, execute, message, post, subscribed
 from tests.support.memory_queries import ADD_MEMORY, SEARCH, extraction
+from tests.support.patience import patience
 
 SECRET_CONTENT = "the-launch-code-is-7731-alpha"
 
@@ -263,7 +264,8 @@ async def test_a_subscription_is_one_span_that_ends_with_it(
     async with subscribed(socket, writer, "s1"):
         assert spans.named("subscription Events") == []
 
-    for _ in range(100):
+    deadline = asyncio.get_running_loop().time() + patience()
+    while asyncio.get_running_loop().time() < deadline:
         if spans.named("subscription Events"):
             break
         await asyncio.sleep(0.05)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 
 from tests.support.graphql_client import (
-    API_KEYS,
     KEY_A,
     KEY_B,
     add_messages,
@@ -26,9 +25,9 @@ DELETE = "mutation Delete($id: String!) { deleteSession(input: {sessionId: $id})
 
 
 @pytest.fixture(scope="module")
-def servers(server_processes):
-    """Two `maas serve` processes on the test Redis, shared by this module's tests."""
-    return server_processes(2, API_KEYS)
+def servers(two_processes):
+    """Two `maas serve` processes on the test Redis (their tenants A and B have no limits)."""
+    return two_processes
 
 
 async def test_a_subscriber_on_one_process_sees_writes_through_another(servers, redis, connect):

@@ -19,6 +19,7 @@ from tests.support.graphql_client import (
     SESSION_EVENTS,
     ws_url,
 )
+from tests.support.patience import patience
 
 PROTOCOLS = [GRAPHQL_TRANSPORT_WS, LEGACY_GRAPHQL_WS]
 START = {GRAPHQL_TRANSPORT_WS: "subscribe", LEGACY_GRAPHQL_WS: "start"}
@@ -35,7 +36,7 @@ def url(module_server, redis) -> str:
 
 async def opened(url: str, protocol: str) -> ClientConnection:
     """A connection through connection_init and its ack."""
-    socket = await connect(ws_url(url), subprotocols=[protocol], open_timeout=60)
+    socket = await connect(ws_url(url), subprotocols=[protocol], open_timeout=patience())
     await socket.send(
         json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {KEY_A}"}})
     )
@@ -87,7 +88,7 @@ async def test_a_malformed_frame_closes_the_connection_with_4400(url, protocol):
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 async def test_a_malformed_connection_init_closes_the_connection(url, protocol):
-    socket = await connect(ws_url(url), subprotocols=[protocol], open_timeout=60)
+    socket = await connect(ws_url(url), subprotocols=[protocol], open_timeout=patience())
     await socket.send(json.dumps({"type": "connection_init", "payload": [KEY_A]}))
     assert await close_code(socket) == 4400
 

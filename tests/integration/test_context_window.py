@@ -136,10 +136,11 @@ async def test_a_failed_llm_call_changes_nothing(make_stm, fake_llm: FakeLLM):
 
 async def test_summary_never_drops_messages_written_meanwhile(make_stm, fake_llm: FakeLLM):
     stm = make_stm(stm_default_strategy="token_threshold", stm_max_tokens=400)
-    fake_llm.set_delay(0.5)
+    fake_llm.hold()
     fake_llm.script("summary of the early part")
     await stm.add_messages(TENANT, "s", [user(f"{i} {WORDS}") for i in range(8)])
-    # While the LLM call runs, many writers race it.
+    await fake_llm.until_in_flight(1)
+    # While the LLM call runs (held until released), many writers race it.
     await asyncio.gather(
         *(
             stm.add_messages(TENANT, "s", [user(f"late {w}-{i}")])
@@ -151,6 +152,7 @@ async def test_summary_never_drops_messages_written_meanwhile(make_stm, fake_llm
     pending = await stm.get_context(TENANT, await session(stm))
     assert pending.token_count <= 400
     assert pending.truncated
+    fake_llm.release()
     await stm.wait_idle()
     buffered = (await stm.get_messages(TENANT, "s", first=500)).messages
     summary = buffered[0]
@@ -162,11 +164,12 @@ async def test_summary_never_drops_messages_written_meanwhile(make_stm, fake_llm
 
 async def test_a_slow_llm_changes_nothing_until_its_summary_lands(make_stm, fake_llm: FakeLLM):
     stm = make_stm(stm_default_strategy="token_threshold", stm_max_tokens=400)
-    fake_llm.set_delay(0.5)
+    fake_llm.hold()
     await stm.add_messages(TENANT, "s", [user(f"{i} {WORDS}") for i in range(8)])
-    await asyncio.sleep(0.2)
+    await fake_llm.until_in_flight(1)  # the summary's call is out, and held
     assert await contents(stm) == [f"{i} {WORDS}" for i in range(8)]
     assert (await session(stm)).summary_count == 0
+    fake_llm.release()
     await stm.wait_idle()
     assert (await session(stm)).summary_count == 1
 
@@ -174,9 +177,11 @@ async def test_a_slow_llm_changes_nothing_until_its_summary_lands(make_stm, fake
 async def test_two_processes_summarize_a_session_once(make_stm, fake_llm: FakeLLM):
     first = make_stm(stm_default_strategy="token_threshold", stm_max_tokens=400)
     second = make_stm(stm_default_strategy="token_threshold", stm_max_tokens=400)
-    fake_llm.set_delay(0.3)
+    fake_llm.hold()
     await first.add_messages(TENANT, "s", [user(f"{i} {WORDS}") for i in range(8)])
+    await fake_llm.until_in_flight(1)  # the first one's summary is under way
     await second.add_messages(TENANT, "s", [user("one more")])
+    fake_llm.release()
     await asyncio.gather(first.wait_idle(), second.wait_idle())
     assert len(fake_llm.requests) == 1
     assert (await session(first)).summary_count == 1

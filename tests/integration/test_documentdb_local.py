@@ -25,6 +25,7 @@ from pymongo.errors import PyMongoError
 from stores.documentdb_vectors import AzureDocumentDBVectorStore
 from stores.memory_changes import Edit, Live
 from stores.mongo_history import MongoHistoryStore
+from tests.support.patience import patience
 
 URI_ENV = "MAAS_TEST_DOCUMENTDB_URI"
 IMAGE = "ghcr.io/documentdb/documentdb/documentdb-local:latest"
@@ -95,7 +96,7 @@ def documentdb_uri() -> Iterator[str]:
             f"mongodb://{USER}:{PASSWORD}@{host}:{port}/?tls=true"
             "&tlsAllowInvalidCertificates=true&authMechanism=SCRAM-SHA-256"
         )
-        _wait_until_answering(uri, timeout=180)
+        _wait_until_answering(uri, timeout=patience(3))
         yield uri
 
 

@@ -20,13 +20,13 @@ from stores.event_bus import (
 )
 from stores.redis_client import REDIS_DOWN, connect
 from stores.redis_server import RedisServerProcess
+from tests.support.patience import patience
 
 STREAM = "maas:test:{t}:events"
-WAIT_S = 30.0  # generous: a busy machine is slow, never wrong
 
 
 async def _next(events: AsyncIterator[StoredEvent]) -> StoredEvent:
-    return await asyncio.wait_for(anext(events), WAIT_S)
+    return await asyncio.wait_for(anext(events), patience())
 
 
 async def _take(events: AsyncIterator[StoredEvent], count: int) -> list[str]:
@@ -150,7 +150,7 @@ async def test_an_event_whose_publish_was_lost_is_still_delivered(redis: Redis):
 @pytest.fixture
 def own_redis(tmp_path: Path) -> Iterator[RedisServerProcess]:
     """A persistent redis-server of the test's own, to stop and start again on its port."""
-    server = RedisServerProcess(tmp_path / "redis", persistent=True)
+    server = RedisServerProcess(tmp_path / "redis", start_timeout=patience(), persistent=True)
     server.start()
     yield server
     server.stop()
@@ -207,7 +207,7 @@ async def test_an_outage_longer_than_the_grace_ends_subscribers_with_unavailable
 
 
 async def test_a_redis_that_comes_back_empty_makes_subscribers_resync(tmp_path: Path):
-    server = RedisServerProcess(tmp_path / "redis", persistent=False)
+    server = RedisServerProcess(tmp_path / "redis", start_timeout=patience(), persistent=False)
     server.start()
     client = connect(server.url, cluster=False)
     bus = RedisEventBus(client, reconnect_grace_s=600)
@@ -233,7 +233,7 @@ async def test_a_redis_that_comes_back_empty_makes_subscribers_resync(tmp_path: 
 async def _append_when_up(client: Redis, payload: str) -> None:
     """Append once Redis answers again (the client reconnects on its next command)."""
     writer = RedisEventBus(client)
-    deadline = asyncio.get_running_loop().time() + WAIT_S
+    deadline = asyncio.get_running_loop().time() + patience()
     while True:
         try:
             await writer.append(STREAM, payload, kind="M", at_ms=1)

@@ -12,6 +12,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from stores.redis_client import connect, is_redis_down, prepare, redis_health
 from stores.redis_scripts import LuaScript
+from tests.support.patience import short
 from tests.support.redis_cluster import LocalRedisCluster
 
 
@@ -44,13 +45,13 @@ async def test_health_of_one_server(redis_url):
     client = connect(redis_url, cluster=False)
     assert await redis_health(client) == "ok"
     await client.aclose()
-    down = connect("redis://127.0.0.1:1/0", cluster=False, timeout_seconds=1)
+    down = connect("redis://127.0.0.1:1/0", cluster=False, timeout_seconds=short(1))
     assert await redis_health(down) == "unavailable"
     await down.aclose()
 
 
 async def test_health_of_a_cluster_with_a_master_down(killable_redis_cluster: LocalRedisCluster):
-    client = connect(killable_redis_cluster.url, cluster=True, timeout_seconds=1)
+    client = connect(killable_redis_cluster.url, cluster=True, timeout_seconds=short(1))
     await prepare(client)
     assert await redis_health(client) == "ok"
     killable_redis_cluster.kill(1)
@@ -64,7 +65,7 @@ async def test_the_other_masters_serve_while_the_first_master_is_down(
     killable_redis_cluster: LocalRedisCluster,
 ):
     cluster = killable_redis_cluster
-    client = connect(cluster.url, cluster=True, timeout_seconds=1)
+    client = connect(cluster.url, cluster=True, timeout_seconds=short(1))
     await prepare(client)
     # The master of slot 0: redis-py makes the first master of the slot map its default node
     # when it re-reads the cluster, and asks it for the command table before any command.
@@ -92,7 +93,7 @@ async def test_a_script_a_master_forgot_runs_while_another_master_is_down(
     # redis-py's own reload loads the script on every master, so it fails while any is down;
     # ours sends it with EVAL to the one master that needs it.
     cluster = killable_redis_cluster
-    client = connect(cluster.url, cluster=True, timeout_seconds=1)
+    client = connect(cluster.url, cluster=True, timeout_seconds=short(1))
     await prepare(client)
     echo = LuaScript(client, "return ARGV[1]")
     key = f"{cluster.hash_tag_on(0)}k"

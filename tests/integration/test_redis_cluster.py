@@ -18,6 +18,7 @@ from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.exceptions import ClusterCrossSlotError, NoScriptError, RedisClusterException
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from tests.support.patience import patience
 from tests.support.redis_cluster import CLUSTER_READY_TIMEOUT_S, LocalRedisCluster
 
 COUNTER_SCRIPT = "return redis.call('INCR', KEYS[1])"
@@ -361,7 +362,7 @@ async def test_pubsub_on_a_killed_node_fails_and_resubscribes_after_restart(
         assert confirmation["type"] == "subscribe"
         cluster.kill(2)
         with pytest.raises(RedisConnectionError):
-            await on_node2.get_message(timeout=1)
+            await on_node2.get_message(timeout=patience())
 
         await on_node1.subscribe("events")  # a new one on a survivor works
         await client.eval(PUBLISH_SCRIPT, 1, publisher_key, "events", "while node 2 is down")

@@ -14,6 +14,7 @@ import pytest
 import redis
 
 from stores.redis_server import RedisServerProcess, find_redis_server_binary
+from tests.support.patience import patience
 
 
 def _is_alive(pid: int) -> bool:
@@ -30,7 +31,7 @@ def test_find_binary_returns_executable() -> None:
 
 
 def test_ephemeral_server_serves_and_stops(tmp_path: Path) -> None:
-    server = RedisServerProcess(tmp_path, persistent=False)
+    server = RedisServerProcess(tmp_path, start_timeout=patience(), persistent=False)
     url = server.start()
     assert url == f"redis://127.0.0.1:{server.port}/0"
     with redis.Redis.from_url(url) as client:
@@ -39,13 +40,13 @@ def test_ephemeral_server_serves_and_stops(tmp_path: Path) -> None:
 
     server.stop()
     with pytest.raises(ConnectionRefusedError):
-        socket.create_connection(("127.0.0.1", server.port), timeout=1).close()
+        socket.create_connection(("127.0.0.1", server.port), timeout=patience()).close()
     server.stop()  # idempotent
     assert not (tmp_path / "appendonly.aof").exists()
 
 
 def test_context_manager_stops_server(tmp_path: Path) -> None:
-    with RedisServerProcess(tmp_path, persistent=False) as server:
+    with RedisServerProcess(tmp_path, start_timeout=patience(), persistent=False) as server:
         pid = server.pid
         assert pid is not None
         with redis.Redis.from_url(server.url) as client:
@@ -54,19 +55,25 @@ def test_context_manager_stops_server(tmp_path: Path) -> None:
 
 
 def test_persistent_data_survives_restart(tmp_path: Path) -> None:
-    with RedisServerProcess(tmp_path) as first, redis.Redis.from_url(first.url) as client:
+    with (
+        RedisServerProcess(tmp_path, start_timeout=patience()) as first,
+        redis.Redis.from_url(first.url) as client,
+    ):
         client.set("k1", "v1")
         client.hset("h", mapping={"a": "1", "b": "2"})
 
-    with RedisServerProcess(tmp_path) as second, redis.Redis.from_url(second.url) as client:
+    with (
+        RedisServerProcess(tmp_path, start_timeout=patience()) as second,
+        redis.Redis.from_url(second.url) as client,
+    ):
         assert client.get("k1") == b"v1"
         assert client.hgetall("h") == {b"a": b"1", b"b": b"2"}
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="stale check reads /proc")
 def test_stale_server_on_same_dir_is_replaced(tmp_path: Path) -> None:
-    first = RedisServerProcess(tmp_path)
-    second = RedisServerProcess(tmp_path)
+    first = RedisServerProcess(tmp_path, start_timeout=patience())
+    second = RedisServerProcess(tmp_path, start_timeout=patience())
     try:
         with redis.Redis.from_url(first.start()) as client:
             client.set("survivor", "yes")
@@ -85,7 +92,9 @@ def test_stale_server_on_same_dir_is_replaced(tmp_path: Path) -> None:
 
 
 def test_missing_binary_raises_clear_error(tmp_path: Path) -> None:
-    server = RedisServerProcess(tmp_path, binary="/nonexistent/redis-server")
+    server = RedisServerProcess(
+        tmp_path, start_timeout=patience(), binary="/nonexistent/redis-server"
+    )
     with pytest.raises(RuntimeError, match=r"redis-server binary .* does not exist"):
         server.start()
     server.stop()  # nothing started: a no-op
@@ -97,7 +106,7 @@ def test_failed_start_reports_log_tail(tmp_path: Path) -> None:
         blocker.bind(("127.0.0.1", 0))
         blocker.listen()
         port = blocker.getsockname()[1]
-        server = RedisServerProcess(tmp_path, persistent=False, port=port)
+        server = RedisServerProcess(tmp_path, start_timeout=patience(), persistent=False, port=port)
         with pytest.raises(RuntimeError, match="Address already in use"):
             server.start()
 
@@ -105,7 +114,7 @@ def test_failed_start_reports_log_tail(tmp_path: Path) -> None:
 def test_extra_args_reach_the_server_and_override_ours(tmp_path: Path) -> None:
     extra = ("--appendfsync", "always", "--maxmemory", "12mb")  # ours says everysec
     with (
-        RedisServerProcess(tmp_path, extra_args=extra) as server,
+        RedisServerProcess(tmp_path, start_timeout=patience(), extra_args=extra) as server,
         redis.Redis.from_url(server.url) as client,
     ):
         assert client.config_get("appendfsync") == {"appendfsync": "always"}
@@ -121,12 +130,16 @@ def test_free_port_callable_picks_the_port(tmp_path: Path) -> None:
             picked.append(sock.getsockname()[1])
         return picked[-1]
 
-    with RedisServerProcess(tmp_path, persistent=False, free_port=pick) as server:
+    with RedisServerProcess(
+        tmp_path, start_timeout=patience(), persistent=False, free_port=pick
+    ) as server:
         assert picked == [server.port]
 
 
 def test_killed_server_restarts_on_its_port_with_acknowledged_writes(tmp_path: Path) -> None:
-    server = RedisServerProcess(tmp_path, extra_args=("--appendfsync", "always"))
+    server = RedisServerProcess(
+        tmp_path, start_timeout=patience(), extra_args=("--appendfsync", "always")
+    )
     try:
         with redis.Redis.from_url(server.start()) as client:
             for n in range(100):
@@ -149,7 +162,7 @@ def test_killed_server_restarts_on_its_port_with_acknowledged_writes(tmp_path: P
 
 
 def test_restart_of_a_running_server_keeps_its_port(tmp_path: Path) -> None:
-    with RedisServerProcess(tmp_path, persistent=False) as server:
+    with RedisServerProcess(tmp_path, start_timeout=patience(), persistent=False) as server:
         port, pid = server.port, server.pid
         server.restart()
         assert (server.port, server.pid != pid) == (port, True)
@@ -159,13 +172,13 @@ def test_restart_of_a_running_server_keeps_its_port(tmp_path: Path) -> None:
 
 def test_restart_before_start_raises(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="never started"):
-        RedisServerProcess(tmp_path).restart()
+        RedisServerProcess(tmp_path, start_timeout=patience()).restart()
 
 
 def test_two_servers_get_different_ports(tmp_path: Path) -> None:
     with (
-        RedisServerProcess(tmp_path / "a", persistent=False) as a,
-        RedisServerProcess(tmp_path / "b", persistent=False) as b,
+        RedisServerProcess(tmp_path / "a", start_timeout=patience(), persistent=False) as a,
+        RedisServerProcess(tmp_path / "b", start_timeout=patience(), persistent=False) as b,
     ):
         assert a.port != b.port
         with redis.Redis.from_url(a.url) as ca, redis.Redis.from_url(b.url) as cb:
@@ -176,8 +189,10 @@ def test_two_servers_get_different_ports(tmp_path: Path) -> None:
 
 
 def test_port_held_by_another_redis_is_not_mistaken_for_ours(tmp_path: Path) -> None:
-    with RedisServerProcess(tmp_path / "a", persistent=False) as other:
-        clash = RedisServerProcess(tmp_path / "b", persistent=False, port=other.port)
+    with RedisServerProcess(tmp_path / "a", start_timeout=patience(), persistent=False) as other:
+        clash = RedisServerProcess(
+            tmp_path / "b", start_timeout=patience(), persistent=False, port=other.port
+        )
         with pytest.raises(RuntimeError, match="failed to start"):
             clash.start()
         with redis.Redis.from_url(other.url) as client:
@@ -188,10 +203,11 @@ _ORPHAN_SCRIPT = """
 import sys, time
 from pathlib import Path
 from stores.redis_server import RedisServerProcess
-server = RedisServerProcess(Path(sys.argv[1]), persistent=False)
+from tests.support.patience import patience
+server = RedisServerProcess(Path(sys.argv[1]), persistent=False, start_timeout=patience())
 server.start()
 print(server.pid, flush=True)
-time.sleep(60)
+time.sleep(patience())  # until the test kills this process
 """
 
 
@@ -208,7 +224,7 @@ def test_server_dies_when_parent_is_killed(tmp_path: Path) -> None:
         assert _is_alive(redis_pid)
         os.kill(parent.pid, signal.SIGKILL)
         parent.wait()
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + patience()
         while _is_alive(redis_pid) and time.monotonic() < deadline:
             time.sleep(0.02)
         assert not _is_alive(redis_pid)

@@ -15,11 +15,11 @@ from services.session_events import SessionEvent, SessionEventType
 from services.stm import ShortTermMemory
 from services.stm_model import ConfigChange, NewMessage, Role
 from stores.redis_keys import SessionKeys, TenantKeys
+from tests.support.patience import patience
 
 pytestmark = pytest.mark.single_and_cluster
 
 TENANT = "local"
-WAIT_S = 30.0
 
 
 def user(text: str, id: str | None = None) -> NewMessage:
@@ -32,7 +32,7 @@ async def events_after(
     """The next `count` events after `after` (replayed from the stream)."""
     feed: AsyncIterator[SessionEvent] = stm.session_events(TENANT, session_id, after)
     try:
-        return [await asyncio.wait_for(anext(feed), WAIT_S) for _ in range(count)]
+        return [await asyncio.wait_for(anext(feed), patience()) for _ in range(count)]
     finally:
         await feed.aclose()  # type: ignore[attr-defined]
 

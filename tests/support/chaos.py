@@ -21,9 +21,7 @@ from tests.support.graphql_client import (
     execute,
     message,
 )
-
-# Generous: the machine may be busy; a healthy run never waits this long.
-PATIENCE_S = 60.0
+from tests.support.patience import PATIENCE_S
 
 
 @dataclass
@@ -63,6 +61,11 @@ class WriteLoad:
         async with asyncio.timeout(PATIENCE_S), self._progress:
             await self._progress.wait_for(done)
 
+    async def until_failed(self, count: int) -> None:
+        """Wait until `count` writes in all failed (with any code, or in transport)."""
+        async with asyncio.timeout(PATIENCE_S), self._progress:
+            await self._progress.wait_for(lambda: self.failures.total() >= count)
+
     async def _write(self, writer: int) -> None:
         sessions = itertools.cycle(self.sessions)
         async with httpx.AsyncClient(base_url=self.url, timeout=PATIENCE_S) as client:
@@ -82,16 +85,21 @@ class WriteLoad:
                     result: dict[str, Any] = reply.json()
                 except (httpx.TransportError, ValueError):
                     self.failures["transport"] += 1
+                    await self._notify()
                     await asyncio.sleep(0.05)
                     continue
                 if result.get("errors"):
                     for error in result["errors"]:
                         self.failures[(error.get("extensions") or {}).get("code", "none")] += 1
+                    await self._notify()
                     await asyncio.sleep(0.05)  # a client backs off from a failing service
                 else:
                     self.acked.setdefault(session, []).append(message_id)
-                    async with self._progress:
-                        self._progress.notify_all()
+                    await self._notify()
+
+    async def _notify(self) -> None:
+        async with self._progress:
+            self._progress.notify_all()
 
 
 @dataclass

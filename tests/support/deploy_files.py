@@ -12,6 +12,8 @@ from typing import Any
 
 import yaml
 
+from tests.support.patience import patience
+
 ROOT = Path(__file__).resolve().parents[2]
 ENV_EXAMPLE = ROOT / ".env.example"
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -110,6 +112,6 @@ def schema_errors(builtin_schema: str, path: Path) -> str:
         [check, "--builtin-schema", builtin_schema, str(path)],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=patience(),
     )
     return "" if result.returncode == 0 else result.stdout + result.stderr

@@ -13,9 +13,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tests.support.jwt_tokens import SigningKey
+from tests.support.patience import TEST_TIMEOUT_S
 from tests.support.threaded_server import FakeService
 
-HOLD_LIMIT_S = 300.0  # a held fetch is let go by the test; this only keeps a thread from leaking
+# A held fetch is let go by the test; this only keeps a thread from leaking.
+HOLD_LIMIT_S = TEST_TIMEOUT_S
 
 
 class FakeJwks(FakeService):

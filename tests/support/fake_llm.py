@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from tests.support.patience import TEST_TIMEOUT_S, patience
 from tests.support.threaded_server import FakeService
 
 MODEL_ID = "fake-llm"
@@ -70,6 +71,8 @@ class FakeLLM(FakeService):
         self._failures: deque[int] = deque()
         self._in_flight = 0
         self.max_in_flight = 0  # most chat calls waiting on their delay at the same time
+        self._open = threading.Event()  # cleared by hold(): calls wait until release()
+        self._open.set()
         self.app = Starlette(
             routes=[
                 Route("/v1/chat/completions", self._chat, methods=["POST"]),
@@ -90,6 +93,26 @@ class FakeLLM(FakeService):
         with self._lock:
             self._delay = seconds
 
+    def hold(self) -> None:
+        """Make every chat/embedding call wait, once it arrived, until `release()`: a test
+        holds a call in flight for as long as it needs, however slow the machine."""
+        self._open.clear()
+
+    def release(self) -> None:
+        """Let held calls (and later ones) answer."""
+        self._open.set()
+
+    async def until_in_flight(self, count: int) -> None:
+        """Wait until `count` chat calls are in flight (arrived, not answered yet)."""
+        deadline = time.monotonic() + patience()
+        while True:
+            with self._lock:
+                if self._in_flight >= count:
+                    return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"fewer than {count} LLM calls ever were in flight at once")
+            await asyncio.sleep(0.01)
+
     def fail_next(self, count: int = 1, status: int = 500) -> None:
         """Answer the next ``count`` chat calls with an OpenAI-style error of ``status``."""
         with self._lock:
@@ -103,6 +126,7 @@ class FakeLLM(FakeService):
             self._failures.clear()
             self.requests.clear()
             self.max_in_flight = 0
+        self._open.set()
 
     # -- handlers (server thread) ----------------------------------------------------------
 
@@ -116,6 +140,10 @@ class FakeLLM(FakeService):
             if delay > 0:
                 # asyncio.sleep, not time.sleep, so concurrent calls overlap.
                 await asyncio.sleep(delay)
+            # Polled: the test's thread sets it. The limit only keeps a call from leaking.
+            held_until = time.monotonic() + TEST_TIMEOUT_S
+            while not self._open.is_set() and time.monotonic() < held_until:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
         finally:
             if counted:
                 with self._lock:

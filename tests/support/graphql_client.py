@@ -18,6 +18,8 @@ from gql.transport.exceptions import TransportQueryError
 from gql.transport.httpx import HTTPXAsyncTransport
 from gql.transport.websockets import WebsocketsTransport
 
+from tests.support.patience import patience
+
 GRAPHQL_TRANSPORT_WS = WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL
 LEGACY_GRAPHQL_WS = WebsocketsTransport.APOLLO_SUBPROTOCOL
 
@@ -41,6 +43,9 @@ mutation Add($sessionId: String!, $messages: [MessageInput!]!) {{
 """
 # Metadata that marks the messages a ready-probe writes, so readers can skip their events.
 PROBE = "readyProbe"
+# How long a probe waits for its event before writing another: a poll interval, not a limit
+# (probing goes on for the patience).
+PROBE_INTERVAL_S = 0.05
 
 
 def bearer(key: str | None) -> dict[str, str]:
@@ -53,8 +58,14 @@ def ws_url(base_url: str) -> str:
 
 def http_client(base_url: str, key: str | None = None) -> Client:
     """A gql client over HTTP POST, authenticated with `key` when given."""
-    transport = HTTPXAsyncTransport(url=f"{base_url}/graphql", headers=bearer(key), timeout=10)
-    return Client(transport=transport, fetch_schema_from_transport=False)
+    transport = HTTPXAsyncTransport(
+        url=f"{base_url}/graphql", headers=bearer(key), timeout=patience()
+    )
+    # gql bounds each operation on its own too (10 s unless told): a batch of 50 memory adds
+    # takes longer than that on a loaded machine.
+    return Client(
+        transport=transport, fetch_schema_from_transport=False, execute_timeout=patience()
+    )
 
 
 def ws_client(
@@ -65,10 +76,13 @@ def ws_client(
         url=ws_url(base_url),
         init_payload=bearer(key),
         subprotocols=[protocol],
-        ack_timeout=5,
-        close_timeout=2,
+        ack_timeout=patience(),
+        close_timeout=patience(),
+        connect_timeout=patience(),
     )
-    return Client(transport=transport, fetch_schema_from_transport=False)
+    return Client(
+        transport=transport, fetch_schema_from_transport=False, execute_timeout=patience()
+    )
 
 
 def request(query: str, **variables: Any) -> GraphQLRequest:
@@ -109,7 +123,7 @@ async def post(
     if variables is not None:
         body["variables"] = variables
     headers = {**bearer(key), **kwargs.pop("headers", {})}
-    async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+    async with httpx.AsyncClient(base_url=url, timeout=patience()) as client:
         return await client.post("/graphql", json=body, headers=headers, **kwargs)
 
 
@@ -161,10 +175,12 @@ class EventReader:
 
     async def ready(self, writer: AsyncClientSession, probe_session: str) -> None:
         """Returns once the subscription is live, proven by an event of a probe write."""
-        for _ in range(100):
+        deadline = asyncio.get_running_loop().time() + patience()
+        while asyncio.get_running_loop().time() < deadline:
             await add_messages(writer, probe_session, "probe", metadata={PROBE: True})
             with contextlib.suppress(TimeoutError):
-                await self._get(within=0.05)
+                # A probe's event comes within this unless the subscription is not live yet.
+                await self._get(within=PROBE_INTERVAL_S)
                 return
         raise AssertionError("the subscription never received a probe event")
 
@@ -174,8 +190,10 @@ class EventReader:
             raise item
         return item
 
-    async def next(self, within: float = 5.0) -> dict[str, Any]:
-        """The next event that is not a probe's, waiting at most `within` seconds for each."""
+    async def next(self, within: float | None = None) -> dict[str, Any]:
+        """The next event that is not a probe's, waiting at most `within` seconds (default: the
+        patience) for each."""
+        within = patience() if within is None else within
         while True:
             event = await self._get(within)
             if not is_probe(event):
@@ -250,7 +268,11 @@ class FrameReader:
     async def __aenter__(self) -> FrameReader:
         from websockets.asyncio.client import connect
 
-        self._socket = await connect(self._url, subprotocols=[self._protocol])  # type: ignore[list-item]
+        self._socket = await connect(
+            self._url,
+            subprotocols=[self._protocol],  # type: ignore[list-item]
+            open_timeout=patience(),
+        )
         init = {"type": "connection_init", "payload": bearer(self._key)}
         await self._socket.send(json.dumps(init))
         while json.loads(await self._socket.recv())["type"] != "connection_ack":
@@ -284,9 +306,10 @@ class FrameReader:
         """Frames received and not read yet."""
         return self._frames.qsize()
 
-    async def frame(self, within: float = 5.0) -> str:
-        """The next message the server sent on this subscription, as received."""
-        return await asyncio.wait_for(self._frames.get(), within)
+    async def frame(self, within: float | None = None) -> str:
+        """The next message the server sent on this subscription, as received (waiting at most
+        `within` seconds, default the patience)."""
+        return await asyncio.wait_for(self._frames.get(), patience() if within is None else within)
 
     def drain(self) -> list[str]:
         drained = []
@@ -306,13 +329,14 @@ async def all_live(readers: list[FrameReader], writer: AsyncClientSession, sessi
     """Return once every reader's subscription (whose selection includes `type`) is live and
     nothing is in flight: probe writes until each has an event, then a config change as a
     fence that every reader must reach; everything up to the fence is dropped."""
-    for _ in range(100):
+    deadline = asyncio.get_running_loop().time() + patience()
+    while True:
         await add_messages(writer, session_id, "probe", metadata={PROBE: True})
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(PROBE_INTERVAL_S)
         if all(reader.waiting for reader in readers):
             break
-    else:
-        raise AssertionError("a subscription never received a probe event")
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("a subscription never received a probe event")
     await execute(writer, SET_MAX_MESSAGES, id=session_id, max=50)
     for reader in readers:
         while '"CONFIG_CHANGED"' not in await reader.frame():

@@ -9,12 +9,14 @@ import httpx
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.support.patience import patience
+
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
 async def scrape(url: str) -> Samples:
     """Every sample of /metrics, keyed by name and labels (a new connection each time)."""
-    async with httpx.AsyncClient(timeout=10) as client:
+    async with httpx.AsyncClient(timeout=patience()) as client:
         response = await client.get(f"{url}/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")

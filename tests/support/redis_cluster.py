@@ -15,11 +15,12 @@ import redis
 from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 
 from stores.redis_server import RedisServerProcess
+from tests.support.patience import patience
 
-# Generous: a loaded 2-core machine slows every step tenfold; an idle one never waits this long.
-CLUSTER_READY_TIMEOUT_S = 60.0
+# A loaded 2-core machine slows every step tenfold; an idle one never waits this long.
+CLUSTER_READY_TIMEOUT_S = patience()
 _POLL_INTERVAL_S = 0.05
-_COMMAND_TIMEOUT_S = 5.0
+_COMMAND_TIMEOUT_S = patience()
 _HOST = "127.0.0.1"
 # Redis 6.2 and 7 listen for the cluster bus on port + 10000 (7's cluster-port option is unused).
 _BUS_PORT_OFFSET = 10_000
@@ -118,6 +119,7 @@ class LocalRedisCluster:
         self._servers = [
             RedisServerProcess(
                 self.data_dir / f"node{index}",
+                start_timeout=patience(),
                 persistent=appendfsync is not None,
                 binary=binary,
                 extra_args=self._node_args(self.data_dir / f"node{index}", appendfsync),

