@@ -13,8 +13,10 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -133,6 +135,12 @@ def _wait_pid_gone(pid: int, data_dir: Path, timeout: float) -> bool:
     return not _pid_is_live_redis_in(pid, data_dir)
 
 
+@functools.cache
+def _spawner() -> ThreadPoolExecutor:
+    """One thread, alive until the process exits, that starts servers for other threads."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="redis-spawner")
+
+
 def _die_with_parent_hook() -> Callable[[], None] | None:
     """Build a preexec_fn making the child get SIGTERM when we die (Linux only), else None."""
     if not sys.platform.startswith("linux"):
@@ -161,8 +169,9 @@ class RedisServerProcess:
     keeps the last value of an option given twice, so they may also override ours.
     `free_port` picks a port when none is requested (a cluster node needs port + 10000 free too).
 
-    Call start() from a long-lived thread (normally the main one): on Linux the child gets
-    SIGTERM when the thread that started it exits (PR_SET_PDEATHSIG is per-thread).
+    On Linux the child gets SIGTERM when this process dies (PR_SET_PDEATHSIG); it is always
+    forked from the main thread or one long-lived spawner thread, since the signal follows the
+    thread that forked, not the process.
     """
 
     def __init__(
@@ -328,6 +337,16 @@ class RedisServerProcess:
         return [*args, *self._extra_args]
 
     def _spawn(
+        self, binary: str, version: tuple[int, int, int], port: int
+    ) -> subprocess.Popen[bytes]:
+        if threading.current_thread() is threading.main_thread():
+            return self._popen(binary, version, port)
+        # The death signal follows the thread that forked: a server started from a worker
+        # thread (asyncio.to_thread) would be stopped when that thread ends. The spawner
+        # thread lives as long as the process.
+        return _spawner().submit(self._popen, binary, version, port).result()
+
+    def _popen(
         self, binary: str, version: tuple[int, int, int], port: int
     ) -> subprocess.Popen[bytes]:
         try:

@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -234,3 +235,21 @@ def test_server_dies_when_parent_is_killed(tmp_path: Path) -> None:
             parent.wait()
         if parent.stdout is not None:
             parent.stdout.close()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux-only")
+def test_a_server_started_from_a_thread_outlives_that_thread(tmp_path: Path) -> None:
+    """The death signal follows the forking thread: a server (re)started from a worker thread,
+    as tests do with asyncio.to_thread, must not stop when that thread ends."""
+    server = RedisServerProcess(tmp_path, persistent=False, start_timeout=patience())
+    starter = threading.Thread(target=server.start)
+    starter.start()
+    starter.join()
+    try:
+        assert server._process is not None
+        # Stopped by the signal, it would exit within milliseconds of the thread's end.
+        with pytest.raises(subprocess.TimeoutExpired):
+            server._process.wait(timeout=2)
+        assert redis.Redis.from_url(server.url).ping()
+    finally:
+        server.stop()
