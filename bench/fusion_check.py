@@ -23,18 +23,16 @@ import asyncio
 import os
 import tempfile
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from mem0.utils.scoring import score_and_rank
 
-from bench.processes import BenchRedis
+from bench.processes import BenchRedis, embedded_ltm_settings
 from bench.recall_corpus import build_corpus
 from bench.recall_metrics import Outcome, recall
 from bench.retrieval_bench import FULL, QUICK, ingest
 from maas.app import llm_config
 from maas.ltm_wiring import build_ltm
-from maas.settings import Settings
 from services.llm import LLMGateway
 from services.ltm_model import Scope, SearchMode
 from services.search_fusion import Found, keyword_score, rank
@@ -98,14 +96,7 @@ async def run(size: dict[str, int]) -> None:
     fake.start()
     try:
         with tempfile.TemporaryDirectory(prefix="maas-fusion-check-") as data_dir:
-            settings = Settings(
-                data_dir=Path(data_dir),
-                redis_url=url,
-                api_keys={},
-                llm_base_url=fake.base_url,
-                llm_api_key="bench",
-                vector_store_provider="embedded",
-            )
+            settings = embedded_ltm_settings(data_dir, url, fake.base_url)
             from redis.asyncio import Redis
 
             client = Redis.from_url(url)

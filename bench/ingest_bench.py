@@ -25,7 +25,6 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import uvloop
@@ -33,7 +32,7 @@ from redis.asyncio import Redis
 from threadpoolctl import threadpool_limits
 
 from bench.ltm_corpus import memory_sentences
-from bench.processes import BenchRedis
+from bench.processes import BenchRedis, embedded_ltm_settings
 from bench.stats import table
 from maas.app import WORKER_THREADS, llm_config
 from maas.ltm_wiring import build_ltm
@@ -238,14 +237,8 @@ def main() -> int:
             fake.start()
             load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
             print(f"load average before the run: {load} on {os.cpu_count()} cores\n")
-            settings = Settings(
-                data_dir=Path(data_dir),
-                redis_url=url,
-                api_keys={},
-                llm_base_url=fake.base_url,
-                llm_api_key="bench",
-                vector_store_provider="embedded",
-                embedding_provider="local",
+            settings = embedded_ltm_settings(
+                data_dir, url, fake.base_url, embedding_provider="local"
             )
             bench = Bench(settings, fake, args.memories)
             with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:

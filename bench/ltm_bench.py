@@ -31,7 +31,6 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -40,7 +39,7 @@ import uvloop
 from redis.asyncio import Redis
 
 from bench.ltm_corpus import MEMORY_TEMPLATES, QUESTION_TEMPLATES, memory_sentences, questions
-from bench.processes import BenchRedis
+from bench.processes import BenchRedis, embedded_ltm_settings
 from bench.stats import fmt, percentile, table
 from bench.stm_bench import cpu_model
 from maas.app import WORKER_THREADS, llm_config
@@ -682,14 +681,8 @@ def main() -> int:
             url = redis.start()
             fake.start()
             print_machine(url)
-            settings = Settings(
-                data_dir=Path(data_dir),
-                redis_url=url,
-                api_keys={},
-                llm_base_url=fake.base_url,
-                llm_api_key="bench",
-                vector_store_provider="embedded",
-                embedding_provider="local",
+            settings = embedded_ltm_settings(
+                data_dir, url, fake.base_url, embedding_provider="local"
             )
             bench = Bench(settings, fake)
             with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:

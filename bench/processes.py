@@ -14,13 +14,31 @@ import time
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import psutil
 
+from maas.settings import Settings
 from stores.redis_server import RedisServerProcess
 
 HOST = "127.0.0.1"
 START_TIMEOUT_S = 120.0  # a busy 2-core machine took 35 s to start two workers
+
+
+def embedded_ltm_settings(
+    data_dir: str | Path, redis_url: str, llm_url: str, **extra: Any
+) -> Settings:
+    """Settings of an in-process LTM on the embedded store, the given Redis and test LLM."""
+    values: dict[str, Any] = {
+        "data_dir": Path(data_dir),
+        "redis_url": redis_url,
+        "api_keys": {},
+        "llm_base_url": llm_url,
+        "llm_api_key": "bench",
+        "vector_store_provider": "embedded",
+        **extra,
+    }
+    return Settings(**values)
 
 
 def free_port() -> int:

@@ -34,14 +34,13 @@ from pathlib import Path
 import uvloop
 from redis.asyncio import Redis
 
-from bench.processes import BenchRedis
+from bench.processes import BenchRedis, embedded_ltm_settings
 from bench.recall_corpus import QUESTION_TYPES, Corpus, build_corpus
 from bench.recall_metrics import CUTOFFS, Outcome, Recall, recall_by_kind
 from bench.stats import percentile, table
 from bench.stm_bench import cpu_model
 from maas.app import WORKER_THREADS, llm_config
 from maas.ltm_wiring import build_ltm
-from maas.settings import Settings
 from services.llm import LLMGateway
 from services.ltm import LongTermMemory
 from services.ltm_model import MemorySearch, NewMemory, Scope, SearchMode
@@ -95,15 +94,7 @@ async def run_embedder(
     spec: str, corpus: Corpus, redis_url: str, llm_url: str, tenant: str
 ) -> EmbedderResult:
     with tempfile.TemporaryDirectory(prefix="maas-recall-bench-") as data_dir:
-        settings = Settings(
-            data_dir=Path(data_dir),
-            redis_url=redis_url,
-            api_keys={},
-            llm_base_url=llm_url,
-            llm_api_key="bench",
-            vector_store_provider="embedded",
-            **embedder_settings(spec),
-        )
+        settings = embedded_ltm_settings(data_dir, redis_url, llm_url, **embedder_settings(spec))
         loop = asyncio.get_running_loop()
         redis = Redis.from_url(redis_url, health_check_interval=30)
         events = RedisEventBus(redis)
