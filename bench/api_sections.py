@@ -522,17 +522,7 @@ class ApiSections:
         one = pooled("1 worker", results[1])
         two = pooled("2 workers", results[2])
         rows = [
-            [
-                r.name,
-                " / ".join(map(str, spread[n])),
-                fmt(r.rps, 0),
-                fmt(r.p50_ms, 2),
-                fmt(r.p99_ms, 2),
-                str(r.errors),
-                fmt(r.server_us, 0),
-                fmt(r.redis_us, 0),
-                fmt(r.client_us, 0),
-            ]
+            [r.name, " / ".join(map(str, spread[n])), *cost_row(r)[1:]]
             for n, r in ((1, one), (2, two))
         ]
         print(

@@ -227,12 +227,13 @@ class LongTermMemory:
             engine = await self._engine.get()
             limit, threshold = search.limit, search.threshold
             with search_span(engine, search.query, filters, limit, threshold, search.mode) as span:
-                ranked = await self._rank(engine, search, filters)
-                hits = [
-                    MemoryHit(record_from_payload(r.id, dict(r.payload)), r.score, r.scores)
-                    for r in ranked
-                    if self._visible(tenant, dict(r.payload))
-                ]
+                hits = []
+                for r in await self._rank(engine, search, filters):
+                    payload = dict(r.payload)
+                    if self._visible(tenant, payload):
+                        hits.append(
+                            MemoryHit(record_from_payload(r.id, payload), r.score, r.scores)
+                        )
                 if span is not None:
                     span.set_attribute("maas.memory.result_count", len(hits))
         return hits
@@ -243,10 +244,10 @@ class LongTermMemory:
         """Fetch the candidate lists the mode needs and rank them."""
         store = engine.vector_store
         mode = search.mode
-        # Over-fetch as mem0 does, so fusion and the threshold still leave `limit` hits.
-        fetch = max(search.limit * 4, 60) if mode is SearchMode.HYBRID else search.limit
-        if mode is not SearchMode.HYBRID and search.recency_half_life_seconds:
-            fetch = max(search.limit * 4, 60)  # recency may reorder beyond the first `limit`
+        # Over-fetch as mem0 does when the final order is not one list's own (fusion, or
+        # recency reordering beyond the first `limit`), so `limit` hits still remain.
+        reordered = mode is SearchMode.HYBRID or bool(search.recency_half_life_seconds)
+        fetch = max(search.limit * 4, 60) if reordered else search.limit
 
         def by_meaning() -> tuple[list[float], list[Found]]:
             vector = engine.embedding_model.embed(search.query, "search")
