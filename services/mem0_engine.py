@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import os
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
 from services.embeddings.failures import is_provider_failure
+from services.embeddings.micro_batch import MicroBatcher
 from services.embeddings.primed import Key, PrimedVectors
 from services.embeddings.providers import EMBEDDER_CLASSES, check_dimensions
 from services.library_errors import is_error_of
@@ -57,6 +59,9 @@ IN_PROCESS_EMBEDDERS = {
 _tracer = trace.get_tracer("maas.embeddings")
 # Most texts one priming embed_batch call carries (a remote API caps texts per request).
 PRIME_CHUNK = 128
+# A priming is cut into parallel calls, one per core, of at least this many texts each: fewer
+# texts per encode cost more CPU per text than a second core saves.
+PRIME_MIN_PART = 16
 
 
 class EmbeddingUnavailable(Exception):
@@ -95,6 +100,14 @@ class GuardedEmbedder(EmbeddingBase):
         self.inner = inner
         self._span_provider = IN_PROCESS_EMBEDDERS.get(provider)
         self.primed = PrimedVectors()
+        self.cores = os.cpu_count() or 1
+        # Concurrent embeds (mem0's, one text each) merged into batched calls; as many calls
+        # at once as cores, so an in-process encoder keeps them all busy.
+        self.batcher = (
+            MicroBatcher(self.inner.embed, self.inner.embed_batch, max_running=self.cores)
+            if self.batches_natively
+            else None
+        )
 
     def embed(self, text: Any, memory_action: Any = None) -> list[float]:
         if isinstance(text, str) and isinstance(memory_action, str):
@@ -102,9 +115,18 @@ class GuardedEmbedder(EmbeddingBase):
             if vector is not None:
                 return vector
         with self._guard():
+            if self.batcher is not None and isinstance(text, str):
+                return self.batcher.embed_many([text], memory_action)[0]
             return self.inner.embed(text, memory_action)
 
     def embed_batch(self, texts: list[str], memory_action: str = "add") -> list[list[float]]:
+        with self._guard():
+            if self.batcher is not None:
+                return self.batcher.embed_many(texts, memory_action)
+            return self.inner.embed_batch(texts, memory_action)
+
+    def _embed_now(self, texts: list[str], memory_action: str) -> list[list[float]]:
+        """One embed_batch call of the provider for these texts, not merged with others."""
         with self._guard():
             return self.inner.embed_batch(texts, memory_action)
 
@@ -136,19 +158,25 @@ class GuardedEmbedder(EmbeddingBase):
             self.primed.release(held)
 
     async def _prime(self, action: str, texts: list[str], held: list[Key]) -> None:
-        """Prime texts in chunks; each chunk's keys join `held` the moment they are held, so
-        the caller releases them even when cancelled halfway."""
-        for start in range(0, len(texts), PRIME_CHUNK):
-            chunk = texts[start : start + PRIME_CHUNK]
-            keys = [(action, text) for text in chunk]
+        """Prime texts in parallel chunks (one per core); each chunk's keys join `held` the
+        moment they are held, so the caller releases them even when cancelled halfway."""
+        parts = max(1, min(self.cores, len(texts) // PRIME_MIN_PART))
+        size = -(-len(texts) // parts)
+        chunks = [texts[start : start + size] for start in range(0, len(texts), size)]
+        await asyncio.gather(*(self._prime_chunk(action, chunk, held) for chunk in chunks))
+
+    async def _prime_chunk(self, action: str, chunk: list[str], held: list[Key]) -> None:
+        for start in range(0, len(chunk), PRIME_CHUNK):
+            part = chunk[start : start + PRIME_CHUNK]
+            keys = [(action, text) for text in part]
             try:
-                vectors = await asyncio.to_thread(self.embed_batch, chunk, action)
+                vectors = await asyncio.to_thread(self._embed_now, part, action)
                 self.primed.hold(keys, vectors)  # checks the count before it keeps any
             except EmbeddingUnavailable:
-                log.info("priming %d texts: the embedding provider failed", len(chunk))
+                log.info("priming %d texts: the embedding provider failed", len(part))
                 return  # each text will meet the provider's state on its own
             except Exception as exc:
-                log.info("priming %d texts failed, embedding them one by one: %r", len(chunk), exc)
+                log.info("priming %d texts failed, embedding them one by one: %r", len(part), exc)
                 continue
             held += keys
 
