@@ -73,10 +73,11 @@ from services.mem0_engine import (
     text_fields,
 )
 from services.memory_events import decode_memory_event, encode_memory_event
-from services.memory_spans import operation_span, search_span
+from services.memory_spans import operation_span, search_span, verbatim_span
 from services.metrics import NO_METRICS, ServiceMetrics
 from services.quotas import MemoryQuota
 from services.search_fusion import Found, Ranked, rank
+from services.verbatim_batch import VerbatimRow, new_row, write_rows
 from stores.event_bus import RedisEventBus, StoredEvent
 from stores.history_base import HistoryStore
 from stores.keyword_terms import terms
@@ -114,6 +115,12 @@ class _AddPlan:
         if self.infer:
             return []
         return [("add", m["content"]) for m in self.messages if m["role"] != "system"]
+
+    @property
+    def one_verbatim(self) -> dict[str, str] | None:
+        """The one message a verbatim add stores (None: extraction, or several messages)."""
+        stored = [m for m in self.messages if m["role"] != "system"]
+        return stored[0] if not self.infer and len(stored) == 1 else None
 
 
 @dataclass(frozen=True)
@@ -465,9 +472,77 @@ class LongTermMemory:
                 raise plan
             return await self._add(tenant, plan)
 
+        # Verbatim adds of one text each are written together (services/verbatim_batch.py);
+        # the others go one by one, beside them.
+        together = [
+            i for i, plan in enumerate(plans) if isinstance(plan, _AddPlan) and plan.one_verbatim
+        ]
+        alone = [plan for i, plan in enumerate(plans) if i not in set(together)]
         embeds = [key for plan in plans if isinstance(plan, _AddPlan) for key in plan.embeds]
         async with self._primed(embeds):
-            return await self._each(plans, add_one)
+            written, each = await asyncio.gather(
+                self._add_verbatim(tenant, [cast(_AddPlan, plans[i]) for i in together]),
+                self._each(alone, add_one),
+            )
+        results = iter(each)
+        by_index = dict(zip(together, written, strict=True))
+        return [by_index[i] if i in by_index else next(results) for i in range(len(plans))]
+
+    async def _add_verbatim(
+        self, tenant: str, plans: list[_AddPlan]
+    ) -> list[ItemResult[AddResult]]:
+        """Verbatim adds of one text each, as `add` would make them one by one, written in one
+        insert and one history write; a failure (quota, embedding, write) stays its item's."""
+        if not plans:
+            return []
+        outcomes: list[Any] = list(
+            await asyncio.gather(*(self._reserve(tenant, 1) for _ in plans), return_exceptions=True)
+        )
+        counted = [outcome is True for outcome in outcomes]
+        live = [i for i, outcome in enumerate(outcomes) if not isinstance(outcome, BaseException)]
+        try:
+            with self._dependencies():
+                engine = await self._engine.get()
+        except Exception as exc:
+            for i in live:
+                outcomes[i] = exc
+            live = []
+        if live:
+
+            def write() -> dict[int, VerbatimRow | Exception]:
+                built: dict[int, VerbatimRow | Exception] = {}
+                for i in live:
+                    message = cast(dict[str, str], plans[i].one_verbatim)
+                    try:
+                        vector = engine.embedding_model.embed(message["content"], "add")
+                        built[i] = new_row(message, plans[i].ids, plans[i].metadata, vector)
+                    except Exception as exc:
+                        built[i] = exc
+                rows = [row for row in built.values() if isinstance(row, VerbatimRow)]
+                if rows:
+                    write_rows(engine.vector_store, engine.db, rows)
+                return built
+
+            with verbatim_span(engine, len(live)) as span:
+                built = await asyncio.to_thread(write)
+                if span is not None:
+                    span.set_attribute(
+                        "maas.memory.result_count",
+                        sum(isinstance(r, VerbatimRow) and r.error is None for r in built.values()),
+                    )
+            for i, row in built.items():
+                outcomes[i] = row if isinstance(row, Exception) or row.error is None else row.error
+        results: list[ItemResult[AddResult]] = []
+        for i, outcome in enumerate(outcomes):
+            if isinstance(outcome, VerbatimRow):
+                memory = record_from_payload(outcome.memory_id, outcome.payload)
+                await self._publish(tenant, MemoryEventType.ADDED, memory)
+                results.append(ItemResult(value=AddResult(added=[memory], updated=[], deleted=[])))
+                continue
+            if counted[i]:
+                await self._release(tenant, 1)
+            results.append(ItemResult(error=self._item_error(outcome)))
+        return results
 
     async def search_many(
         self, tenant: str, items: list[MemorySearch]
@@ -494,17 +569,24 @@ class LongTermMemory:
             async with gate:
                 try:
                     return ItemResult(value=await run(item))
-                except MaasError as exc:
-                    return ItemResult(error=exc)
-                except Exception:
-                    # Masked as the schema masks whole-request errors: same message, same id.
-                    error_id = uuid.uuid4().hex[:16]
-                    log.exception("batch item failed (errorId=%s)", error_id)
-                    return ItemResult(
-                        error=MaasError(f"Internal error (id {error_id}).", errorId=error_id)
-                    )
+                except Exception as exc:
+                    return ItemResult(error=self._item_error(exc))
 
         return list(await asyncio.gather(*(one(item) for item in items)))
+
+    def _item_error(self, exc: BaseException) -> MaasError:
+        """What a batch item that raised `exc` reports: its MaasError, Unavailable for a
+        dependency that is down, else an internal error masked as the schema masks it."""
+        try:
+            with self._dependencies():
+                raise exc
+        except MaasError as error:
+            return error
+        except Exception:
+            # Masked as the schema masks whole-request errors: same message, same id.
+            error_id = uuid.uuid4().hex[:16]
+            log.exception("batch item failed (errorId=%s)", error_id)
+            return MaasError(f"Internal error (id {error_id}).", errorId=error_id)
 
     # ---- events -----------------------------------------------------------------------------
 

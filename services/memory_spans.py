@@ -79,6 +79,15 @@ class TracedMemory:
             yield span
 
     @contextlib.contextmanager
+    def adding_verbatim(self, count: int) -> Iterator[Span]:
+        """The span of verbatim adds the service writes together (services/verbatim_batch.py),
+        as mem0's add of that many messages would have been."""
+        with self._span("create_memory", {}) as span:
+            span.set_attribute("maas.memory.infer", False)
+            span.set_attribute("maas.memory.message_count", count)
+            yield span
+
+    @contextlib.contextmanager
     def operation(self, name: str, memory_id: str) -> Iterator[Span]:
         """The span of an operation on one memory that the service runs itself, past mem0
         (updates and deletes are the store's conditional writes): its embedding and store
@@ -106,6 +115,13 @@ def operation_span(engine: Any, name: str, memory_id: str) -> AbstractContextMan
     """The engine's span of an operation on one memory (none for an engine without spans)."""
     if isinstance(engine, TracedMemory):
         return engine.operation(name, memory_id)
+    return contextlib.nullcontext()
+
+
+def verbatim_span(engine: Any, count: int) -> AbstractContextManager[Any]:
+    """The engine's span of verbatim adds written together (none for an engine without spans)."""
+    if isinstance(engine, TracedMemory):
+        return engine.adding_verbatim(count)
     return contextlib.nullcontext()
 
 
