@@ -9,22 +9,26 @@ import json
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from redis.asyncio import Redis
 
-from maas.app import WORKER_THREADS, llm_config
+from maas.app import WORKER_THREADS, build_memory_quota, llm_config
 from maas.ltm_wiring import build_ltm
 from maas.settings import Settings
-from services.errors import InvalidInput, Unavailable
+from services.errors import InvalidInput, LimitExceeded, Unavailable
 from services.llm import LLMGateway
 from services.ltm import LongTermMemory, LtmOptions
 from services.ltm_limits import LtmLimits
 from services.ltm_model import NewMemory, Scope
+from services.verbatim_batch import new_row, write_rows
+from stores.embedded_vectors import EmbeddedVectorStore
 from stores.event_bus import RedisEventBus
 from stores.redis_keys import TenantKeys
+from stores.sqlite_history import SQLiteHistoryStore
 from tests.support.fake_llm import FakeLLM
 
 TEXTS = [f"Fact number {i}: the user keeps {i} plants on the balcony." for i in range(12)]
@@ -169,7 +173,72 @@ async def test_a_batch_call_that_fails_falls_back_to_one_encode_per_text(
     service.encoder.inner = type("Inner", (), {"encode": staticmethod(no_batches)})()
     results = await service.ltm.add_many("t1", [verbatim(t) for t in TEXTS[:4]])
     assert [r.value.added[0].text for r in results if r.value] == TEXTS[:4]
-    assert sorted(service.encoder.calls) == [1, 1, 1, 1, 4]
+    assert service.encoder.calls == [4, 1, 1, 1, 1]
+
+
+async def test_a_mixed_batch_answers_each_item_in_input_order(service: Service) -> None:
+    messages = [("user", "I moved to Lisbon.", None), ("assistant", "Noted.", None)]
+    items = [
+        verbatim(TEXTS[0]),
+        NewMemory(ALICE, messages=messages, infer=False),  # two memories: added on its own
+        verbatim("   ", scope=Scope()),
+        verbatim(TEXTS[1]),
+    ]
+    results = await service.ltm.add_many("t1", items)
+    assert [[m.text for m in r.value.added] if r.value else None for r in results] == [
+        [TEXTS[0]],
+        ["I moved to Lisbon.", "Noted."],
+        None,
+        [TEXTS[1]],
+    ]
+    assert isinstance(results[2].error, InvalidInput)
+    assert await service.events("t1") == 4
+
+
+async def test_a_batch_past_the_quota_adds_what_fits_and_refuses_the_rest(
+    redis: Redis, make_settings: Callable[..., Settings]
+) -> None:
+    settings = make_settings(quota_max_memories=3)
+    llm, events = LLMGateway(llm_config(settings)), RedisEventBus(redis)
+    quota = build_memory_quota(settings, redis)
+    ltm, engine = build_ltm(settings, events, llm, asyncio.get_running_loop(), quota=quota)
+    try:
+        results = await ltm.add_many("t1", [verbatim(t) for t in TEXTS[:5]])
+        refused = [r.error for r in results if r.error is not None]
+        assert len(refused) == 2
+        assert all(isinstance(error, LimitExceeded) for error in refused)
+        count = (await asyncio.to_thread((await engine.get()).vector_store.col_info))["count"]
+        assert count == 3
+        # What was refused was not counted: deleting one makes room for exactly one more.
+        added = [r.value.added[0].id for r in results if r.value]
+        await ltm.delete("t1", added[0])
+        again = await ltm.add_many("t1", [verbatim(t) for t in TEXTS[5:7]])
+        assert [r.error is None for r in again].count(True) == 1
+    finally:
+        await asyncio.to_thread(engine.close)
+        await events.close()
+        await llm.close()
+
+
+def test_a_row_the_store_refuses_fails_alone_and_gets_no_history(tmp_path: Path) -> None:
+    path = tmp_path / "memories.sqlite3"
+    store = EmbeddedVectorStore("memories", 3, str(path))
+    history = SQLiteHistoryStore(path)
+    ids = {"user_id": "t1:alice"}
+    rows = [
+        new_row({"role": "user", "content": text}, ids, {"tenant": "t1"}, vector)
+        for text, vector in [("a", [1.0, 0, 0]), ("b", [1.0, 0]), ("c", [0, 1.0, 0])]
+    ]
+    try:
+        write_rows(store, history, rows)  # "b" has a vector of the wrong size
+        assert [row.error is None for row in rows] == [True, False, True]
+        assert isinstance(rows[1].error, ValueError)
+        assert [store.get(row.memory_id) is not None for row in rows] == [True, False, True]
+        histories = history.get_histories([row.memory_id for row in rows])
+        assert sorted(histories) == sorted([rows[0].memory_id, rows[2].memory_id])
+    finally:
+        store.close()
+        history.close()
 
 
 async def test_extractions_in_flight_stay_below_the_worker_threads(
