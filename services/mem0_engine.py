@@ -104,7 +104,12 @@ class GuardedEmbedder(EmbeddingBase):
         # Concurrent embeds (mem0's, one text each) merged into batched calls; as many calls
         # at once as cores, so an in-process encoder keeps them all busy.
         self.batcher = (
-            MicroBatcher(self.inner.embed, self.inner.embed_batch, max_running=self.cores)
+            MicroBatcher(
+                self.inner.embed,
+                self.inner.embed_batch,
+                max_running=self.cores,
+                any_action=getattr(inner, "same_for_every_action", False),
+            )
             if self.batches_natively
             else None
         )

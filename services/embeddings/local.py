@@ -34,6 +34,9 @@ def shared_encoder(model_dir: Path | None = None) -> MiniLMEncoder:
 class LocalEmbedding(EmbeddingBase):
     """Embeds with the numpy MiniLM encoder; `config.model` may name a model folder."""
 
+    # A text's vector is the same for every memory action (no query/document distinction).
+    same_for_every_action = True
+
     def __init__(self, config: BaseEmbedderConfig | None = None) -> None:
         super().__init__(config)
         model = self.config.model

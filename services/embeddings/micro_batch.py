@@ -58,7 +58,11 @@ class MicroBatcher:
         max_running: int = 1,
         max_texts: int = MAX_TEXTS,
         shared_failure: Callable[[BaseException], bool] = is_provider_failure,
+        any_action: bool = False,
     ) -> None:
+        """`any_action`: the provider embeds a text the same for every memory action, so texts
+        of different actions may share a call (otherwise never: Cohere embeds queries and
+        documents apart)."""
         if max_running < 1 or max_texts < 1:
             raise ValueError("max_running and max_texts must be at least 1")
         self._embed_one = embed_one
@@ -66,6 +70,7 @@ class MicroBatcher:
         self._max_running = max_running
         self._max_texts = max_texts
         self._shared_failure = shared_failure
+        self._any_action = any_action
         self._lock = threading.Lock()
         self._queue: list[_Request] = []
         self._running = 0  # callers making calls, at most max_running
@@ -111,7 +116,7 @@ class MicroBatcher:
         with self._lock:
             for queued in self._queue:
                 fits = size + len(queued.texts) <= self._max_texts
-                if queued.action == first.action and fits:
+                if (self._any_action or queued.action == first.action) and fits:
                     batch.append(queued)
                     size += len(queued.texts)
                 else:

@@ -106,6 +106,18 @@ async def test_actions_are_never_mixed_in_one_call() -> None:
     assert len(provider.calls) == 3
 
 
+async def test_a_provider_blind_to_actions_shares_calls_across_them() -> None:
+    provider = Gated()
+    batcher = MicroBatcher(provider.one, provider.many, any_action=True)
+    first = start(batcher, ["a"], "add")
+    await asyncio.to_thread(provider.wait_for_call)
+    rest = [start(batcher, ["q"], "search"), start(batcher, ["b"], "add")]
+    await queued(batcher, 2)
+    provider.gate.set()
+    await asyncio.gather(first, *rest)
+    assert sorted(texts for texts, _ in provider.calls) == [["a"], ["q", "b"]]
+
+
 async def test_a_call_carries_at_most_max_texts() -> None:
     provider = Gated()
     batcher = MicroBatcher(provider.one, provider.many, max_texts=3)
