@@ -508,41 +508,59 @@ class LongTermMemory:
                 outcomes[i] = exc
             live = []
         if live:
-
-            def write() -> dict[int, VerbatimRow | Exception]:
-                built: dict[int, VerbatimRow | Exception] = {}
-                for i in live:
-                    message = cast(dict[str, str], plans[i].one_verbatim)
-                    try:
-                        vector = engine.embedding_model.embed(message["content"], "add")
-                        built[i] = new_row(message, plans[i].ids, plans[i].metadata, vector)
-                    except Exception as exc:
-                        built[i] = exc
-                rows = [row for row in built.values() if isinstance(row, VerbatimRow)]
-                if rows:
-                    write_rows(engine.vector_store, engine.db, rows)
-                return built
-
-            with verbatim_span(engine, len(live)) as span:
-                built = await asyncio.to_thread(write)
-                if span is not None:
-                    span.set_attribute(
-                        "maas.memory.result_count",
-                        sum(isinstance(r, VerbatimRow) and r.error is None for r in built.values()),
-                    )
-            for i, row in built.items():
-                outcomes[i] = row if isinstance(row, Exception) or row.error is None else row.error
+            for i, outcome in (await self._write_verbatim(engine, plans, live)).items():
+                outcomes[i] = outcome
         results: list[ItemResult[AddResult]] = []
+        added: list[MemoryRecord] = []
         for i, outcome in enumerate(outcomes):
             if isinstance(outcome, VerbatimRow):
                 memory = record_from_payload(outcome.memory_id, outcome.payload)
-                await self._publish(tenant, MemoryEventType.ADDED, memory)
+                added.append(memory)
                 results.append(ItemResult(value=AddResult(added=[memory], updated=[], deleted=[])))
                 continue
             if counted[i]:
                 await self._release(tenant, 1)
             results.append(ItemResult(error=self._item_error(outcome)))
+        # As many events under way at once as items of a batch (a Redis connection each).
+        gate = asyncio.Semaphore(self._options.batch_concurrency)
+
+        async def publish(memory: MemoryRecord) -> None:
+            async with gate:
+                await self._publish(tenant, MemoryEventType.ADDED, memory)
+
+        await asyncio.gather(*(publish(memory) for memory in added))
         return results
+
+    async def _write_verbatim(
+        self, engine: Any, plans: list[_AddPlan], indices: list[int]
+    ) -> dict[int, VerbatimRow | Exception]:
+        """Embed (from the batch's priming) and write these plans' memories together; per
+        index, its written row or what failed it (Unavailable when a dependency is down)."""
+
+        def write() -> dict[int, VerbatimRow | Exception]:
+            built: dict[int, VerbatimRow | Exception] = {}
+            for i in indices:
+                message = cast(dict[str, str], plans[i].one_verbatim)
+                try:
+                    vector = engine.embedding_model.embed(message["content"], "add")
+                    built[i] = new_row(message, plans[i].ids, plans[i].metadata, vector)
+                except Exception as exc:
+                    built[i] = exc
+            rows = [row for row in built.values() if isinstance(row, VerbatimRow)]
+            if rows:
+                write_rows(engine.vector_store, engine.db, rows)
+            return built
+
+        with verbatim_span(engine, len(indices)) as span:
+            built = await asyncio.to_thread(write)
+            outcomes: dict[int, VerbatimRow | Exception] = {}
+            for i, row in built.items():
+                failure = row if isinstance(row, Exception) else row.error
+                outcomes[i] = row if failure is None else self._as_dependency_error(failure)
+            if span is not None:
+                stored = sum(isinstance(outcome, VerbatimRow) for outcome in outcomes.values())
+                span.set_attribute("maas.memory.result_count", stored)
+        return outcomes
 
     async def search_many(
         self, tenant: str, items: list[MemorySearch]
@@ -574,19 +592,23 @@ class LongTermMemory:
 
         return list(await asyncio.gather(*(one(item) for item in items)))
 
-    def _item_error(self, exc: BaseException) -> MaasError:
-        """What a batch item that raised `exc` reports: its MaasError, Unavailable for a
-        dependency that is down, else an internal error masked as the schema masks it."""
+    @staticmethod
+    def _item_error(exc: BaseException) -> MaasError:
+        """What a batch item that raised `exc` reports: its MaasError, else an internal error
+        masked as the schema masks whole-request errors (same message, same id)."""
+        if isinstance(exc, MaasError):
+            return exc
+        error_id = uuid.uuid4().hex[:16]
+        log.error("batch item failed (errorId=%s)", error_id, exc_info=exc)
+        return MaasError(f"Internal error (id {error_id}).", errorId=error_id)
+
+    def _as_dependency_error(self, exc: Exception) -> Exception:
+        """`exc` as `_dependencies` turns it: Unavailable (counted) when a dependency is down."""
         try:
             with self._dependencies():
                 raise exc
-        except MaasError as error:
-            return error
-        except Exception:
-            # Masked as the schema masks whole-request errors: same message, same id.
-            error_id = uuid.uuid4().hex[:16]
-            log.exception("batch item failed (errorId=%s)", error_id)
-            return MaasError(f"Internal error (id {error_id}).", errorId=error_id)
+        except Exception as converted:
+            return converted
 
     # ---- events -----------------------------------------------------------------------------
 
