@@ -6,7 +6,8 @@ two write transactions and several thread hops per memory, which cost a verbatim
 much CPU again as its (batched) encode. Here the batch's rows are built as mem0 2.2 builds them
 (`_add_to_vector_store` and `_create_memory`, mem0ai is pinned below 2.3) and written in one
 call each. When a batched write fails, each row is written alone, so a failure stays with the
-memory it belongs to, as it did when each was its own add.
+memory it belongs to, as it did when each was its own add (a row the failed batch did store,
+as an unordered DocumentDB insert may, is kept, not written twice).
 """
 
 from __future__ import annotations
@@ -85,7 +86,9 @@ def write_rows(store: Any, history: Any, rows: list[VerbatimRow]) -> None:
     except Exception:
         for row in rows:
             try:
-                store.insert(vectors=[row.vector], ids=[row.memory_id], payloads=[row.payload])
+                # DocumentDB inserts unordered: a failed batch may have stored some rows.
+                if store.get(row.memory_id) is None:
+                    store.insert(vectors=[row.vector], ids=[row.memory_id], payloads=[row.payload])
             except Exception as exc:
                 row.error = exc
     stored = [r for r in rows if r.error is None]
