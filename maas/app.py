@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
-from maas import log_redaction, rate_limit
+from maas import cancellation_safe_wait_for, log_redaction, rate_limit
 from maas.api_keys import plaintext_keys
 from maas.auth import authenticator_for
 from maas.authenticate import Authenticate
@@ -56,6 +56,9 @@ from stores.redis_messages import RedisMessageStore
 
 log = logging.getLogger("maas")
 WORKER_THREADS = 32
+# Before any request runs: every process that serves the app (uvicorn's factory, its workers,
+# tests) imports this module first.
+cancellation_safe_wait_for.install()
 
 
 def llm_config(settings: Settings) -> LLMConfig:

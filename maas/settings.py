@@ -89,6 +89,12 @@ class Settings(BaseSettings):
         gt=0,
         description="Longest /health/ready waits for one dependency before calling it unavailable.",
     )
+    shutdown_grace_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="On SIGTERM, longest `maas serve` waits for open requests and WebSockets "
+        "before cancelling them.",
+    )
 
     # Access
     api_keys: dict[str, str] = Field(
