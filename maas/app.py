@@ -10,6 +10,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -54,11 +55,15 @@ from stores.redis_client import RedisClient, connect, prepare
 from stores.redis_limits import RedisLimitStore
 from stores.redis_messages import RedisMessageStore
 
+if TYPE_CHECKING:
+    from maas.mcp_server import McpEndpoint
+
 log = logging.getLogger("maas")
 WORKER_THREADS = 32
 # Before any request runs: every process that serves the app (uvicorn's factory, its workers,
 # tests) imports this module first.
 cancellation_safe_wait_for.install()
+MCP_PATH = "/mcp"
 
 
 def llm_config(settings: Settings) -> LLMConfig:
@@ -196,6 +201,15 @@ def build_memory_quota(
     return MemoryQuota(limits, limit_policy(settings), metrics)
 
 
+def mcp_endpoint(settings: Settings) -> McpEndpoint | None:
+    """/mcp when enabled; only then is the MCP SDK imported (it costs start-up CPU and memory)."""
+    if not settings.mcp_enabled:
+        return None
+    from maas.mcp_server import McpEndpoint
+
+    return McpEndpoint(max_request_bytes=settings.max_request_bytes)
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     """The ASGI app; needs REDIS_URL (`maas serve` provides an embedded Redis when unset)."""
     settings = settings or Settings()
@@ -207,6 +221,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
     auth = authenticator_for(settings)
     log_redaction.install(plaintext_keys(settings.api_keys))
+    mcp = mcp_endpoint(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -246,7 +261,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         gc.freeze()
         runtime_metrics = asyncio.create_task(metrics.sample_runtime())
         try:
-            yield
+            # MCP tool calls run in the SDK's task group: ended before the services close.
+            async with mcp.run() if mcp is not None else contextlib.nullcontext():
+                yield
         finally:
             runtime_metrics.cancel()
             await app.state.readiness.close()
@@ -292,11 +309,16 @@ def create_app(settings: Settings | None = None) -> Starlette:
             # Every method: the view answers the ones GraphQL has no use for (405, coded).
             Route("/graphql", graphql),
             WebSocketRoute("/graphql", graphql),
+            *([Route(MCP_PATH, mcp)] if mcp is not None else []),
         ],
         middleware=[
             Middleware(RequestScope),
             # Before the body limit: an unauthenticated body is never read, whatever its size.
-            Middleware(Authenticate, authenticator=auth),
+            Middleware(
+                Authenticate,
+                authenticator=auth,
+                paths=("/graphql", MCP_PATH) if mcp is not None else ("/graphql",),
+            ),
             Middleware(BodySizeLimit, max_bytes=settings.max_request_bytes),
         ],
         exception_handlers={HTTPException: http_error, Exception: internal_error},

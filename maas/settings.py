@@ -79,6 +79,9 @@ class Settings(BaseSettings):
         "and the user/agent/session ids on memory spans (they may hold personal data).",
     )
     metrics_enabled: bool = Field(True, description="Serve Prometheus metrics at /metrics.")
+    mcp_enabled: bool = Field(
+        True, description="Serve the MCP endpoint at /mcp (false: the MCP SDK is not even loaded)."
+    )
     metrics_token: SecretStr | None = Field(
         None,
         description="Bearer token that /metrics requires (Authorization: Bearer <token>). "
