@@ -207,7 +207,7 @@ def mcp_endpoint(settings: Settings) -> McpEndpoint | None:
         return None
     from maas.mcp_server import McpEndpoint
 
-    return McpEndpoint(max_request_bytes=settings.max_request_bytes)
+    return McpEndpoint(settings.max_request_bytes, json_limits(settings))
 
 
 def create_app(settings: Settings | None = None) -> Starlette:

@@ -15,6 +15,7 @@ from gql.client import AsyncClientSession
 from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
+from tests.e2e.conftest import BURST, KEY_RATE, LIMITED_KEYS, TENANT_LIMITS, ServerProcess
 from tests.support.graphql_client import KEY_A, KEY_B, MESSAGE_FIELDS, bearer, execute, post
 from tests.support.patience import patience
 
@@ -326,3 +327,84 @@ async def test_mcp_can_be_turned_off(module_server: Any, redis: Any) -> None:
         response = await client.post("/mcp", json={})
     assert response.status_code == 404
     assert response.json()["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        (
+            b'{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": '
+            b'"search_memories", "arguments": {"query": "q", "userId": "u", "threshold": NaN}}}',
+            "BAD_USER_INPUT",
+        ),
+        (
+            b'{"jsonrpc": "2.0", "id": 1, "method": "ping", "params": {"n": 1e400}}',
+            "BAD_USER_INPUT",
+        ),
+        (
+            b'{"jsonrpc": "2.0", "id": 1, "method": "ping", "params": {"s": "\\ud800"}}',
+            "BAD_USER_INPUT",
+        ),
+        (b"\xff", "BAD_USER_INPUT"),
+        (b"[" * 100 + b"]" * 100, "LIMIT_EXCEEDED"),
+    ],
+)
+async def test_json_graphql_refuses_is_refused_before_the_sdk_reads_it(
+    url: str, body: bytes, code: str
+) -> None:
+    headers = {
+        **bearer(KEY_A),
+        "Accept": "application/json, text/event-stream",
+        "Content-Type": "application/json",
+    }
+    async with httpx.AsyncClient(base_url=url, timeout=patience()) as client:
+        response = await client.post("/mcp", content=body, headers=headers)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == -32700
+    assert error["data"] == {"code": code}
+
+
+async def test_a_body_over_the_limit_is_refused_unread(url: str) -> None:
+    headers = {**bearer(KEY_A), "Content-Type": "application/json"}
+    async with httpx.AsyncClient(base_url=url, timeout=patience()) as client:
+        response = await client.post("/mcp", content=b" " * (3 * 1024 * 1024), headers=headers)
+    assert response.status_code == 413
+    assert response.json()["errors"][0]["extensions"]["code"] == "LIMIT_EXCEEDED"
+
+
+async def test_tool_calls_count_against_the_tenants_request_rate(
+    module_server: Any, redis: Any
+) -> None:
+    url = module_server(api_keys=LIMITED_KEYS, tenant_limits=TENANT_LIMITS)
+    session_id = unique("rate")
+    async with mcp_session(url, KEY_RATE) as mcp:
+        await mcp.list_tools()  # protocol, not a request of the API: not counted
+        for turn in range(BURST):
+            await call(
+                mcp,
+                "add_messages",
+                sessionId=session_id,
+                messages=[{"role": "USER", "content": f"turn {turn}"}],
+            )
+        refused = await call_error(mcp, "get_context", sessionId=session_id)
+    assert refused["code"] == "LIMIT_EXCEEDED"
+    assert refused["retryAfterSeconds"] > 0
+
+
+async def test_any_replica_serves_any_request(two_processes: list[ServerProcess]) -> None:
+    """Two real `maas serve` processes: what one was told, the other reads (stateless MCP)."""
+    first, second = two_processes
+    session_id = unique("replicas")
+    async with mcp_session(first.url) as one, mcp_session(second.url) as two:
+        for turn, writer in enumerate([one, two, one]):
+            await call(
+                writer,
+                "add_messages",
+                sessionId=session_id,
+                messages=[{"role": "USER", "content": f"turn {turn}"}],
+            )
+        for reader in (one, two):
+            context = await call(reader, "get_context", sessionId=session_id)
+            contents = [m["content"] for m in context["messages"]]
+            assert contents == ["turn 0", "turn 1", "turn 2"]
