@@ -12,8 +12,10 @@ import httpx
 import httpx2
 import pytest
 from gql.client import AsyncClientSession
+from mcp import Client
 from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from tests.e2e.conftest import BURST, KEY_RATE, LIMITED_KEYS, TENANT_LIMITS, ServerProcess
 from tests.support.graphql_client import KEY_A, KEY_B, MESSAGE_FIELDS, bearer, execute, post
@@ -408,3 +410,21 @@ async def test_any_replica_serves_any_request(two_processes: list[ServerProcess]
             context = await call(reader, "get_context", sessionId=session_id)
             contents = [m["content"] for m in context["messages"]]
             assert contents == ["turn 0", "turn 1", "turn 2"]
+
+
+async def test_the_sdks_client_on_the_newest_protocol_is_served_the_same(url: str) -> None:
+    """`mcp.Client` negotiates the newest protocol (server/discover, no initialize handshake):
+    its requests take the SDK's other path, with the same authentication and tools."""
+    session_id = unique("modern")
+    http = httpx2.AsyncClient(headers=bearer(KEY_A), timeout=patience())
+    async with http, Client(streamable_http_client(f"{url}/mcp", http_client=http)) as client:
+        assert client.session.protocol_version in MODERN_PROTOCOL_VERSIONS
+        message = {"role": "USER", "content": "Hello from the newest protocol."}
+        await client.call_tool("add_messages", {"sessionId": session_id, "messages": [message]})
+        context = await client.call_tool("get_context", {"sessionId": session_id})
+        assert [m["content"] for m in context.structured_content["messages"]] == [
+            message["content"]
+        ]
+        missing = await client.call_tool("get_context", {"sessionId": unique("none")})
+        assert missing.is_error
+        assert missing.structured_content["code"] == "NOT_FOUND"
