@@ -14,6 +14,8 @@ MCP_ENABLED.
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING
 
@@ -47,7 +49,9 @@ class McpEndpoint:
 
     def __init__(self, max_request_bytes: int, json_limits: JsonLimits) -> None:
         self.json_limits = json_limits
-        self.server = CodedToolErrors("maas", instructions=INSTRUCTIONS)
+        self.server = _without_configuring_logging(
+            lambda: CodedToolErrors("maas", instructions=INSTRUCTIONS)
+        )
         for tool, hints in TOOLS:
             self.server.add_tool(tool, annotations=hints)
         self.server.streamable_http_app(
@@ -81,6 +85,19 @@ class McpEndpoint:
             await _parse_error(error)(scope, receive, send)
             return
         await self._sdk(scope, _replay(body, receive), send)
+
+
+def _without_configuring_logging(build: Callable[[], CodedToolErrors]) -> CodedToolErrors:
+    """The SDK's server, built without the root logger's configuration it makes (a handler and
+    INFO, by logging.basicConfig, when the root has no handler yet): logging is the app's."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    server = build()
+    for handler in root.handlers[:]:
+        if handler not in handlers:
+            root.removeHandler(handler)
+    root.setLevel(level)
+    return server
 
 
 def _parse_error(error: request_json.BadJson) -> JSONResponse:
