@@ -41,7 +41,10 @@ INSTRUCTIONS = (
     "Errors carry a code: BAD_USER_INPUT, NOT_FOUND, LIMIT_EXCEEDED, UNAUTHENTICATED, "
     "UNAVAILABLE, INTERNAL."
 )
-PARSE_ERROR = -32700  # JSON-RPC's code for a body that is not the JSON it should be
+# JSON-RPC's codes: a body that is not the JSON it should be; a request the server refuses.
+PARSE_ERROR, INVALID_REQUEST = -32700, -32600
+NO_STREAM = "Method Not Allowed: this stateless endpoint offers no stream; POST each request."
+ALLOW_POST = {"Allow": "POST"}
 
 
 class McpEndpoint:
@@ -69,6 +72,13 @@ class McpEndpoint:
         return self.server.session_manager.run()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] == "GET":
+            # The SDK would hold a server-to-client stream open that, stateless, never carries
+            # anything: a connection pinned for nothing, and a shutdown held up until it ends.
+            await _rpc_error(405, INVALID_REQUEST, NO_STREAM, "BAD_USER_INPUT", ALLOW_POST)(
+                scope, receive, send
+            )
+            return
         if scope["method"] != "POST":
             await self._sdk(scope, receive, send)
             return
@@ -82,7 +92,7 @@ class McpEndpoint:
             else:
                 request_json.decode(body, self.json_limits)
         except request_json.BadJson as error:
-            await _parse_error(error)(scope, receive, send)
+            await _rpc_error(400, PARSE_ERROR, error.message, error.code)(scope, receive, send)
             return
         await self._sdk(scope, _replay(body, receive), send)
 
@@ -100,15 +110,18 @@ def _without_configuring_logging(build: Callable[[], CodedToolErrors]) -> CodedT
     return server
 
 
-def _parse_error(error: request_json.BadJson) -> JSONResponse:
-    """A JSON-RPC error, as the SDK answers a body it cannot parse, with our code in `data`."""
+def _rpc_error(
+    status: int, rpc_code: int, message: str, code: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    """A JSON-RPC error, as the SDK answers a request it refuses, with our code in `data`."""
     return JSONResponse(
         {
             "jsonrpc": "2.0",
             "id": None,
-            "error": {"code": PARSE_ERROR, "message": error.message, "data": {"code": error.code}},
+            "error": {"code": rpc_code, "message": message, "data": {"code": code}},
         },
-        status_code=400,
+        status_code=status,
+        headers=headers,
     )
 
 

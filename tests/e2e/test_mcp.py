@@ -428,3 +428,14 @@ async def test_the_sdks_client_on_the_newest_protocol_is_served_the_same(url: st
         missing = await client.call_tool("get_context", {"sessionId": unique("none")})
         assert missing.is_error
         assert missing.structured_content["code"] == "NOT_FOUND"
+
+
+async def test_no_stream_is_held_open(url: str) -> None:
+    """Stateless: a GET for a server-to-client stream is refused at once (MCP lets a server
+    answer 405), not held open with nothing to send."""
+    headers = {**bearer(KEY_A), "Accept": "text/event-stream"}
+    async with httpx.AsyncClient(base_url=url, timeout=patience()) as client:
+        response = await client.get("/mcp", headers=headers)
+    assert response.status_code == 405
+    assert response.headers["allow"] == "POST"
+    assert response.json()["error"]["data"] == {"code": "BAD_USER_INPUT"}
