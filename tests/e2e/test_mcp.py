@@ -18,7 +18,16 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from tests.e2e.conftest import BURST, KEY_RATE, LIMITED_KEYS, TENANT_LIMITS, ServerProcess
-from tests.support.graphql_client import KEY_A, KEY_B, MESSAGE_FIELDS, bearer, execute, post
+from tests.support.graphql_client import (
+    API_KEYS,
+    KEY_A,
+    KEY_B,
+    MESSAGE_FIELDS,
+    bearer,
+    execute,
+    post,
+)
+from tests.support.jwt_tokens import AUDIENCE, ISSUER, claims, hmac_signed
 from tests.support.patience import patience
 
 TOOLS = {
@@ -439,3 +448,31 @@ async def test_no_stream_is_held_open(url: str) -> None:
     assert response.status_code == 405
     assert response.headers["allow"] == "POST"
     assert response.json()["error"]["data"] == {"code": "BAD_USER_INPUT"}
+
+
+async def test_a_jwt_stands_for_its_tenant_as_over_graphql(module_server: Any, redis: Any) -> None:
+    secret = b"an-hmac-secret-of-at-least-32-bytes!"
+    url = module_server(
+        api_keys=API_KEYS,
+        jwt_secret=secret.decode(),
+        jwt_issuer=ISSUER,
+        jwt_audience=AUDIENCE,
+        jwt_leeway_seconds=0,
+    )
+    session_id = unique("jwt")
+    message = {"role": "USER", "content": "Written with an API key of tenant A."}
+    async with mcp_session(url, KEY_A) as by_key:
+        await call(by_key, "add_messages", sessionId=session_id, messages=[message])
+    async with mcp_session(url, hmac_signed(claims("tenant-a"), secret)) as by_token:
+        context = await call(by_token, "get_context", sessionId=session_id)
+        assert [m["content"] for m in context["messages"]] == [message["content"]]
+    async with mcp_session(url, hmac_signed(claims("tenant-b"), secret)) as other:
+        error = await call_error(other, "get_context", sessionId=session_id)
+        assert error["code"] == "NOT_FOUND"
+
+    expired = hmac_signed(claims("tenant-a", lifetime=-60), secret)
+    headers = {**bearer(expired), "Accept": "application/json, text/event-stream"}
+    async with httpx.AsyncClient(base_url=url, timeout=patience()) as client:
+        refused = await client.post("/mcp", json={}, headers=headers)
+    assert refused.status_code == 401
+    assert refused.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
