@@ -476,3 +476,21 @@ async def test_a_jwt_stands_for_its_tenant_as_over_graphql(module_server: Any, r
         refused = await client.post("/mcp", json={}, headers=headers)
     assert refused.status_code == 401
     assert refused.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_a_refusal_reads_the_same_over_mcp_and_graphql(url: str) -> None:
+    graphql = await post(
+        url,
+        'mutation { addMessages(input: {sessionId: "no spaces", '
+        'messages: [{role: USER, content: "x"}]}) { sessionId } }',
+        key=KEY_A,
+    )
+    [expected] = graphql.json()["errors"]
+    async with mcp_session(url) as mcp:
+        error = await call_error(
+            mcp,
+            "add_messages",
+            sessionId="no spaces",
+            messages=[{"role": "USER", "content": "x"}],
+        )
+    assert error == {"message": expected["message"], **expected["extensions"]}
