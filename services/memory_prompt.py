@@ -113,6 +113,9 @@ class MemoryPrompts:
         high = self._stm.limits.max_config_tokens
         if request.token_budget is not None and not 1 <= request.token_budget <= high:
             raise InvalidInput(f"tokenBudget must be between 1 and {high}.", field="tokenBudget")
+        # The search checks the rest, but without a query it may not run.
+        if request.threshold is not None and not 0 <= request.threshold <= 1:
+            raise InvalidInput("threshold: between 0 and 1.", field="threshold")
         if not 1 <= request.memory_limit <= MAX_PROMPT_MEMORIES:
             raise LimitExceeded(
                 f"memoryLimit: 1 to {MAX_PROMPT_MEMORIES}.",
