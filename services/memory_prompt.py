@@ -7,16 +7,19 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from services.errors import InvalidInput, LimitExceeded, MaasError, NotFound
-from services.ltm import LongTermMemory
 from services.ltm_limits import check_scope
 from services.ltm_model import Category, MemoryHit, MemorySearch, Scope
 from services.prompt_fitting import PromptMessage, fit_prompt
-from services.stm import ShortTermMemory
 from services.stm_limits import check_session_id
 from services.stm_model import ContextWindow, Role, SessionInfo
-from services.tokens import TokenCounter
+
+if TYPE_CHECKING:
+    from services.ltm import LongTermMemory
+    from services.stm import ShortTermMemory
+    from services.tokens import TokenCounter
 
 MAX_PROMPT_MEMORIES = 50
 DEFAULT_PROMPT_MEMORIES = 5

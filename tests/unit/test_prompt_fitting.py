@@ -197,3 +197,25 @@ def test_the_default_query_is_the_newest_user_message_with_text(
 def test_a_long_default_query_is_the_end_of_the_message():
     text = "a" * DEFAULT_QUERY_CHARS + "the question?"
     assert default_query(window(message(1, text))) == text[-DEFAULT_QUERY_CHARS:]
+
+
+def test_the_memories_kept_are_exactly_those_that_fit_one_by_one_at_every_budget():
+    """Whatever shortcut counts them, the outcome is the rule's: the best memories, each while
+    the whole system message (counted exactly) still fits."""
+    hits = [
+        hit(f"Alice said fact number {i}: {'very ' * (i % 4)}important.", 1 - i / 50)
+        for i in range(12)
+    ]
+    newest = CONTEXT[2]
+    full = system_tokens(hits)
+    for room in range(full + 3):
+        expected = 0
+        for count in range(1, len(hits) + 1):
+            if system_tokens(hits[:count]) > room:
+                break
+            expected = count
+        fitted = fit_prompt([newest], hits, newest.tokens + room, TOKENS)
+        assert fitted.memories == hits[:expected], room
+        assert fitted.token_count == newest.tokens + (
+            system_tokens(hits[:expected]) if expected else 0
+        )
