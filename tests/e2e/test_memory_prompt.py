@@ -165,13 +165,16 @@ async def test_memories_yield_lowest_score_first(
     fields = {"sessionId": "dinner", "userId": user, "query": "allergies", "memoryLimit": 3}
     whole = await prompt(api, **fields, tokenBudget=100_000)
     ranked = [h["memory"]["id"] for h in whole["memories"]]
-    # The newest message and the best memory only: the system message of one memory.
-    one = await prompt(api, **fields, tokenBudget=stored[-1]["tokenCount"] + 30)
+    best = await prompt(api, **{**fields, "memoryLimit": 1}, tokenBudget=100_000)
+    # Room for the newest message and a system message of the best memory alone.
+    budget = stored[-1]["tokenCount"] + best["messages"][0]["tokenCount"]
+    one = await prompt(api, **fields, tokenBudget=budget)
 
     assert [h["memory"]["id"] for h in one["memories"]] == ranked[:1]
     assert one["omittedMemoryIds"] == ranked[1:]
     assert [m["role"] for m in one["messages"]] == ["SYSTEM", "USER"]
-    assert one["tokenCount"] <= one["tokenBudget"]
+    assert one["tokenCount"] == budget
+    assert one["omittedMessageCount"] == 2
 
 
 async def test_a_session_without_messages_gives_memories_only_and_no_query_no_search(
@@ -251,3 +254,20 @@ async def test_bad_input_is_refused_before_the_session_is_looked_for(
 ) -> None:
     errors = await execute_error(api, MEMORY_PROMPT, input={"sessionId": "no-such", **fields})
     assert codes(errors) == [code]
+
+
+async def test_categories_and_threshold_choose_the_memories_as_in_a_search(
+    api: AsyncClientSession, user: str, memories: dict[str, dict[str, Any]]
+) -> None:
+    liked = await remember(api, "Loves spicy Thai food.", user, category="PREFERENCE")
+    await conversation(api, "dinner")
+
+    preferred = await prompt(
+        api, sessionId="dinner", userId=user, query="food", categories=["PREFERENCE"]
+    )
+    assert [h["memory"]["id"] for h in preferred["memories"]] == [liked["id"]]
+    assert preferred["memories"][0]["memory"]["category"] == "PREFERENCE"
+
+    strict = await prompt(api, sessionId="dinner", userId=user, query="food", threshold=1.0)
+    assert strict["memories"] == []
+    assert [m["role"] for m in strict["messages"]] == ["USER", "ASSISTANT", "USER"]
