@@ -132,7 +132,7 @@ class MemoryPrompt:
     def context(self) -> ContextWindow:
         return ContextWindow.of(self.prompt.context)
 
-    @strawberry.field
+    @strawberry.field(description="The session, as session(id) reads it.")
     def session(self) -> Session:
         return Session.of(self.prompt.session)
 
