@@ -40,6 +40,7 @@ from schema.shared_execution import SharedEventResults
 from services.compaction import Compactor
 from services.json_values import JsonLimits
 from services.llm import LLMConfig, LLMGateway
+from services.memory_prompt import MemoryPrompts
 from services.metrics import NO_METRICS, ServiceMetrics
 from services.quotas import MemoryQuota, MessageQuota
 from services.rate_limit import RequestRateLimiter
@@ -246,6 +247,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.stm = build_stm(settings, redis, events, llm, metrics)
         memory_quota = build_memory_quota(settings, redis, metrics)
         app.state.ltm, engine = build_ltm(settings, events, llm, loop, metrics, quota=memory_quota)
+        app.state.prompts = MemoryPrompts(
+            app.state.stm, app.state.ltm, token_counter_for(settings.llm_model)
+        )
         setattr(app.state, rate_limit.STATE_ATTRIBUTE, build_rate_limiter(settings, redis, metrics))
         await engine.start()
         app.state.redis = redis
