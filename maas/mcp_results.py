@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer, WithJsonSchema
 from pydantic.alias_generators import to_camel
 
-from services import ltm_model, stm_model
+from services import ltm_model, memory_prompt, stm_model
 
 
 def graphql_enum(kind: type[enum.Enum]) -> Any:
@@ -199,3 +199,52 @@ class UpdateMemoryPayload(Result):
 
 class DeleteMemoryPayload(Result):
     id: str
+
+
+class PromptMessage(Result):
+    """One message ready for a chat model; messageId: the session message it comes from (null
+    for the system message carrying the memories)."""
+
+    role: Role
+    content: str
+    name: str | None
+    token_count: int
+    message_id: str | None
+
+
+class MemoryPrompt(Result):
+    """GraphQL's MemoryPrompt less its session and full context window (the messages carry
+    what the model needs; get_context returns the window)."""
+
+    messages: list[PromptMessage]
+    token_count: int
+    token_budget: int
+    over_budget: bool
+    truncated: bool
+    query: str | None
+    memories: list[MemoryHit]
+    omitted_memory_ids: list[str]
+    omitted_message_count: int
+
+    @classmethod
+    def of(cls, prompt: memory_prompt.MemoryPrompt) -> MemoryPrompt:
+        return cls(
+            messages=[
+                PromptMessage(
+                    role=m.role,
+                    content=m.content,
+                    name=m.name,
+                    token_count=m.tokens,
+                    message_id=m.message.id if m.message is not None else None,
+                )
+                for m in prompt.messages
+            ],
+            token_count=prompt.token_count,
+            token_budget=prompt.token_budget,
+            over_budget=prompt.over_budget,
+            truncated=prompt.truncated,
+            query=prompt.query,
+            memories=[MemoryHit.of(h) for h in prompt.memories],
+            omitted_memory_ids=[h.memory.id for h in prompt.omitted_memories],
+            omitted_message_count=prompt.omitted_message_count,
+        )

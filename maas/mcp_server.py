@@ -38,6 +38,7 @@ INSTRUCTIONS = (
     "Memory for AI agents. Short-term: a session's messages (add_messages) and the context "
     "window to put in front of the model (get_context). Long-term: memories within a scope "
     "(userId, agentId, sessionId): search_memories, add_memory, update_memory, delete_memory. "
+    "Both at once, within a token budget: memory_prompt. "
     "Errors carry a code: BAD_USER_INPUT, NOT_FOUND, LIMIT_EXCEEDED, UNAUTHENTICATED, "
     "UNAVAILABLE, INTERNAL."
 )

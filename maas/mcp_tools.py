@@ -25,6 +25,7 @@ from maas.mcp_results import (
     DeleteMemoryPayload,
     Memory,
     MemoryHit,
+    MemoryPrompt,
     Role,
     SearchMemoriesPayload,
     SearchMode,
@@ -32,11 +33,13 @@ from maas.mcp_results import (
 )
 from services import ltm_model, stm_model
 from services.errors import NotFound, Unauthenticated
+from services.memory_prompt import PromptRequest
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from services.ltm import LongTermMemory
+    from services.memory_prompt import MemoryPrompts
     from services.rate_limit import RequestRateLimiter
     from services.stm import ShortTermMemory
 
@@ -48,6 +51,7 @@ class Caller:
     tenant: str
     stm: ShortTermMemory
     ltm: LongTermMemory
+    prompts: MemoryPrompts
 
 
 async def caller_of(ctx: Context) -> Caller:
@@ -61,7 +65,7 @@ async def caller_of(ctx: Context) -> Caller:
     limiter: RequestRateLimiter | None = getattr(state, rate_limit.STATE_ATTRIBUTE, None)
     if limiter is not None and limiter.enabled:
         await limiter.admit(principal.tenant)
-    return Caller(principal.tenant, state.stm, state.ltm)
+    return Caller(principal.tenant, state.stm, state.ltm, state.prompts)
 
 
 # ---- arguments --------------------------------------------------------------------------------
@@ -135,6 +139,51 @@ async def get_context(sessionId: SessionId, ctx: Context) -> ContextWindow:
     if session is None:
         raise NotFound(f"No session '{sessionId}'.", field="sessionId")
     return ContextWindow.of(await caller.stm.get_context(caller.tenant, session))
+
+
+async def memory_prompt(
+    sessionId: SessionId,
+    ctx: Context,
+    query: Annotated[
+        str | None,
+        Field(
+            description="What to search the memories for; default: the newest user message "
+            "of the session's context window."
+        ),
+    ] = None,
+    userId: UserId = None,
+    agentId: AgentId = None,
+    tokenBudget: Annotated[
+        int | None,
+        Field(
+            description="Most tokens the messages may take (counted as the context window "
+            "counts them); default: the session's maxTokens."
+        ),
+    ] = None,
+    memoryLimit: Annotated[int, Field(description="Most memories to include (1 to 50).")] = 5,
+    categories: Annotated[
+        list[Category] | None, Field(description="Only memories of these categories.")
+    ] = None,
+    threshold: Annotated[
+        float | None, Field(description="Lowest relevance of a memory, 0 to 1.")
+    ] = None,
+) -> MemoryPrompt:
+    """In one call, the messages to put in front of the model: a system message carrying the
+    long-term memories relevant to the query (searched for userId and/or agentId), then the
+    session's context window, all within tokenBudget. The newest message is always kept;
+    lower-scored memories, then older messages, are what gives way, and what was left out is
+    said (omittedMemoryIds, omittedMessageCount). NOT_FOUND when you have no such session."""
+    caller = await caller_of(ctx)
+    request = PromptRequest(
+        session_id=sessionId,
+        scope=ltm_model.Scope(userId, agentId, None),
+        query=query,
+        token_budget=tokenBudget,
+        memory_limit=memoryLimit,
+        categories=list(categories) if categories else None,
+        threshold=threshold,
+    )
+    return MemoryPrompt.of(await caller.prompts.build(caller.tenant, request))
 
 
 async def search_memories(
@@ -257,6 +306,7 @@ _CHANGE = ToolAnnotations(read_only_hint=False, destructive_hint=True, open_worl
 TOOLS: list[tuple[Callable[..., Any], ToolAnnotations]] = [
     (add_messages, _WRITE),
     (get_context, _READ),
+    (memory_prompt, _READ),
     (search_memories, _READ),
     (add_memory, _WRITE),
     (update_memory, _CHANGE),

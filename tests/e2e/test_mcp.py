@@ -33,6 +33,7 @@ from tests.support.patience import patience
 TOOLS = {
     "add_messages",
     "get_context",
+    "memory_prompt",
     "search_memories",
     "add_memory",
     "update_memory",
@@ -47,6 +48,16 @@ query Context($id: ID!) {{
     }}
   }}
 }}
+"""
+PROMPT = """
+query Prompt($input: MemoryPromptInput!) {
+  memoryPrompt(input: $input) {
+    messages { role content name tokenCount messageId }
+    tokenCount tokenBudget overBudget truncated query
+    memories { score memory { id text category } }
+    omittedMemoryIds omittedMessageCount
+  }
+}
 """
 
 
@@ -145,6 +156,41 @@ async def test_a_conversation_written_turn_by_turn_reads_back_as_graphql_shows_i
         # The same result GraphQL gives, field for field.
         graphql = await execute(api, CONTEXT, id=session_id)
         assert context == graphql["session"]["context"]
+
+
+async def test_the_memory_prompt_is_the_one_graphql_builds(
+    url: str, api: AsyncClientSession
+) -> None:
+    async with mcp_session(url) as mcp, mcp_session(url, KEY_B) as mcp_b:
+        session_id, user = unique("dinner"), unique("carol")
+        for text in ["Carol is allergic to peanuts.", "Carol likes jazz.", "Carol owns a cat."]:
+            await call(mcp, "add_memory", text=text, userId=user, infer=False)
+        await call(
+            mcp,
+            "add_messages",
+            sessionId=session_id,
+            messages=[{"role": "USER", "content": "What should I cook for my dinner party?"}],
+        )
+        arguments = {"sessionId": session_id, "userId": user, "memoryLimit": 2}
+
+        built = await call(mcp, "memory_prompt", query="food allergies", **arguments)
+
+        graphql = await execute(api, PROMPT, input={"query": "food allergies", **arguments})
+        expected = graphql["memoryPrompt"]
+        assert {k: v for k, v in built.items() if k != "memories"} == {
+            k: v for k, v in expected.items() if k != "memories"
+        }
+        assert [(h["memory"]["id"], h["memory"]["text"]) for h in built["memories"]] == [
+            (h["memory"]["id"], h["memory"]["text"]) for h in expected["memories"]
+        ]
+        system, newest = built["messages"]
+        assert system["role"] == "SYSTEM"
+        assert "peanuts" in system["content"]
+        assert newest["content"] == "What should I cook for my dinner party?"
+        # Another tenant's session looks missing, as a session nobody has.
+        theirs = await call_error(mcp_b, "memory_prompt", **arguments)
+        nobodys = await call_error(mcp_b, "memory_prompt", **{**arguments, "sessionId": "none"})
+        assert theirs["code"] == nobodys["code"] == "NOT_FOUND"
 
 
 async def test_a_retried_message_is_stored_once(url: str) -> None:
