@@ -167,6 +167,30 @@ def test_concurrent_creator_of_the_collection_is_not_an_error(
     assert len(db.commands("createIndexes")) == 2
 
 
+def test_a_refused_text_index_leaves_the_other_indexes_and_keyword_search_off(
+    make_store: Callable[..., AzureDocumentDBVectorStore],
+    db: FakeDatabase,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    refusal = _failure("Expected exactly one text index. Requested index: ...", code=17194)
+    db.answer("db", "command:createIndexes", refusal)
+    with caplog.at_level(logging.WARNING, logger="stores.documentdb_index"):
+        store = make_store()
+    with_text, without, _vector = db.commands("createIndexes")
+    assert with_text["indexes"][-1]["key"] == {"payload.data": "text"}
+    assert without["indexes"] == with_text["indexes"][:-1]
+    assert "keyword search is off" in caplog.text
+    assert store.keyword_search("tea", 5, {"tenant": "t1"}) is None
+
+
+def test_other_failures_of_the_ordinary_indexes_surface(
+    make_store: Callable[..., AzureDocumentDBVectorStore], db: FakeDatabase
+) -> None:
+    db.answer("db", "command:createIndexes", _failure("not authorized on maas", code=13))
+    with pytest.raises(OperationFailure, match="not authorized"):
+        make_store()
+
+
 def test_diskann_refused_falls_back_to_hnsw_with_a_warning(
     make_store: Callable[..., AzureDocumentDBVectorStore],
     db: FakeDatabase,
