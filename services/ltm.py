@@ -274,7 +274,9 @@ class LongTermMemory:
             vector, semantic = await asyncio.to_thread(by_meaning)
         else:
             words = await asyncio.to_thread(by_words)
-        keyword = self._keyword_hits_or_refuse(words, mode, store)
+        if words is None:  # the store has no keyword search
+            mode = self._semantic_only(mode, store)
+        keyword = words or []
         similarity: dict[str, float] = {}
         seen = {h.id for h in semantic}
         missing = [h.id for h in keyword if h.id not in seen]
@@ -299,13 +301,9 @@ class LongTermMemory:
             half_life_seconds=search.recency_half_life_seconds,
         )
 
-    def _keyword_hits_or_refuse(
-        self, words: list[Found] | None, mode: SearchMode, store: Any
-    ) -> list[Found]:
-        """The keyword hits; on a store without keyword search (None), KEYWORD is refused and
-        HYBRID ranks by meaning alone, said once in the log (and in the README)."""
-        if words is not None:
-            return words
+    def _semantic_only(self, mode: SearchMode, store: Any) -> SearchMode:
+        """The mode a store without keyword search ranks by: KEYWORD is refused, HYBRID ranks
+        by meaning alone (SEMANTIC), said once in the log (and in the README)."""
         backend = type(store).__name__
         if mode is SearchMode.KEYWORD:
             raise InvalidInput(
@@ -320,7 +318,7 @@ class LongTermMemory:
                 "alone (semantic only)",
                 backend,
             )
-        return []
+        return SearchMode.SEMANTIC
 
     async def get(self, tenant: str, memory_id: str) -> MemoryRecord | None:
         """One of the tenant's memories; None when missing, expired or another tenant's."""

@@ -275,8 +275,13 @@ async def test_without_keyword_search_keyword_is_refused_and_hybrid_said_semanti
         assert refused.value.code == "BAD_USER_INPUT"
         assert refused.value.details == {"field": "mode"}
         with caplog.at_level(logging.WARNING, logger="services.ltm"):
-            assert await ltm.found("Zbigniew Caldera", SearchMode.HYBRID) == [kept]
+            hybrid = MemorySearch("Zbigniew Caldera", ALICE, mode=SearchMode.HYBRID)
+            (hit,) = await ltm.service.search(TENANT, hybrid)
             assert await ltm.found("Zbigniew", SearchMode.HYBRID) == [kept]
+        assert hit.memory.id == kept
+        assert hit.scores is not None
+        assert hit.scores.keyword is None
+        assert hit.score == pytest.approx(hit.scores.semantic)  # ranked as SEMANTIC
         said = [r for r in caplog.records if "semantic only" in r.getMessage()]
         assert len(said) == 1
 
