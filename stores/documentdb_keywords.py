@@ -12,12 +12,15 @@ ties one with its rare word (a name), and a pile of the former buries the latter
 So one `$text` query per word of the query: its text score is that word's frequency in each
 memory (tf), and how many memories within the scope hold it is its document frequency (df) — the
 number returned when fewer than `fetch` match, else a `$count`. With N = the memories within the
-scope, each candidate's score is the Okapi BM25 sum that FTS5 computes (k1 = 1.2, b = 0.75, idf =
-ln((N - df + 0.5) / (df + 0.5))), so services/search_fusion.py squashes it with the same sigmoid
-on both stores. Approximations: the length of a memory is its count of non-stop words and the
-average length is taken over the candidates (the engine reports neither); a candidate beyond
-the first `fetch` matches of a common word misses that word's small share; two query words with
-one stem are counted twice.
+scope, each candidate's score is the Okapi BM25 sum that FTS5 computes (k1 = 1.2, b = 0.75), so
+services/search_fusion.py squashes it with the same sigmoid on both stores. One difference on
+purpose: FTS5 takes N and df over the whole file (all users), where these are the scope's, and
+in a small scope a word in half the memories would get FTS5's idf ln((N - df + 0.5) / (df +
+0.5)) = 0 — so idf = ln(1 + (N - df + 0.5) / (df + 0.5)) (Lucene's), positive always and the
+same as FTS5's within a few percent where df is small against N. Approximations: the length of
+a memory is its count of non-stop words and the average length is taken over the candidates
+(the engine reports neither); a candidate beyond the first `fetch` matches of a common word
+misses that word's small share; two query words with one stem are counted twice.
 
 Scope: every query is one `$match` — the `$text` condition and the whole filter (tenant,
 user/agent/run, categories, metadata, expiry) — as the pipeline's first stage, so the engine
@@ -67,7 +70,7 @@ def keyword_documents(
     average = sum(lengths.values()) / len(lengths) or 1.0
     scores = dict.fromkeys(payloads, 0.0)
     for df, frequencies in per_word:
-        idf = max(math.log((total - df + 0.5) / (df + 0.5)), 1e-6)  # FTS5's floor
+        idf = math.log(1 + (total - df + 0.5) / (df + 0.5))
         for id_, tf in frequencies.items():
             norm = K1 * (1 - B + B * lengths[id_] / average)
             scores[id_] += idf * tf * (K1 + 1) / (tf + norm)

@@ -17,6 +17,7 @@ from stores.embedded_vectors import EmbeddedVectorStore
 from stores.keyword_terms import terms
 from tests.support.mongo_documents import DocumentClient
 
+Stores = tuple[EmbeddedVectorStore, AzureDocumentDBVectorStore]
 SCOPE = {"tenant": "t1", "user_id": "alice"}
 COMMON = ["tea", "coffee", "river", "mountain", "hiking", "dog", "cat", "garden"]
 RARER = [
@@ -48,7 +49,7 @@ def _corpus() -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[object, object]]:
+def stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stores]:
     path = Path(tmp_path_factory.mktemp("keywords")) / "vectors.db"
     embedded = EmbeddedVectorStore("memories", 4, str(path))
     documentdb = AzureDocumentDBVectorStore(
@@ -66,24 +67,29 @@ def stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[object, o
     documentdb.close()
 
 
+def _keyword_scores(
+    store: EmbeddedVectorStore | AzureDocumentDBVectorStore, query: str
+) -> dict[str, float]:
+    n_terms = len(terms(query))
+    hits = store.keyword_search(query, 10, SCOPE) or []
+    return {hit.id: keyword_score(hit.score, n_terms) for hit in hits}
+
+
 @pytest.mark.parametrize(
     "query",
-    ["Zbigniew hiking", "piano chess podcast", "what about the museum and ramen", "tea river"],
+    ["Zbigniew hiking", "piano chess podcast", "what about the museum and ramen", "sister doctor"],
 )
-def test_the_same_memories_come_first_with_the_same_keyword_scores(
-    stores: tuple[EmbeddedVectorStore, AzureDocumentDBVectorStore], query: str
-) -> None:
+def test_the_same_memories_come_first_with_close_keyword_scores(stores: Stores, query: str) -> None:
     embedded, documentdb = stores
-    n_terms = len(terms(query))
-    expected = {
-        h.id: keyword_score(h.score, n_terms) for h in embedded.keyword_search(query, 10, SCOPE)
-    }
-    found = {
-        h.id: keyword_score(h.score, n_terms) for h in documentdb.keyword_search(query, 10, SCOPE)
-    }
+    expected, found = _keyword_scores(embedded, query), _keyword_scores(documentdb, query)
     assert all(id_.startswith("m") for id_ in found)  # Bob's copies are out of scope
-    assert len(expected.keys() & found.keys()) >= 9  # ties at the tail may differ
-    best = max(expected, key=expected.__getitem__)
-    assert max(found, key=found.__getitem__) == best
+    assert list(found)[:3] == list(expected)[:3]
+    assert len(expected.keys() & found.keys()) >= 8  # near-ties at the tail may differ
     for id_ in expected.keys() & found.keys():
-        assert found[id_] == pytest.approx(expected[id_], abs=0.05)
+        # A little higher on DocumentDB: its idf stays positive for words in many memories.
+        assert found[id_] == pytest.approx(expected[id_], abs=0.12)
+
+
+def test_words_in_half_the_memories_score_low_on_both(stores: Stores) -> None:
+    for store in stores:
+        assert 0 < max(_keyword_scores(store, "tea river").values()) < 0.15
