@@ -25,7 +25,7 @@ from maas.settings import Settings
 from services.errors import InvalidInput
 from services.llm import LLMGateway
 from services.ltm import LongTermMemory
-from services.ltm_model import MemorySearch, NewMemory, Scope, SearchMode
+from services.ltm_model import Category, MemorySearch, NewMemory, Scope, SearchMode
 from services.mem0_engine import EngineHandle
 from stores.embedded_vectors import EmbeddedVectorStore
 from stores.event_bus import RedisEventBus
@@ -202,11 +202,18 @@ async def test_many_keyword_matches_of_others_never_crowd_out_this_users(ltm: Lt
 async def test_keyword_search_keeps_categories_metadata_and_expiry(ltm: Ltm) -> None:
     fact = await ltm.remember("Zbigniew likes tea", metadata={"topic": "drinks"})
     await ltm.remember("Zbigniew likes rain", metadata={"topic": "weather"}, ttl_seconds=60)
+    event = await ltm.remember("Zbigniew Zbigniew met us", category=Category.EPISODIC)
 
     hits = await ltm.found("Zbigniew", SearchMode.KEYWORD, metadata={"topic": "drinks"})
     assert hits == [fact]
+    episodic = [Category.EPISODIC]
+    assert await ltm.found("Zbigniew", SearchMode.KEYWORD, categories=episodic) == [event]
+    semantic = [Category.SEMANTIC]
+    for mode in (SearchMode.KEYWORD, SearchMode.HYBRID):
+        assert event not in await ltm.found("Zbigniew", mode, categories=semantic)
     ltm.clock.now += 61
-    assert await ltm.found("Zbigniew", SearchMode.KEYWORD) == [fact]
+    assert set(await ltm.found("Zbigniew", SearchMode.KEYWORD)) == {fact, event}
+    assert set(await ltm.found("Zbigniew rain", SearchMode.HYBRID)) == {fact, event}
 
 
 async def test_recency_half_life_prefers_the_newer_of_equal_matches(ltm: Ltm) -> None:
