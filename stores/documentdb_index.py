@@ -64,16 +64,16 @@ def ensure_collection(db: Database[Any], name: str) -> None:
 def ensure_filter_indexes(db: Database[Any], name: str, metadata_paths: Sequence[str] = ()) -> bool:
     """The ordinary indexes (and one per declared metadata path) and the text index;
     createIndexes with the same definitions again is a no-op. False (logged) when the server
-    refused the text index — a collection may have only one, and it may be someone else's:
-    the other indexes are created without it and keyword search is off for the collection."""
+    refused the command and takes it without the text index — a collection may have only one,
+    and it may be someone else's: keyword search is then off for the collection. An error of
+    the other indexes surfaces from that second command."""
     try:
         db.command(create_filter_indexes_command(name, metadata_paths))
         return True
     except OperationFailure as exc:
-        if "text" not in str(exc).lower():
-            raise
-        logger.warning("no text index on %r (%s): keyword search is off for it", name, exc)
+        refusal = exc
     db.command(create_filter_indexes_command(name, metadata_paths, text=False))
+    logger.warning("no text index on %r (%s): keyword search is off for it", name, refusal)
     return False
 
 

@@ -186,9 +186,11 @@ def test_a_refused_text_index_leaves_the_other_indexes_and_keyword_search_off(
 def test_other_failures_of_the_ordinary_indexes_surface(
     make_store: Callable[..., AzureDocumentDBVectorStore], db: FakeDatabase
 ) -> None:
-    db.answer("db", "command:createIndexes", _failure("not authorized on maas", code=13))
+    refusal = _failure("not authorized on maas", code=13)
+    db.answer("db", "command:createIndexes", refusal, refusal)
     with pytest.raises(OperationFailure, match="not authorized"):
         make_store()
+    assert len(db.commands("createIndexes")) == 2  # with the text index, then without
 
 
 def test_diskann_refused_falls_back_to_hnsw_with_a_warning(
