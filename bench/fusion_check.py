@@ -11,11 +11,12 @@ each fusion ranks them — from the top 60 of each (the service's over-fetch) un
 otherwise:
 - semantic / keyword: one list alone;
 - mem0 boost: mem0's own hybrid (`score_and_rank`): only semantic candidates, boosted by BM25;
-- blend (ours, services/search_fusion.py): the union, (semantic + sigmoid BM25) / 2, keyword-only
-  hits with their exact similarity; "@200": the same from the top 200 of each;
-- blend w=x: the union, x * semantic + (1 - x) * sigmoid BM25;
+- ours (services/search_fusion.py, HYBRID): reciprocal-rank fusion over the union with its
+  RRF_K; "@200": the same from the top 200 of each;
+- blend w=x: the union, x * semantic + (1 - x) * sigmoid BM25, keyword-only hits with their
+  exact similarity (w=0.5, the mean, was HYBRID until RRF measured better);
 - max: the union, max(semantic, sigmoid BM25);
-- rrf k=K: reciprocal-rank fusion over the union, 1/(K + rank) summed;
+- rrf k=K: reciprocal-rank fusion over the union, 1/(K + rank) summed (the classic K is 60);
 - max-norm blend: the union, BM25 divided by the list's best, then the mean;
 - min-max blend: the union, each score min-max normalised over the candidates, then the mean.
 Figures per question type, and for two halves of the conversations (even / odd users): a fusion
@@ -109,11 +110,11 @@ def mem0_boost(lists: Lists) -> list[str]:
     return [r["id"] for r in score_and_rank(candidates, bm25, {}, 0.0, LIMIT)]
 
 
-def rrf(k: int) -> Callable[[Lists], list[str]]:
+def rrf(k: int, depth: int = FETCH) -> Callable[[Lists], list[str]]:
     def fuse(lists: Lists) -> list[str]:
         sem, kw, _, _ = lists
         score: dict[str, float] = {}
-        for hits in (sem[:FETCH], kw[:FETCH]):
+        for hits in (sem[:depth], kw[:depth]):
             for r, h in enumerate(hits, 1):
                 score[h.id] = score.get(h.id, 0.0) + 1 / (k + r)
         return _best(score)
@@ -135,13 +136,17 @@ FUSIONS: dict[str, Callable[[Lists], list[str]]] = {
     "semantic": ours(SearchMode.SEMANTIC),
     "keyword": ours(SearchMode.KEYWORD),
     "mem0 boost": mem0_boost,
-    "blend (ours)": ours(SearchMode.HYBRID),
-    "blend @200": ours(SearchMode.HYBRID, DEPTH),
+    "ours (rrf k=3)": ours(SearchMode.HYBRID),
+    "ours @200": ours(SearchMode.HYBRID, DEPTH),
+    "blend w=0.5": weighted(0.5),
     "blend w=0.3": weighted(0.3),
     "blend w=0.7": weighted(0.7),
     "max": maximum,
     "rrf k=60": rrf(60),
+    "rrf k=30": rrf(30),
     "rrf k=10": rrf(10),
+    "rrf k=1": rrf(1),
+    "rrf k=10 @200": rrf(10, DEPTH),
     "max-norm blend": max_norm,
     "min-max blend": min_max,
 }

@@ -172,17 +172,20 @@ async def test_each_hit_carries_the_scores_its_mode_ranked_by(ltm: Ltm) -> None:
         parts = {k: getattr(hit.scores, k) for k in ("semantic", "keyword", "recency")}
         assert {k for k, v in parts.items() if v is not None} == set(present), mode
         assert all(0 < v <= 1 for v in parts.values() if v is not None)
-        expected = sum(v for v in parts.values() if v is not None) / len(present)
+        # SEMANTIC and KEYWORD: their one part; HYBRID: first in both lists.
+        expected = 1.0 if mode is SearchMode.HYBRID else parts[present[0]]
         assert hit.score == pytest.approx(expected)
 
 
 async def test_threshold_gates_the_modes_own_relevance(ltm: Ltm) -> None:
     await ltm.remember(KEYWORD_ONLY)
-    (hit,) = await ltm.service.search(TENANT, MemorySearch("Zbigniew", ALICE))
-    above = MemorySearch("Zbigniew", ALICE, threshold=min(1.0, hit.score + 0.01))
-    at = MemorySearch("Zbigniew", ALICE, threshold=hit.score - 1e-9)
-    assert await ltm.service.search(TENANT, above) == []
-    assert len(await ltm.service.search(TENANT, at)) == 1
+    await ltm.remember("Zbigniew likes tea")
+    first, second = await ltm.service.search(TENANT, MemorySearch("Zbigniew Caldera", ALICE))
+    assert first.score > second.score
+    above = MemorySearch("Zbigniew Caldera", ALICE, threshold=second.score + 0.01)
+    at = MemorySearch("Zbigniew Caldera", ALICE, threshold=second.score - 1e-9)
+    assert [hit.memory.id for hit in await ltm.service.search(TENANT, above)] == [first.memory.id]
+    assert len(await ltm.service.search(TENANT, at)) == 2
 
 
 async def test_many_keyword_matches_of_others_never_crowd_out_this_users(ltm: Ltm) -> None:
