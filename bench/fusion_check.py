@@ -17,6 +17,7 @@ otherwise:
   exact similarity (w=0.5, the mean, was HYBRID until RRF measured better);
 - max: the union, max(semantic, sigmoid BM25);
 - rrf k=K: reciprocal-rank fusion over the union, 1/(K + rank) summed (the classic K is 60);
+  "x0.5": one list's terms weighted by half;
 - max-norm blend: the union, BM25 divided by the list's best, then the mean;
 - min-max blend: the union, each score min-max normalised over the candidates, then the mean.
 Figures per question type, and for two halves of the conversations (even / odd users): a fusion
@@ -110,13 +111,15 @@ def mem0_boost(lists: Lists) -> list[str]:
     return [r["id"] for r in score_and_rank(candidates, bm25, {}, 0.0, LIMIT)]
 
 
-def rrf(k: int, depth: int = FETCH) -> Callable[[Lists], list[str]]:
+def rrf(
+    k: int, depth: int = FETCH, weights: tuple[float, float] = (1.0, 1.0)
+) -> Callable[[Lists], list[str]]:
     def fuse(lists: Lists) -> list[str]:
         sem, kw, _, _ = lists
         score: dict[str, float] = {}
-        for hits in (sem[:depth], kw[:depth]):
+        for hits, weight in zip((sem[:depth], kw[:depth]), weights, strict=True):
             for r, h in enumerate(hits, 1):
-                score[h.id] = score.get(h.id, 0.0) + 1 / (k + r)
+                score[h.id] = score.get(h.id, 0.0) + weight / (k + r)
         return _best(score)
 
     return fuse
@@ -147,6 +150,8 @@ FUSIONS: dict[str, Callable[[Lists], list[str]]] = {
     "rrf k=10": rrf(10),
     "rrf k=1": rrf(1),
     "rrf k=10 @200": rrf(10, DEPTH),
+    "rrf k=3 kw x0.5": rrf(3, weights=(1.0, 0.5)),
+    "rrf k=3 sem x0.5": rrf(3, weights=(0.5, 1.0)),
     "max-norm blend": max_norm,
     "min-max blend": min_max,
 }
