@@ -21,9 +21,9 @@ candidates, so keyword evidence outside the semantic top k is never found; the u
 finds it. Why ranks, not scores: cosine similarity and squashed BM25 live on different scales,
 and their mean let common-word BM25 noise push memories past the semantic ones; ranks with a
 small RRF_K let the top of either list through. On bench/fusion_check.py's corpus (10,000 turns,
-352 questions) all evidence in the top 10: 65.3 % with RRF_K = 3 (1 to 10 within 1.1 points;
+352 questions) all evidence in the top 10: 65.1 % with RRF_K = 3 (1 to 10 within 1.2 points;
 the classic 60: 40.6 %), against 52.6 % for the mean and 50.6 % semantic alone; K chosen on half
-the conversations, the other half measured 64.2 % (mean: 52.8 %).
+the conversations, the other half measured 63.6 % (mean: 52.8 %).
 """
 
 from __future__ import annotations
