@@ -13,7 +13,8 @@ So one `$text` query per word of the query: its text score is that word's freque
 memory (tf), and how many memories within the scope hold it is its document frequency (df) — the
 number returned when fewer than `fetch` match, else a `$count`. With N = the memories within the
 scope, each candidate's score is the Okapi BM25 sum that FTS5 computes (k1 = 1.2, b = 0.75), so
-services/search_fusion.py squashes it with the same sigmoid on both stores. One difference on
+a keyword score (BM25 squashed by services/search_fusion.py) means the same on both stores, and
+KEYWORD's ranks and thresholds with it. One difference on
 purpose: FTS5 takes N and df over the whole file (all users), where these are the scope's, and
 in a small scope a word in half the memories would get FTS5's idf ln((N - df + 0.5) / (df +
 0.5)) = 0 — so idf = ln(1 + (N - df + 0.5) / (df + 0.5)) (Lucene's), positive always and the
