@@ -9,19 +9,19 @@ turned into ORs (any word matches); `{"$meta": "textScore"}` is ts_rank_cd with 
 inverse document frequency: ranked by it, a memory with a common word of the query ("recommend")
 ties one with its rare word (a name), and a pile of the former buries the latter.
 
-So one `$text` query per word of the query: its text score is that word's frequency in each
-memory (tf), and how many memories within the scope hold it is its document frequency (df) — the
-number returned when fewer than `fetch` match, else a `$count`. With N = the memories within the
-scope, each candidate's score is the Okapi BM25 sum that FTS5 computes (k1 = 1.2, b = 0.75), so
-a keyword score (BM25 squashed by services/search_fusion.py) means the same on both stores, and
-KEYWORD's ranks and thresholds with it. One difference on
-purpose: FTS5 takes N and df over the whole file (all users), where these are the scope's, and
-in a small scope a word in half the memories would get FTS5's idf ln((N - df + 0.5) / (df +
-0.5)) = 0 — so idf = ln(1 + (N - df + 0.5) / (df + 0.5)) (Lucene's), positive always and the
-same as FTS5's within a few percent where df is small against N. Approximations: the length of
-a memory is its count of non-stop words and the average length is taken over the candidates
-(the engine reports neither); a candidate beyond the first `fetch` matches of a common word
-misses that word's small share; two query words with one stem are counted twice.
+So one `$text` query per word of the query (the engine's stop words left out): its text score is
+that word's frequency in each memory (tf), and how many memories within the scope hold it is its
+document frequency (df) — the number returned when fewer than `fetch` match, else a `$count`.
+With N = the memories within the scope, each candidate's score is the Okapi BM25 sum that FTS5
+computes (k1 = 1.2, b = 0.75), so a keyword score (BM25 squashed by services/search_fusion.py)
+means the same on both stores, and KEYWORD's ranks and thresholds with it. One difference on
+purpose: FTS5 takes N and df over the whole file (all users), where these are the scope's, and in
+a small scope a word in half the memories would get FTS5's idf ln((N - df + 0.5) / (df + 0.5))
+= 0 — so idf = ln(1 + (N - df + 0.5) / (df + 0.5)) (Lucene's), positive always and the same as
+FTS5's within a few percent where df is small against N. Approximations: the length of a memory
+is its count of non-stop words and the average length is taken over the candidates (the engine
+reports neither); a candidate beyond the first `fetch` matches of a common word misses that
+word's small share; two query words with one stem are counted twice.
 
 Scope: every query is one `$match` — the `$text` condition and the whole filter (tenant,
 user/agent/run, categories, metadata, expiry) — as the pipeline's first stage, so the engine
@@ -44,13 +44,25 @@ Aggregate = Callable[[Documents], Documents]
 K1 = 1.2  # FTS5's bm25() parameters
 B = 0.75
 
+# PostgreSQL's share/tsearch_data/english.stop (Snowball's English list): the engine drops these
+# from a `$text` query, so a query for one of them alone would match nothing.
+ENGINE_STOP_WORDS = frozenset(
+    """i me my myself we our ours ourselves you your yours yourself yourselves he him his himself
+    she her hers herself it its itself they them their theirs themselves what which who whom this
+    that these those am is are was were be been being have has had having do does did doing a an
+    the and but if or because as until while of at by for with about against between into through
+    during before after above below to from up down in out on off over under again further then
+    once here there when where why how all any both each few more most other some such no nor not
+    only own same so than too very s t can will just don should now""".split()  # noqa: SIM905
+)
+
 
 def keyword_documents(
     query: str, top_k: int, condition: Condition, *, fetch: int, aggregate: Aggregate
 ) -> Documents:
     """The top_k documents ({"_id", "payload", "score"}) within `condition` whose text holds any
     word of the query, best BM25 first; `fetch` memories at most are read per word."""
-    words = terms(query)
+    words = [word for word in terms(query) if word not in ENGINE_STOP_WORDS]
     if not words or top_k < 1:
         return []
     scope = to_mongo(condition)

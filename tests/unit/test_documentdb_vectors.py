@@ -183,6 +183,16 @@ def test_a_refused_text_index_leaves_the_other_indexes_and_keyword_search_off(
     assert store.keyword_search("tea", 5, {"tenant": "t1"}) is None
 
 
+def test_keyword_search_sends_one_text_query_per_word_the_engine_keeps(
+    store: AzureDocumentDBVectorStore, db: FakeDatabase
+) -> None:
+    assert store.keyword_search("the and of very", 5, {"tenant": "t1"}) == []
+    assert db.calls_to(COLL, "aggregate") == []  # the engine's stop words only: nothing to ask
+    store.keyword_search("just Zbigniew and tea", 5, {"tenant": "t1"})
+    searched = [c.args[0][0]["$match"]["$and"][0] for c in db.calls_to(COLL, "aggregate")]
+    assert searched == [{"$text": {"$search": "zbigniew"}}, {"$text": {"$search": "tea"}}]
+
+
 def test_other_failures_of_the_ordinary_indexes_surface(
     make_store: Callable[..., AzureDocumentDBVectorStore], db: FakeDatabase
 ) -> None:
