@@ -10,6 +10,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -18,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
-from maas import log_redaction, rate_limit
+from maas import cancellation_safe_wait_for, log_redaction, rate_limit
 from maas.api_keys import plaintext_keys
 from maas.auth import authenticator_for
 from maas.authenticate import Authenticate
@@ -39,6 +40,7 @@ from schema.shared_execution import SharedEventResults
 from services.compaction import Compactor
 from services.json_values import JsonLimits
 from services.llm import LLMConfig, LLMGateway
+from services.memory_prompt import MemoryPrompts
 from services.metrics import NO_METRICS, ServiceMetrics
 from services.quotas import MemoryQuota, MessageQuota
 from services.rate_limit import RequestRateLimiter
@@ -54,8 +56,15 @@ from stores.redis_client import RedisClient, connect, prepare
 from stores.redis_limits import RedisLimitStore
 from stores.redis_messages import RedisMessageStore
 
+if TYPE_CHECKING:
+    from maas.mcp_server import McpEndpoint
+
 log = logging.getLogger("maas")
 WORKER_THREADS = 32
+# Before any request runs: every process that serves the app (uvicorn's factory, its workers,
+# tests) imports this module first.
+cancellation_safe_wait_for.install()
+MCP_PATH = "/mcp"
 
 
 def llm_config(settings: Settings) -> LLMConfig:
@@ -193,6 +202,15 @@ def build_memory_quota(
     return MemoryQuota(limits, limit_policy(settings), metrics)
 
 
+def mcp_endpoint(settings: Settings) -> McpEndpoint | None:
+    """/mcp when enabled; only then is the MCP SDK imported (it costs start-up CPU and memory)."""
+    if not settings.mcp_enabled:
+        return None
+    from maas.mcp_server import McpEndpoint
+
+    return McpEndpoint(settings.max_request_bytes, json_limits(settings))
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     """The ASGI app; needs REDIS_URL (`maas serve` provides an embedded Redis when unset)."""
     settings = settings or Settings()
@@ -204,6 +222,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
     auth = authenticator_for(settings)
     log_redaction.install(plaintext_keys(settings.api_keys))
+    mcp = mcp_endpoint(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -228,6 +247,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.stm = build_stm(settings, redis, events, llm, metrics)
         memory_quota = build_memory_quota(settings, redis, metrics)
         app.state.ltm, engine = build_ltm(settings, events, llm, loop, metrics, quota=memory_quota)
+        app.state.prompts = MemoryPrompts(
+            app.state.stm, app.state.ltm, token_counter_for(settings.llm_model)
+        )
         setattr(app.state, rate_limit.STATE_ATTRIBUTE, build_rate_limiter(settings, redis, metrics))
         await engine.start()
         app.state.redis = redis
@@ -243,7 +265,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         gc.freeze()
         runtime_metrics = asyncio.create_task(metrics.sample_runtime())
         try:
-            yield
+            # MCP tool calls run in the SDK's task group: ended before the services close.
+            async with mcp.run() if mcp is not None else contextlib.nullcontext():
+                yield
         finally:
             runtime_metrics.cancel()
             await app.state.readiness.close()
@@ -289,11 +313,16 @@ def create_app(settings: Settings | None = None) -> Starlette:
             # Every method: the view answers the ones GraphQL has no use for (405, coded).
             Route("/graphql", graphql),
             WebSocketRoute("/graphql", graphql),
+            *([Route(MCP_PATH, mcp)] if mcp is not None else []),
         ],
         middleware=[
             Middleware(RequestScope),
             # Before the body limit: an unauthenticated body is never read, whatever its size.
-            Middleware(Authenticate, authenticator=auth),
+            Middleware(
+                Authenticate,
+                authenticator=auth,
+                paths=("/graphql", MCP_PATH) if mcp is not None else ("/graphql",),
+            ),
             Middleware(BodySizeLimit, max_bytes=settings.max_request_bytes),
         ],
         exception_handlers={HTTPException: http_error, Exception: internal_error},

@@ -1,9 +1,9 @@
-"""Authenticates each HTTP request to /graphql before anything reads its body.
+"""Authenticates each HTTP request to /graphql (and /mcp) before anything reads its body.
 
 A request without a valid credential is answered 401 (503 when the token's signing keys cannot
 be fetched) from its headers alone, and the connection is closed if a body may follow: an
 unauthenticated 10 MB POST costs a header parse. The principal of an accepted request goes into
-the ASGI scope's state, where the GraphQL view's context takes it from.
+the ASGI scope's state, where the GraphQL view's context (and the MCP tools) take it from.
 
 Left alone: other paths, WebSocket handshakes (the connection_init message authenticates them)
 and the request for the GraphiQL page (a GET without a query that accepts HTML), which runs no
@@ -12,6 +12,7 @@ operation.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from maas.principal import Principal
 
 PRINCIPAL = "maas.principal"  # the key of the principal in scope["state"]
+IDE_PATH = "/graphql"  # where a GET for the GraphiQL page is let through
 
 
 def principal_of(scope: Scope) -> Principal | None:
@@ -33,15 +35,22 @@ def principal_of(scope: Scope) -> Principal | None:
 
 
 class Authenticate:
-    """ASGI middleware: the authenticator's verdict on `path`, before the body is read."""
+    """ASGI middleware: the authenticator's verdict on requests to `paths`, before the body
+    is read."""
 
-    def __init__(self, app: ASGIApp, authenticator: Authenticator, path: str = "/graphql") -> None:
+    def __init__(
+        self, app: ASGIApp, authenticator: Authenticator, paths: Collection[str] = (IDE_PATH,)
+    ) -> None:
         self.app = app
         self.authenticator = authenticator
-        self.path = path
+        self.paths = frozenset(paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or _route_path(scope) != self.path or _asks_for_the_ide(scope):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = _route_path(scope)
+        if path not in self.paths or (path == IDE_PATH and _asks_for_the_ide(scope)):
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])

@@ -53,6 +53,8 @@ def serve(settings: Settings, workers: int) -> None:
                 log_config=logging_config(settings.log_level, settings.log_format),
                 ws_max_size=settings.max_request_bytes,
                 lifespan="on",
+                # A connection that never finishes must not hold a shutdown forever.
+                timeout_graceful_shutdown=settings.shutdown_grace_seconds,
             )
     finally:
         if embedded is not None:

@@ -130,6 +130,7 @@ class MaasGraphQL(GraphQL):
             tenant=principal.tenant if principal else None,
             expires_at=principal.expires_at if principal else None,
             ltm=request.app.state.ltm,
+            prompts=request.app.state.prompts,
             request=request,
             response=response,
         )

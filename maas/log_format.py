@@ -65,6 +65,8 @@ def logging_config(level: str, style: Literal["json", "text"]) -> dict[str, Any]
             "uvicorn.access": {"handlers": ["default"], "level": level, "propagate": False},
             # mem0 logs memory contents at INFO: shown only to an operator who asks for DEBUG.
             "mem0": {"level": "DEBUG" if level == "DEBUG" else "WARNING"},
+            # The MCP SDK logs the start and end of every stateless request at INFO.
+            "mcp": {"level": "DEBUG" if level == "DEBUG" else "WARNING"},
             # Chatty at INFO; failed exports are reported once by maas.telemetry instead.
             "openlit": {"level": "WARNING"},
             "opentelemetry.exporter.otlp.proto.http.trace_exporter": {"level": "CRITICAL"},

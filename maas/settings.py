@@ -79,6 +79,9 @@ class Settings(BaseSettings):
         "and the user/agent/session ids on memory spans (they may hold personal data).",
     )
     metrics_enabled: bool = Field(True, description="Serve Prometheus metrics at /metrics.")
+    mcp_enabled: bool = Field(
+        True, description="Serve the MCP endpoint at /mcp (false: the MCP SDK is not even loaded)."
+    )
     metrics_token: SecretStr | None = Field(
         None,
         description="Bearer token that /metrics requires (Authorization: Bearer <token>). "
@@ -88,6 +91,12 @@ class Settings(BaseSettings):
         2.0,
         gt=0,
         description="Longest /health/ready waits for one dependency before calling it unavailable.",
+    )
+    shutdown_grace_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="On SIGTERM, longest `maas serve` waits for open requests and WebSockets "
+        "before cancelling them.",
     )
 
     # Access

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
     from services.ltm import LongTermMemory
     from services.ltm_model import HistoryEntry
+    from services.memory_prompt import MemoryPrompts
     from services.stm import ShortTermMemory
 
 
@@ -32,6 +33,7 @@ class RequestContext:
     # When the caller's credential (a JWT) stops being accepted, in epoch seconds; None: never.
     # A WebSocket's context lives as long as its connection, which may outlive its token.
     expires_at: float | None = None
+    prompts: MemoryPrompts | None = None
 
     def histories(self) -> DataLoader[str, list[HistoryEntry]]:
         """Batches the history reads of one operation into one. Made on first use (most
@@ -72,3 +74,10 @@ def ltm_of_context(context: RequestContext) -> LongTermMemory:
     if ltm is None:
         raise RuntimeError("long-term memory is not part of this app")
     return ltm
+
+
+def prompts_of(info: Info[RequestContext, Any]) -> MemoryPrompts:
+    prompts = info.context.prompts
+    if prompts is None:
+        raise RuntimeError("memory prompts are not part of this app")
+    return prompts

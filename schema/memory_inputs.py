@@ -69,7 +69,8 @@ class SearchMemoriesInput:
     threshold: float | None = strawberry.field(
         default=None,
         description="Lowest relevance to return, 0 to 1, before any recency factor: the "
-        "semantic score in SEMANTIC mode, the keyword score in KEYWORD, their mean in HYBRID.",
+        "semantic score in SEMANTIC mode, the keyword score in KEYWORD, in HYBRID the rank "
+        "fusion of both lists (1: first in both, 0.5: first in one).",
     )
     mode: SearchMode = strawberry.field(
         default=Mode.HYBRID,

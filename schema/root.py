@@ -15,6 +15,7 @@ from schema.inputs import (
     SetSessionConfigInput,
     SetSessionConfigPayload,
 )
+from schema.memory_prompt import PromptQuery
 from schema.memory_root import MemoryMutation, MemoryQuery, MemorySubscription
 from schema.shared_execution import shared_conversion
 from schema.types import (
@@ -28,7 +29,7 @@ from schema.types import (
 
 
 @strawberry.type
-class Query(MemoryQuery):
+class Query(MemoryQuery, PromptQuery):
     @strawberry.field(description="A session of yours, or null when there is none with that id.")
     async def session(self, info: strawberry.Info, id: strawberry.ID) -> Session | None:
         found = await resolve.session(info, str(id))

@@ -158,6 +158,7 @@ class LongTermMemory:
         self._limits = options.limits
         self._clock = clock
         self._extractions = asyncio.Semaphore(options.extractions_in_flight)
+        self._said_semantic_only = False  # warned once that HYBRID is semantic only here
 
     # ---- add --------------------------------------------------------------------------------
 
@@ -261,23 +262,28 @@ class LongTermMemory:
             hits = store.search(search.query, vector, top_k=fetch, filters=filters)
             return vector, [Found(h.id, h.payload, h.score or 0.0) for h in hits]
 
-        def by_words() -> list[Found]:
-            hits = store.keyword_search(search.query, top_k=fetch, filters=filters) or []
+        def by_words() -> list[Found] | None:
+            hits = store.keyword_search(search.query, top_k=fetch, filters=filters)
+            if hits is None:  # mem0's answer for "this store has no keyword search"
+                return None
             return [Found(h.id, h.payload, h.score or 0.0) for h in hits]
 
         vector: list[float] | None = None
         semantic: list[Found] = []
-        keyword: list[Found] = []
+        words: list[Found] | None = []
         if mode is SearchMode.HYBRID:
             # Two threads: the query embedding (BLAS) and the keyword query (SQLite) both
             # release the GIL, so they overlap.
-            (vector, semantic), keyword = await asyncio.gather(
+            (vector, semantic), words = await asyncio.gather(
                 asyncio.to_thread(by_meaning), asyncio.to_thread(by_words)
             )
         elif mode is SearchMode.SEMANTIC:
             vector, semantic = await asyncio.to_thread(by_meaning)
         else:
-            keyword = await asyncio.to_thread(by_words)
+            words = await asyncio.to_thread(by_words)
+        if words is None:  # the store has no keyword search
+            mode = self._semantic_only(mode, store)
+        keyword = words or []
         similarity: dict[str, float] = {}
         seen = {h.id for h in semantic}
         missing = [h.id for h in keyword if h.id not in seen]
@@ -301,6 +307,25 @@ class LongTermMemory:
             now=datetime.fromtimestamp(self._clock(), UTC),
             half_life_seconds=search.recency_half_life_seconds,
         )
+
+    def _semantic_only(self, mode: SearchMode, store: Any) -> SearchMode:
+        """The mode a store without keyword search ranks by: KEYWORD is refused, HYBRID ranks
+        by meaning alone (SEMANTIC), said once in the log (and in the README)."""
+        backend = type(store).__name__
+        if mode is SearchMode.KEYWORD:
+            raise InvalidInput(
+                f"keyword search is not available on this server's vector store ({backend}); "
+                "search with mode SEMANTIC",
+                field="mode",
+            )
+        if not self._said_semantic_only:
+            self._said_semantic_only = True
+            log.warning(
+                "the vector store (%s) has no keyword search: HYBRID searches rank by meaning "
+                "alone (semantic only)",
+                backend,
+            )
+        return SearchMode.SEMANTIC
 
     async def get(self, tenant: str, memory_id: str) -> MemoryRecord | None:
         """One of the tenant's memories; None when missing, expired or another tenant's."""

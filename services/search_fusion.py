@@ -5,18 +5,25 @@ Per hit, each part is in [0, 1]:
 - semantic = cosine similarity of query and memory (clamped at 0), as the store scores it;
 - keyword  = the store's BM25, squashed by mem0's own sigmoid (`normalize_bm25`, midpoint and
   steepness by query length, `get_bm25_params`), so one score means the same on every query;
-- relevance = semantic (SEMANTIC), keyword (KEYWORD), or their mean (HYBRID) over the UNION of
-  both candidate lists: a memory found only by its words, or only by its meaning, competes with
-  the rest. A part the store did not report counts 0 (a semantic hit with none of the query's
-  words has keyword 0; a keyword hit beyond the semantic candidates gets its exact similarity
-  where the store can give it, else 0).
+- relevance = semantic (SEMANTIC), keyword (KEYWORD), or (HYBRID) reciprocal-rank fusion over
+  the UNION of both candidate lists: sum over the lists a memory is in of 1 / (RRF_K + its rank
+  there), scaled by (RRF_K + 1) / 2 into [0, 1] (1: first in both lists; 0.5: first in one), so
+  a memory found only by its words, or only by its meaning, competes with the rest. The parts
+  are still reported: one the store did not report counts 0 (a semantic hit with none of the
+  query's words has keyword 0; a keyword hit beyond the semantic candidates gets its exact
+  similarity where the store can give it, else 0).
 - recency = 0.5 ** (age / half_life), age = now - updated_at in seconds, only when a half-life
   is asked for; score = relevance * recency. Without one, score = relevance.
 `threshold` gates relevance (before the recency factor), so recency reorders but never hides.
 
 Why not mem0's own hybrid (AsyncMemory._search_vector_store): it only boosts the semantic
 candidates, so keyword evidence outside the semantic top k is never found; the union is what
-finds it (see bench/fusion_check.py for the figures).
+finds it. Why ranks, not scores: cosine similarity and squashed BM25 live on different scales,
+and their mean let common-word BM25 noise push memories past the semantic ones; ranks with a
+small RRF_K let the top of either list through. On bench/fusion_check.py's corpus (10,000 turns,
+352 questions) all evidence in the top 10: 65.1 % with RRF_K = 3 (1 to 10 within 1.2 points;
+the classic 60: 40.6 %), against 52.6 % for the mean and 50.6 % semantic alone; K chosen on half
+the conversations, the other half measured 63.6 % (mean: 52.8 %).
 """
 
 from __future__ import annotations
@@ -29,6 +36,8 @@ from typing import Any
 from mem0.utils.scoring import get_bm25_params, normalize_bm25
 
 from services.ltm_model import HitScores, SearchMode
+
+RRF_K = 3  # small: the top of either list counts; 60, the textbook value, drowns it (see above)
 
 
 @dataclass(frozen=True)
@@ -86,6 +95,7 @@ def rank(
         for hit in keyword:
             payloads.setdefault(hit.id, hit.payload)
             kw[hit.id] = keyword_score(hit.score, n_terms)
+    fused = _reciprocal_ranks(semantic, keyword) if mode is SearchMode.HYBRID else {}
     ranked: list[Ranked] = []
     for id_, payload in payloads.items():
         if mode is SearchMode.SEMANTIC:
@@ -98,7 +108,7 @@ def rank(
             s = sem.get(id_, (similarity or {}).get(id_, 0.0))
             k = kw.get(id_, 0.0)
             parts = HitScores(semantic=s, keyword=k)
-            relevance = (s + k) / 2
+            relevance = fused[id_]
         if relevance < threshold:
             continue
         score = relevance
@@ -110,3 +120,14 @@ def rank(
     # Ties (equal scores) keep a stable order: by id, so a search answers the same every time.
     ranked.sort(key=lambda r: (-r.score, r.id))
     return ranked[:limit]
+
+
+def _reciprocal_ranks(semantic: Sequence[Found], keyword: Sequence[Found]) -> dict[str, float]:
+    """Each memory's reciprocal-rank fusion over both lists, each ranked by its own score,
+    scaled into [0, 1]."""
+    fused: dict[str, float] = {}
+    for hits in (semantic, keyword):
+        ordered = sorted(hits, key=lambda h: -h.score)  # stable: the store's order on ties
+        for position, hit in enumerate(ordered, 1):
+            fused[hit.id] = fused.get(hit.id, 0.0) + (RRF_K + 1) / (2 * (RRF_K + position))
+    return fused

@@ -57,8 +57,11 @@ class AtlasVectorStore(MongoConditionalWrites, MongoDB):
     def keyword_search(
         self, query: str, top_k: int = 5, filters: dict | None = None
     ) -> list[Any] | None:
-        """None: no keyword search here. mem0's runs Atlas `$search.text` and filters after
-        it (another user's matches would crowd this user's out) and rejects our filters."""
+        """None: no keyword search here (the service then refuses KEYWORD and ranks HYBRID by
+        meaning alone). mem0's runs Atlas `$search.text` and filters after it (another user's
+        matches would crowd this user's out) and rejects our filters; doing it right needs an
+        Atlas Search index and our filter language as `compound` filters, which nothing here can
+        run or test."""
         return None
 
     def search(

@@ -112,6 +112,26 @@ def _check_range(name: str, value: int, low: int, high: int) -> None:
         raise ValueError(f"{name} must be between {low} and {high}, got {value}")
 
 
+# ---- the text index (keyword search) ----------------------------------------------------------
+
+TEXT_PATH = "payload.data"  # the memory's text
+TEXT_INDEX_NAME = "payload.data_text"
+# Where the engine would look for a per-document language (default "language" next to the text,
+# i.e. payload.language): a path no memory has, so no payload field can change the analysis.
+TEXT_LANGUAGE_OVERRIDE = "maas_text_language"
+
+
+def text_index_definition() -> dict[str, Any]:
+    """One entry of createIndexes' "indexes" list: the text index on the memory's text (English
+    stemming and stop words; a collection may have only one text index)."""
+    return {
+        "name": TEXT_INDEX_NAME,
+        "key": {TEXT_PATH: "text"},
+        "default_language": "english",
+        "language_override": TEXT_LANGUAGE_OVERRIDE,
+    }
+
+
 # ---- index creation ----------------------------------------------------------------------------
 
 
@@ -140,10 +160,11 @@ def metadata_filter_paths(keys: Iterable[str]) -> tuple[str, ...]:
 
 
 def create_filter_indexes_command(
-    collection: str, metadata_paths: Sequence[str] = ()
+    collection: str, metadata_paths: Sequence[str] = (), *, text: bool = True
 ) -> dict[str, Any]:
     """The createIndexes command for the ordinary indexes on the filtered paths (the scoping
-    fields and any declared metadata keys, each its own single-path index) and for paging.
+    fields and any declared metadata keys, each its own single-path index), for paging, and
+    (`text`) the text index of keyword search.
 
     Names follow MongoDB's default naming, so an index someone made by hand on the same key is
     recognised as the same index instead of conflicting with it.
@@ -151,6 +172,8 @@ def create_filter_indexes_command(
     paths = [*FILTER_PATHS, *(p for p in metadata_paths if p not in FILTER_PATHS)]
     indexes = [{"name": f"{path}_1", "key": {path: 1}} for path in paths]
     indexes.append({"name": _default_name(PAGE_INDEX_KEY), "key": dict(PAGE_INDEX_KEY)})
+    if text:
+        indexes.append(text_index_definition())
     return {"createIndexes": collection, "indexes": indexes}
 
 
@@ -270,6 +293,45 @@ def search_pipeline(
     if postfilter:
         pipeline.append({"$match": dict(postfilter)})
     return pipeline
+
+
+# ---- keyword search ($text) --------------------------------------------------------------------
+
+
+def text_match(words: Sequence[str] | None, filter_doc: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The first $match of a keyword query: `$text` on any of the words (none: the filter
+    alone) AND the whole filter, in one stage."""
+    parts = [{"$text": {"$search": " ".join(words)}}] if words else []
+    if filter_doc:
+        parts.append(dict(filter_doc))
+    if not parts:
+        return {}
+    return parts[0] if len(parts) == 1 else {"$and": parts}
+
+
+def count_pipeline(
+    words: Sequence[str] | None, filter_doc: Mapping[str, Any] | None
+) -> list[dict[str, Any]]:
+    """How many memories within the filter hold any of the words (None: all of them)."""
+    return [{"$match": text_match(words, filter_doc)}, {"$count": "n"}]
+
+
+def keyword_pipeline(
+    words: Sequence[str], top_k: int, filter_doc: Mapping[str, Any] | None
+) -> list[dict[str, Any]]:
+    """$match on `$text` (any of the words) AND the whole filter in one first stage, so the
+    top_k are the best matches within the scope; then the text score (for one word: its
+    occurrences), best first.
+
+    The words are plain (letters and digits only): no phrase quotes, negations or "or"
+    operators reach the engine's websearch parser.
+    """
+    return [
+        {"$match": text_match(words, filter_doc)},
+        {"$project": {"payload": 1, "score": {"$meta": "textScore"}}},
+        {"$sort": {"score": -1, "_id": 1}},
+        {"$limit": top_k},
+    ]
 
 
 # ---- paging ------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
-"""Start-up work for a DocumentDB vector collection: the collection, its ordinary indexes, the
-vector index (DiskANN where the server has it, HNSW where it does not), and waiting until the
-vector index answers searches.
+"""Start-up work for a DocumentDB vector collection: the collection, its ordinary indexes and
+text index, the vector index (DiskANN where the server has it, HNSW where it does not), and
+waiting until the vector index answers searches.
 """
 
 from __future__ import annotations
@@ -61,10 +61,20 @@ def ensure_collection(db: Database[Any], name: str) -> None:
             raise
 
 
-def ensure_filter_indexes(db: Database[Any], name: str, metadata_paths: Sequence[str] = ()) -> None:
-    """The ordinary indexes (and one per declared metadata path); createIndexes with the same
-    definitions again is a no-op."""
-    db.command(create_filter_indexes_command(name, metadata_paths))
+def ensure_filter_indexes(db: Database[Any], name: str, metadata_paths: Sequence[str] = ()) -> bool:
+    """The ordinary indexes (and one per declared metadata path) and the text index;
+    createIndexes with the same definitions again is a no-op. False (logged) when the server
+    refused the command and takes it without the text index — a collection may have only one,
+    and it may be someone else's: keyword search is then off for the collection. An error of
+    the other indexes surfaces from that second command."""
+    try:
+        db.command(create_filter_indexes_command(name, metadata_paths))
+        return True
+    except OperationFailure as exc:
+        refusal = exc
+    db.command(create_filter_indexes_command(name, metadata_paths, text=False))
+    logger.warning("no text index on %r (%s): keyword search is off for it", name, refusal)
+    return False
 
 
 def ensure_vector_index(db: Database[Any], name: str, spec: VectorIndexSpec) -> VectorIndexSpec:

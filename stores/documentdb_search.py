@@ -81,7 +81,7 @@ def search_whole_filter(
     if len(ids) <= rank_max:
         if {hit["_id"] for hit in hits} >= set(ids):
             return hits  # every match is among the hits already
-        return _ranked(vector, find(among_ids(whole, ids), VECTOR_AND_PAYLOAD, 0))[:top_k]
+        return rank_by_cosine(vector, find(among_ids(whole, ids), VECTOR_AND_PAYLOAD, 0))[:top_k]
     while k < MAX_K and len(hits) < top_k:
         k = wider_k(k)
         hits = search(k)
@@ -102,7 +102,7 @@ def _best_first(documents: Documents) -> Documents:
     return sorted(documents, key=lambda d: float(d["score"]), reverse=True)  # COS: higher is closer
 
 
-def _ranked(vector: Sequence[float], documents: Documents) -> Documents:
+def rank_by_cosine(vector: Sequence[float], documents: Documents) -> Documents:
     """The documents with their cosine similarity to `vector` as "score", best first."""
     dims = len(vector)
     usable = [d for d in documents if len(d.get(VECTOR_PATH) or ()) == dims]

@@ -23,6 +23,7 @@ from pymongo.errors import BulkWriteError, OperationFailure
 from stores.documentdb_commands import (
     FILTER_PATHS,
     PAGE_SORT,
+    VECTOR_AND_PAYLOAD,
     metadata_filter_paths,
     page_query,
 )
@@ -34,7 +35,8 @@ from stores.documentdb_index import (
     is_index_not_ready,
     wait_until_searchable,
 )
-from stores.documentdb_search import search_whole_filter
+from stores.documentdb_keywords import keyword_documents
+from stores.documentdb_search import rank_by_cosine, search_whole_filter
 from stores.memory_filters import parse, to_mongo
 from stores.mongo_changes import MongoConditionalWrites
 from stores.mongo_errors import connect, redact_uri, unavailable_on_outage
@@ -47,9 +49,10 @@ Hits = list[VectorHit]
 Documents = list[dict[str, Any]]
 Names = list[str]
 _PAYLOAD_ONLY = {"payload": 1}
+KEYWORD_FETCH = 200  # memories read per query word; a word matching more is counted, not read
 
 
-@traced("vector_store", "mongodb", VECTOR_STORE_CALLS)
+@traced("vector_store", "mongodb", (*VECTOR_STORE_CALLS, "keyword_search", "similarities"))
 class AzureDocumentDBVectorStore(MongoConditionalWrites, VectorStoreBase):
     """mem0's VectorStoreBase on DocumentDB, plus `page`, `delete_many` and the conditional
     writes (stores/mongo_changes.py) for the service."""
@@ -70,6 +73,7 @@ class AzureDocumentDBVectorStore(MongoConditionalWrites, VectorStoreBase):
         self.collection = self.db[self.collection_name]
         self.index_spec = self.config.vector_index_spec()
         self.metadata_paths = metadata_filter_paths(self.config.indexed_metadata_keys)
+        self.has_text_index = False
         try:
             self.create_col(self.collection_name, self.embedding_model_dims, "cosine")
         except BaseException:
@@ -91,7 +95,9 @@ class AzureDocumentDBVectorStore(MongoConditionalWrites, VectorStoreBase):
             raise ValueError("this store is bound to its configured collection and dimensions")
         with unavailable_on_outage(f"preparing collection {self.collection_name!r}"):
             ensure_collection(self.db, self.collection_name)
-            ensure_filter_indexes(self.db, self.collection_name, self.metadata_paths)
+            self.has_text_index = ensure_filter_indexes(
+                self.db, self.collection_name, self.metadata_paths
+            )
             self.index_spec = ensure_vector_index(
                 self.db, self.collection_name, self.config.vector_index_spec()
             )
@@ -236,6 +242,32 @@ class AzureDocumentDBVectorStore(MongoConditionalWrites, VectorStoreBase):
             find=self._find,
         )
         return [_hit(document, score=float(document["score"])) for document in documents]
+
+    def keyword_search(
+        self, query: str, top_k: int = 5, filters: Mapping[str, Any] | None = None
+    ) -> Hits | None:
+        """The memories within `filters` whose text holds any word of the query, best BM25
+        first, as on the embedded store (stores/documentdb_keywords.py). None when this
+        collection has no text index of ours (keyword search off; logged at start-up)."""
+        if not self.has_text_index:
+            return None
+        documents = keyword_documents(
+            query,
+            top_k,
+            parse(filters),
+            fetch=max(top_k, KEYWORD_FETCH),
+            aggregate=self._aggregate_retrying,
+        )
+        return [_hit(document, score=float(document["score"])) for document in documents]
+
+    def similarities(self, vectors: Sequence[float], ids: Sequence[str]) -> dict[str, float]:
+        """Cosine similarity (clamped at 0, as search scores it) of the query to these
+        memories: the semantic part of keyword hits that the semantic search did not rank."""
+        if not ids:
+            return {}
+        documents = self._find({"_id": {"$in": list(ids)}}, VECTOR_AND_PAYLOAD, 0)
+        ranked = rank_by_cosine(self._vector(vectors), documents)
+        return {str(d["_id"]): max(0.0, float(d["score"])) for d in ranked}
 
     def get(self, vector_id: str) -> VectorHit | None:
         """One memory by id, or None."""

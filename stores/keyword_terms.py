@@ -23,9 +23,14 @@ STOP_WORDS = frozenset(
 )
 
 
+def words_of(text: str) -> list[str]:
+    """The lower-cased unicode words of `text`, in order, stop words included."""
+    return [w.casefold() for w in _WORD.findall(text)]
+
+
 def terms(text: str) -> list[str]:
     """The distinct searchable words of `text`, in order (stop words only when nothing else)."""
-    words = [w.casefold() for w in _WORD.findall(text)]
+    words = words_of(text)
     kept = [w for w in words if w not in STOP_WORDS] or words
     return list(dict.fromkeys(kept))[:MAX_TERMS]
 

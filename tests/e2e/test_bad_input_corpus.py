@@ -195,6 +195,10 @@ CORPUS = [
             "infer: false, metadata: {x: 1e400}}) { deleted } }",
             "search surrogate": '{ searchMemories(input: {query: "\\ud800", userId: "u1"}) '
             "{ score } }",
+            "prompt surrogate": '{ memoryPrompt(input: {sessionId: "canary", query: "\\ud800", '
+            'userId: "u1"}) { tokenCount } }',
+            "prompt budget 2**40": '{ memoryPrompt(input: {sessionId: "canary", userId: "u1", '
+            f"tokenBudget: {2**40}}}) {{ tokenCount }} }}",
         }.items()
     ],
     # Cursors.

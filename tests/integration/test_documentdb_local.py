@@ -197,6 +197,35 @@ def test_unindexed_filter_is_applied_after_the_search(
     assert [hit.id for hit in hits] == ["m1", "m3"]
 
 
+def test_keyword_search_is_exact_within_the_scope_and_ranks_rare_words_first(
+    make_store: Callable[..., AzureDocumentDBVectorStore], mongo: MongoClient[Any], db_name: str
+) -> None:
+    store = make_store()
+    indexes = list(mongo[db_name][store.collection_name].list_indexes())
+    assert any("text" in dict(ix["key"]).values() or "_fts" in ix["key"] for ix in indexes)
+    others = [_payload("u2", data=f"Zbigniew Zbigniew recommended {i}") for i in range(300)]
+    store.insert([_unit(1.0)] * 300, others, [f"u2-{i}" for i in range(300)])
+    mine = [
+        _payload("u1", data="Zbigniew brought up the Caldera ridge path", category="travel"),
+        _payload("u1", data="Zbigniew likes tea", metadata={"topic": "drinks"}),
+        _payload("u1", data="Zbigniew recommends rain", expires_at=1.0),  # expired
+        *(_payload("u1", data=f"My friend {i} recommended a mystery novel") for i in range(5)),
+    ]
+    ids = ["path", "tea", "gone", *(f"novel-{i}" for i in range(5))]
+    store.insert([_unit(1.0)] * len(mine), mine, ids)
+    live = {"tenant": "t1", "user_id": "u1", "expires_at": {"gt": 1000.0}}
+
+    hits = store.keyword_search("What did Zbigniew recommend?", 10, live)
+    assert {hit.id for hit in hits} == set(ids) - {"gone"}  # stems: recommend(s/ed)
+    assert {hits[0].id, hits[1].id} == {"path", "tea"}  # the rarer word outranks the other
+    assert all((hit.score or 0.0) > 0 for hit in hits)
+    only_travel = store.keyword_search("Zbigniew", 5, {**live, "category": "travel"})
+    assert [hit.id for hit in only_travel] == ["path"]
+    drinks = store.keyword_search("Zbigniew", 5, {**live, "metadata.topic": "drinks"})
+    assert [hit.id for hit in drinks] == ["tea"]
+    assert store.keyword_search("the and of", 5, live) == []  # stop words only: no words left
+
+
 def _crowd_and_one_match(store: AzureDocumentDBVectorStore) -> None:
     """2,000 memories of u1 closer to the query than u1's one memory about "rare": more than the
     engine's largest k (1,000)."""

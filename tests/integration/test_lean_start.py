@@ -61,6 +61,21 @@ def test_the_embedded_defaults_start_without_clients_of_other_providers(
     assert not {name for name in loaded if name.split(".")[0] in NOT_ON_THE_DEFAULTS}
 
 
+@pytest.mark.parametrize("enabled", [True, False])
+def test_the_mcp_sdk_loads_only_when_mcp_is_enabled(
+    redis_url: str, tmp_path: Path, enabled: bool
+) -> None:
+    code = """
+import json, sys
+from maas.app import create_app
+from maas.settings import Settings
+create_app(Settings(redis_url=sys.argv[1], data_dir=sys.argv[2], mcp_enabled=sys.argv[3] == "on"))
+print(json.dumps(sorted(sys.modules)))
+"""
+    loaded = modules_after(code, redis_url, str(tmp_path / "data"), "on" if enabled else "off")
+    assert bool({name for name in loaded if name.split(".")[0] in ("mcp", "mcp_types")}) is enabled
+
+
 def test_a_configured_llm_loads_its_client_when_the_gateway_is_built() -> None:
     code = """
 import json, sys

@@ -19,7 +19,7 @@ from maas.ltm_wiring import build_ltm
 from maas.settings import Settings
 from services.llm import LLMGateway
 from services.ltm import LongTermMemory
-from services.ltm_model import MemorySearch, NewMemory, Scope
+from services.ltm_model import MemorySearch, NewMemory, Scope, SearchMode
 from services.mem0_engine import EngineHandle
 from stores.event_bus import RedisEventBus
 from tests.support.mongo_documents import DocumentClient
@@ -88,10 +88,13 @@ async def test_a_metadata_match_behind_2000_closer_memories_is_found(
     await asyncio.to_thread(store.update, match_id, _toward(query, away, 1.0))  # cos 0.71
     await asyncio.to_thread(store.update, template_id, _toward(query, away, 3.0))
 
-    unfiltered = await service.search(TENANT, MemorySearch(QUERY, alice, limit=5))
+    # By meaning alone: the vector search's filtering is what is tested (the match's rare word
+    # would find it by keyword too).
+    semantic = SearchMode.SEMANTIC
+    unfiltered = await service.search(TENANT, MemorySearch(QUERY, alice, limit=5, mode=semantic))
     assert [hit.memory.id for hit in unfiltered] == ids[:5]
 
-    search = MemorySearch(QUERY, alice, metadata={"topic": "rare"}, limit=5)
+    search = MemorySearch(QUERY, alice, metadata={"topic": "rare"}, limit=5, mode=semantic)
     hits = await service.search(TENANT, search)
     assert [hit.memory.id for hit in hits] == [match_id]
     assert hits[0].memory.metadata == {"topic": "rare"}

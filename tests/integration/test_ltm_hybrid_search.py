@@ -1,11 +1,16 @@
-"""Hybrid search on the embedded store, through the LTM service and the real MiniLM embedder:
-HYBRID finds evidence that only its words give away and evidence that only its meaning does;
-other users' and tenants' keyword matches never take this user's places; and the keyword index
-(FTS5, kept by triggers) follows every write — add, update, delete, the expiry sweep."""
+"""Hybrid search through the LTM service and the real MiniLM embedder, on the embedded store and
+on DocumentDB (the stand-in in tests/support/mongo_documents.py evaluates `$text` as the engine
+does): HYBRID finds evidence that only its words give away and evidence that only its meaning
+does; other users' and tenants' keyword matches never take this user's places; categories,
+metadata and expiry hold for keyword hits; on the embedded store the keyword index (FTS5, kept
+by triggers) follows every write — add, update, delete, the expiry sweep; and a store without
+keyword search refuses KEYWORD and says once that HYBRID is semantic only."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -20,10 +25,11 @@ from maas.settings import Settings
 from services.errors import InvalidInput
 from services.llm import LLMGateway
 from services.ltm import LongTermMemory
-from services.ltm_model import MemorySearch, NewMemory, Scope, SearchMode
+from services.ltm_model import Category, MemorySearch, NewMemory, Scope, SearchMode
 from services.mem0_engine import EngineHandle
 from stores.embedded_vectors import EmbeddedVectorStore
 from stores.event_bus import RedisEventBus
+from tests.support.mongo_documents import DocumentClient
 
 TENANT = "t1"
 ALICE = Scope(user_id="alice")
@@ -74,19 +80,44 @@ class Ltm:
         return (await self.engine.get()).vector_store
 
 
-@pytest.fixture
-async def ltm(redis: Redis, make_settings: Callable[..., Settings]) -> AsyncIterator[Ltm]:
-    settings = make_settings()
+@contextlib.asynccontextmanager
+async def _ltm(
+    redis: Redis, settings: Settings, mongo: DocumentClient | None = None
+) -> AsyncIterator[Ltm]:
     llm = LLMGateway(llm_config(settings))
     events = RedisEventBus(redis)
     clock = Clock()
-    service, engine = build_ltm(settings, events, llm, asyncio.get_running_loop(), clock=clock)
+    service, engine = build_ltm(
+        settings, events, llm, asyncio.get_running_loop(), clock=clock, mongo_client=mongo
+    )
     try:
         yield Ltm(service, engine, clock)
     finally:
         await asyncio.to_thread(engine.close)
         await events.close()
         await llm.close()
+
+
+def _documentdb(make_settings: Callable[..., Settings]) -> Settings:
+    return make_settings(vector_store_provider="azure_documentdb")
+
+
+@pytest.fixture(params=["embedded", "documentdb"])
+async def ltm(
+    request: pytest.FixtureRequest, redis: Redis, make_settings: Callable[..., Settings]
+) -> AsyncIterator[Ltm]:
+    if request.param == "embedded":
+        context = _ltm(redis, make_settings())
+    else:
+        context = _ltm(redis, _documentdb(make_settings), DocumentClient())
+    async with context as ltm:
+        yield ltm
+
+
+@pytest.fixture
+async def embedded(redis: Redis, make_settings: Callable[..., Settings]) -> AsyncIterator[Ltm]:
+    async with _ltm(redis, make_settings()) as ltm:
+        yield ltm
 
 
 async def test_hybrid_finds_what_only_the_words_give_away(ltm: Ltm) -> None:
@@ -141,17 +172,20 @@ async def test_each_hit_carries_the_scores_its_mode_ranked_by(ltm: Ltm) -> None:
         parts = {k: getattr(hit.scores, k) for k in ("semantic", "keyword", "recency")}
         assert {k for k, v in parts.items() if v is not None} == set(present), mode
         assert all(0 < v <= 1 for v in parts.values() if v is not None)
-        expected = sum(v for v in parts.values() if v is not None) / len(present)
+        # SEMANTIC and KEYWORD: their one part; HYBRID: first in both lists.
+        expected = 1.0 if mode is SearchMode.HYBRID else parts[present[0]]
         assert hit.score == pytest.approx(expected)
 
 
 async def test_threshold_gates_the_modes_own_relevance(ltm: Ltm) -> None:
     await ltm.remember(KEYWORD_ONLY)
-    (hit,) = await ltm.service.search(TENANT, MemorySearch("Zbigniew", ALICE))
-    above = MemorySearch("Zbigniew", ALICE, threshold=min(1.0, hit.score + 0.01))
-    at = MemorySearch("Zbigniew", ALICE, threshold=hit.score - 1e-9)
-    assert await ltm.service.search(TENANT, above) == []
-    assert len(await ltm.service.search(TENANT, at)) == 1
+    await ltm.remember("Zbigniew likes tea")
+    first, second = await ltm.service.search(TENANT, MemorySearch("Zbigniew Caldera", ALICE))
+    assert first.score > second.score
+    above = MemorySearch("Zbigniew Caldera", ALICE, threshold=second.score + 0.01)
+    at = MemorySearch("Zbigniew Caldera", ALICE, threshold=second.score - 1e-9)
+    assert [hit.memory.id for hit in await ltm.service.search(TENANT, above)] == [first.memory.id]
+    assert len(await ltm.service.search(TENANT, at)) == 2
 
 
 async def test_many_keyword_matches_of_others_never_crowd_out_this_users(ltm: Ltm) -> None:
@@ -171,11 +205,18 @@ async def test_many_keyword_matches_of_others_never_crowd_out_this_users(ltm: Lt
 async def test_keyword_search_keeps_categories_metadata_and_expiry(ltm: Ltm) -> None:
     fact = await ltm.remember("Zbigniew likes tea", metadata={"topic": "drinks"})
     await ltm.remember("Zbigniew likes rain", metadata={"topic": "weather"}, ttl_seconds=60)
+    event = await ltm.remember("Zbigniew Zbigniew met us", category=Category.EPISODIC)
 
     hits = await ltm.found("Zbigniew", SearchMode.KEYWORD, metadata={"topic": "drinks"})
     assert hits == [fact]
+    episodic = [Category.EPISODIC]
+    assert await ltm.found("Zbigniew", SearchMode.KEYWORD, categories=episodic) == [event]
+    semantic = [Category.SEMANTIC]
+    for mode in (SearchMode.KEYWORD, SearchMode.HYBRID):
+        assert event not in await ltm.found("Zbigniew", mode, categories=semantic)
     ltm.clock.now += 61
-    assert await ltm.found("Zbigniew", SearchMode.KEYWORD) == [fact]
+    assert set(await ltm.found("Zbigniew", SearchMode.KEYWORD)) == {fact, event}
+    assert set(await ltm.found("Zbigniew rain", SearchMode.HYBRID)) == {fact, event}
 
 
 async def test_recency_half_life_prefers_the_newer_of_equal_matches(ltm: Ltm) -> None:
@@ -213,6 +254,48 @@ async def test_a_bad_half_life_is_refused(ltm: Ltm) -> None:
             )
 
 
+async def test_keyword_hits_follow_update_delete_and_the_expiry_sweep(ltm: Ltm) -> None:
+    kept = await ltm.remember("Zbigniew plays chess")
+    edited = await ltm.remember("Zbigniew plays tennis")
+    deleted = await ltm.remember("Zbigniew plays golf")
+    await ltm.remember("Zbigniew plays squash", ttl_seconds=60)
+
+    await ltm.service.update(TENANT, edited, text="Zbigniew rows on the river")
+    assert await ltm.found("tennis", SearchMode.KEYWORD) == []
+    assert await ltm.found("rivers", SearchMode.KEYWORD) == [edited]  # stemmed on both sides
+    await ltm.service.delete(TENANT, deleted)
+    assert await ltm.found("golf", SearchMode.KEYWORD) == []
+    ltm.clock.now += 61
+    assert await ltm.service.delete_expired(TENANT) == 1
+    assert set(await ltm.found("Zbigniew", SearchMode.KEYWORD, limit=10)) == {kept, edited}
+
+
+async def test_without_keyword_search_keyword_is_refused_and_hybrid_said_semantic_once(
+    redis: Redis, make_settings: Callable[..., Settings], caplog: pytest.LogCaptureFixture
+) -> None:
+    # A collection may hold one text index: someone else's leaves the store without ours.
+    settings = _documentdb(make_settings)
+    mongo = DocumentClient()
+    memories = mongo[settings.mongodb_db_name][settings.mongodb_collection_name]
+    memories.add_index({"name": "notes_text", "key": {"payload.notes": "text"}})
+    async with _ltm(redis, settings, mongo) as ltm:
+        kept = await ltm.remember(KEYWORD_ONLY)
+        with pytest.raises(InvalidInput) as refused:
+            await ltm.found("Zbigniew", SearchMode.KEYWORD)
+        assert refused.value.code == "BAD_USER_INPUT"
+        assert refused.value.details == {"field": "mode"}
+        with caplog.at_level(logging.WARNING, logger="services.ltm"):
+            hybrid = MemorySearch("Zbigniew Caldera", ALICE, mode=SearchMode.HYBRID)
+            (hit,) = await ltm.service.search(TENANT, hybrid)
+            assert await ltm.found("Zbigniew", SearchMode.HYBRID) == [kept]
+        assert hit.memory.id == kept
+        assert hit.scores is not None
+        assert hit.scores.keyword is None
+        assert hit.score == pytest.approx(hit.scores.semantic)  # ranked as SEMANTIC
+        said = [r for r in caplog.records if "semantic only" in r.getMessage()]
+        assert len(said) == 1
+
+
 # ---- the keyword index follows every write ----------------------------------------------------
 
 
@@ -230,34 +313,34 @@ def _index(store: EmbeddedVectorStore) -> dict[str, str]:
     return {id_: body for id_, body, _ in rows}
 
 
-async def test_the_index_follows_add_update_delete_and_the_expiry_sweep(ltm: Ltm) -> None:
-    store = await ltm.store()
-    kept = await ltm.remember("Zbigniew plays chess")
-    edited = await ltm.remember("Zbigniew plays tennis")
-    deleted = await ltm.remember("Zbigniew plays golf")
-    expiring = await ltm.remember("Zbigniew plays squash", ttl_seconds=60)
+async def test_the_index_follows_add_update_delete_and_the_expiry_sweep(embedded: Ltm) -> None:
+    store = await embedded.store()
+    kept = await embedded.remember("Zbigniew plays chess")
+    edited = await embedded.remember("Zbigniew plays tennis")
+    deleted = await embedded.remember("Zbigniew plays golf")
+    expiring = await embedded.remember("Zbigniew plays squash", ttl_seconds=60)
     assert set(_index(store)) == {kept, edited, deleted, expiring}
 
-    await ltm.service.update(TENANT, edited, text="Zbigniew rows on the river")
+    await embedded.service.update(TENANT, edited, text="Zbigniew rows on the river")
     assert _index(store)[edited] == "Zbigniew rows on the river"
-    assert await ltm.found("tennis", SearchMode.KEYWORD) == []
-    assert await ltm.found("river", SearchMode.KEYWORD) == [edited]
+    assert await embedded.found("tennis", SearchMode.KEYWORD) == []
+    assert await embedded.found("river", SearchMode.KEYWORD) == [edited]
 
-    await ltm.service.update(TENANT, kept, metadata={"why": "metadata only"})
+    await embedded.service.update(TENANT, kept, metadata={"why": "metadata only"})
     assert _index(store)[kept] == "Zbigniew plays chess"
 
-    await ltm.service.delete(TENANT, deleted)
+    await embedded.service.delete(TENANT, deleted)
     assert deleted not in _index(store)
-    assert await ltm.found("golf", SearchMode.KEYWORD) == []
+    assert await embedded.found("golf", SearchMode.KEYWORD) == []
 
-    ltm.clock.now += 61
-    assert await ltm.service.delete_expired(TENANT) == 1
+    embedded.clock.now += 61
+    assert await embedded.service.delete_expired(TENANT) == 1
     assert set(_index(store)) == {kept, edited}
 
 
-async def test_a_failed_write_leaves_the_index_as_it_was(ltm: Ltm) -> None:
-    store = await ltm.store()
-    kept = await ltm.remember("Zbigniew plays chess")
+async def test_a_failed_write_leaves_the_index_as_it_was(embedded: Ltm) -> None:
+    store = await embedded.store()
+    kept = await embedded.remember("Zbigniew plays chess")
     with pytest.raises(sqlite3.IntegrityError):  # the id exists: the whole insert rolls back
         await asyncio.to_thread(
             store.insert,
@@ -268,9 +351,9 @@ async def test_a_failed_write_leaves_the_index_as_it_was(ltm: Ltm) -> None:
     assert _index(store) == {kept: "Zbigniew plays chess"}
 
 
-async def test_a_file_from_before_the_index_is_indexed_when_opened(ltm: Ltm) -> None:
-    store = await ltm.store()
-    kept = await ltm.remember("Zbigniew plays chess")
+async def test_a_file_from_before_the_index_is_indexed_when_opened(embedded: Ltm) -> None:
+    store = await embedded.store()
+    kept = await embedded.remember("Zbigniew plays chess")
     with store.file.write() as db:
         for name in ("vector_words_insert", "vector_words_delete", "vector_words_update"):
             db.execute(f"DROP TRIGGER {name}")

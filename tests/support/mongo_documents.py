@@ -19,6 +19,15 @@ query_operator.c):
 - `exact: true` filters first and then ranks every match by cosine similarity; `exact: false`
   ranks the k nearest of the whole collection and filters them (an approximate scan's worst case);
 - stages after `$search` (`$project` with the search score, `$match`) see only those k hits.
+
+Keyword search (`$text`) as the engine does it (tests/support/text_search.py says how words are
+analysed and scored, and what is not emulated):
+- `$text` needs a text index (createIndexes with a "text" key), or fails as the engine does;
+  a collection has one text index at most (createIndexes with a second one fails whole);
+- it is evaluated only in a pipeline's first `$match`, at its top level or in its top-level
+  `$and`, together with the stage's other conditions; anywhere else it is refused;
+- `{"$meta": "textScore"}` in a `$project` needs that `$text`; `$sort`, `$limit` and `$count`
+  follow.
 Other commands (create, ...) answer ok.
 """
 
@@ -35,9 +44,16 @@ from typing import Any
 from pymongo import ReturnDocument
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
+from tests.support.text_search import query_lexemes, text_score
+
 _MISSING = object()
 MAX_K = 1000  # the open-source engine's largest k
 _SCORE = "__search_score"  # where a hit carries its score until a $project asks for it
+_TEXT_SCORE = "__text_score"  # the same for a $text match's score
+_NO_TEXT_INDEX = "A text index is necessary to perform a $text query."
+_NO_TEXT_SCORE = (
+    "The query needs text score metadata, but this required information is currently unavailable."
+)
 _NO_FILTER_INDEX = (
     "The index for filter path '{}' was not found, please check whether the index is created."
 )
@@ -80,6 +96,7 @@ class DocumentDatabase:
             self[command["create"]]
         elif name == "createIndexes":
             collection = self[command["createIndexes"]]
+            collection.check_one_text_index(command["indexes"])
             for index in command["indexes"]:
                 collection.add_index(index)
         return {"ok": 1.0}
@@ -103,6 +120,19 @@ class DocumentCollection:
         """Keep an index definition (createIndexes again with the same name is a no-op)."""
         with self._lock:
             self.indexes.setdefault(index["name"], copy.deepcopy(dict(index)))
+
+    def check_one_text_index(self, indexes: Sequence[Mapping[str, Any]]) -> None:
+        """Refuse (the whole command, as the engine does) a text index beside another one."""
+        with self._lock:
+            texts = {
+                index["name"]: dict(index["key"])
+                for index in [*self.indexes.values(), *indexes]
+                if "text" in dict(index["key"]).values()
+            }
+        if len(texts) > 1:
+            raise OperationFailure(
+                f"Expected exactly one text index. Indexes: {sorted(texts)}", 17194
+            )
 
     def prefilter_paths(self) -> set[str]:
         """Paths the engine pre-filters on: those with their own single-path ordinary index."""
@@ -231,8 +261,12 @@ class DocumentCollection:
         stages = list(pipeline)
         if any("$search" in stage for stage in stages[1:]):
             raise OperationFailure("$search must be the first stage in the pipeline", 2)
+        if any(_text_query(stage.get("$match") or {})[0] for stage in stages[1:]):
+            raise OperationFailure(_NO_TEXT_INDEX, 27)  # what the engine answers there
         if stages and "$search" in stages[0]:
             found = self._search(stages.pop(0)["$search"])
+        elif stages and _text_query(stages[0].get("$match") or {})[0]:
+            found = self._text_match(stages.pop(0)["$match"])
         else:
             with self._lock:
                 found = [copy.deepcopy(d) for d in self.documents.values()]
@@ -242,6 +276,13 @@ class DocumentCollection:
                 found = [d for d in found if _matches(d, spec)]
             elif name == "$project":
                 found = [_project_scored(d, spec) for d in found]
+            elif name == "$sort":
+                for path, direction in reversed(list(spec.items())):
+                    found.sort(key=lambda d, p=path: _sort_key(_get(d, p)), reverse=direction < 0)
+            elif name == "$limit":
+                found = found[:spec]
+            elif name == "$count":
+                found = [{spec: len(found)}] if found else []
             else:
                 raise NotImplementedError(f"stage {name} is not evaluated by this stand-in")
         return found
@@ -284,6 +325,29 @@ class DocumentCollection:
             return _nearest(candidates, path, vector, k)
         return [d for d in _nearest(with_vectors, path, vector, k) if _matches(d, prefilter)]
 
+    def _text_match(self, query: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """The documents matching a first $match with $text, each with its text score."""
+        text, rest = _text_query(query)
+        with self._lock:
+            paths = [
+                path
+                for index in self.indexes.values()
+                for path, kind in index["key"].items()
+                if kind == "text"
+            ]
+            stored = [copy.deepcopy(d) for d in self.documents.values()]
+        if not paths:
+            raise OperationFailure(_NO_TEXT_INDEX, 27)
+        wanted = query_lexemes(text["$search"])
+        found = []
+        for document in stored:
+            texts = [v for v in (_get(document, p) for p in paths) if isinstance(v, str)]
+            score = sum(text_score(t, wanted) for t in texts)
+            if score > 0 and _matches(document, rest):
+                document[_TEXT_SCORE] = score
+                found.append(document)
+        return found
+
     def _first(self, filter: Mapping[str, Any]) -> dict[str, Any] | None:
         return next((d for d in self.documents.values() if _matches(d, filter)), None)
 
@@ -300,8 +364,32 @@ def _get(document: Mapping[str, Any], path: str) -> Any:
     return value
 
 
+def _text_query(query: Mapping[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """($text spec, the other conditions) of a $match; $text may stand at the top level or in
+    the top-level $and, once; anywhere deeper ($or, $nor, nested $and) is refused."""
+    rest = dict(query)
+    found = [rest.pop("$text")] if "$text" in rest else []
+    if "$and" in rest:
+        parts = [dict(part) for part in rest["$and"]]
+        found += [part.pop("$text") for part in parts if "$text" in part]
+        rest["$and"] = parts
+    if len(found) > 1 or _has_text(rest):
+        raise OperationFailure("$text may appear once, at the top level of the first $match", 2)
+    return (dict(found[0]) if found else None), rest
+
+
+def _has_text(query: Any) -> bool:
+    if isinstance(query, Mapping):
+        return "$text" in query or any(_has_text(v) for v in query.values())
+    if isinstance(query, list):
+        return any(_has_text(v) for v in query)
+    return False
+
+
 def _matches(document: Mapping[str, Any], query: Mapping[str, Any]) -> bool:
     for key, condition in query.items():
+        if key == "$text":
+            raise OperationFailure("$text is evaluated only in a pipeline's first $match", 2)
         if key == "$and":
             ok = all(_matches(document, part) for part in condition)
         elif key == "$or":
@@ -394,6 +482,10 @@ def _project_scored(document: Mapping[str, Any], spec: Mapping[str, Any]) -> dic
     for field, value in spec.items():
         if value == {"$meta": "searchScore"}:
             kept[field] = document[_SCORE]
+        elif value == {"$meta": "textScore"}:
+            if _TEXT_SCORE not in document:
+                raise OperationFailure(_NO_TEXT_SCORE, 40218)
+            kept[field] = document[_TEXT_SCORE]
         elif value and (found := _get(document, field)) is not _MISSING:
             kept[field] = copy.deepcopy(found)
     return kept

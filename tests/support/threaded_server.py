@@ -53,11 +53,16 @@ class ThreadedServer:
         """Shut the server down (running its lifespan shutdown) and wait for its thread."""
         if self._server is not None:
             self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=patience())
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout=patience())
         if self._sock is not None:
             self._sock.close()
         self._server = self._thread = self._sock = None
+        if thread is not None and thread.is_alive():
+            # uvicorn waits for every connection's task: one that ignores its cancellation
+            # would hold a real server's shutdown forever too.
+            raise RuntimeError("test server did not shut down: a connection's task is stuck")
 
     def __enter__(self) -> ThreadedServer:
         return self.start()

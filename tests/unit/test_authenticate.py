@@ -51,7 +51,9 @@ def http_scope(
 
 
 async def call(
-    scope: dict[str, Any], authenticator: Authenticator | None = None
+    scope: dict[str, Any],
+    authenticator: Authenticator | None = None,
+    paths: tuple[str, ...] = ("/graphql", "/mcp"),
 ) -> tuple[App, list[dict[str, Any]]]:
     app = App()
     sent: list[dict[str, Any]] = []
@@ -60,7 +62,7 @@ async def call(
         sent.append(message)
 
     auth = authenticator or Authenticator(ApiKeyAuth({"sk-a": "acme"}))
-    await Authenticate(app, auth)(scope, never_receive, send)
+    await Authenticate(app, auth, paths)(scope, never_receive, send)
     return app, sent
 
 
@@ -140,3 +142,25 @@ async def test_behind_a_root_path_the_route_is_still_guarded():
 async def test_local_development_lets_everyone_in_as_local():
     app, _ = await call(http_scope(), Authenticator(ApiKeyAuth({})))
     assert principal_of(app.scopes[0]) == Principal("local")
+
+
+@pytest.mark.parametrize(
+    "scope",
+    [
+        http_scope(path="/mcp"),
+        # No page to serve there: a GET that accepts HTML is not let through as GraphiQL's is.
+        http_scope(path="/mcp", method="GET", headers={"accept": "text/html"}),
+        http_scope(path="/mcp", method="GET", headers={"accept": "*/*"}),
+    ],
+    ids=["post", "get-html", "get-any"],
+)
+async def test_every_request_to_mcp_needs_a_credential(scope):
+    app, sent = await call(scope)
+    assert app.scopes == []
+    assert response(sent)[0] == 401
+
+
+async def test_only_the_paths_given_are_guarded():
+    app, sent = await call(http_scope(path="/mcp"), paths=("/graphql",))
+    assert sent == []
+    assert len(app.scopes) == 1

@@ -11,9 +11,11 @@ from stores.documentdb_commands import (
     MAX_K,
     VectorIndexSpec,
     among_ids,
+    count_pipeline,
     create_filter_indexes_command,
     create_vector_index_command,
     find_vector_index,
+    keyword_pipeline,
     metadata_filter_paths,
     page_query,
     search_k,
@@ -133,8 +135,16 @@ def test_filter_indexes_cover_every_filtered_path_and_paging() -> None:
                 "name": "payload.tenant_1_payload.created_at_-1__id_-1",
                 "key": {"payload.tenant": 1, "payload.created_at": -1, "_id": -1},
             },
+            {
+                "name": "payload.data_text",
+                "key": {"payload.data": "text"},
+                "default_language": "english",
+                "language_override": "maas_text_language",
+            },
         ],
     }
+    without = create_filter_indexes_command("memories", text=False)["indexes"]
+    assert without == create_filter_indexes_command("memories")["indexes"][:-1]
 
 
 def test_declared_metadata_keys_get_their_own_single_path_index_each() -> None:
@@ -145,8 +155,31 @@ def test_declared_metadata_keys_get_their_own_single_path_index_each() -> None:
         {"name": "payload.metadata.topic_1", "key": {"payload.metadata.topic": 1}},
         {"name": "payload.metadata.project_1", "key": {"payload.metadata.project": 1}},
     ]
-    assert indexes[-1]["name"] == "payload.tenant_1_payload.created_at_-1__id_-1"
-    assert len(indexes) == len(FILTER_PATHS) + 3
+    assert indexes[-2]["name"] == "payload.tenant_1_payload.created_at_-1__id_-1"
+    assert len(indexes) == len(FILTER_PATHS) + 4
+
+
+# ---- $text -------------------------------------------------------------------------------------
+
+
+def test_a_keyword_query_is_text_and_the_whole_filter_in_one_first_match() -> None:
+    scope = {"$and": [{"payload.tenant": {"$eq": "t1"}}, {"payload.user_id": {"$eq": "u1"}}]}
+    assert keyword_pipeline(["zbigniew", "caldera"], 60, scope) == [
+        {"$match": {"$and": [{"$text": {"$search": "zbigniew caldera"}}, scope]}},
+        {"$project": {"payload": 1, "score": {"$meta": "textScore"}}},
+        {"$sort": {"score": -1, "_id": 1}},
+        {"$limit": 60},
+    ]
+    assert keyword_pipeline(["tea"], 5, {})[0] == {"$match": {"$text": {"$search": "tea"}}}
+
+
+def test_counts_within_the_filter_with_or_without_words() -> None:
+    scope = {"payload.tenant": {"$eq": "t1"}}
+    assert count_pipeline(["tea"], scope) == [
+        {"$match": {"$and": [{"$text": {"$search": "tea"}}, scope]}},
+        {"$count": "n"},
+    ]
+    assert count_pipeline(None, scope) == [{"$match": scope}, {"$count": "n"}]
 
 
 # ---- $search -----------------------------------------------------------------------------------

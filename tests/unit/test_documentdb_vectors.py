@@ -167,6 +167,42 @@ def test_concurrent_creator_of_the_collection_is_not_an_error(
     assert len(db.commands("createIndexes")) == 2
 
 
+def test_a_refused_text_index_leaves_the_other_indexes_and_keyword_search_off(
+    make_store: Callable[..., AzureDocumentDBVectorStore],
+    db: FakeDatabase,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    refusal = _failure("Expected exactly one text index. Requested index: ...", code=17194)
+    db.answer("db", "command:createIndexes", refusal)
+    with caplog.at_level(logging.WARNING, logger="stores.documentdb_index"):
+        store = make_store()
+    with_text, without, _vector = db.commands("createIndexes")
+    assert with_text["indexes"][-1]["key"] == {"payload.data": "text"}
+    assert without["indexes"] == with_text["indexes"][:-1]
+    assert "keyword search is off" in caplog.text
+    assert store.keyword_search("tea", 5, {"tenant": "t1"}) is None
+
+
+def test_keyword_search_sends_one_text_query_per_word_the_engine_keeps(
+    store: AzureDocumentDBVectorStore, db: FakeDatabase
+) -> None:
+    assert store.keyword_search("the and of very", 5, {"tenant": "t1"}) == []
+    assert db.calls_to(COLL, "aggregate") == []  # the engine's stop words only: nothing to ask
+    store.keyword_search("just Zbigniew and tea", 5, {"tenant": "t1"})
+    searched = [c.args[0][0]["$match"]["$and"][0] for c in db.calls_to(COLL, "aggregate")]
+    assert searched == [{"$text": {"$search": "zbigniew"}}, {"$text": {"$search": "tea"}}]
+
+
+def test_other_failures_of_the_ordinary_indexes_surface(
+    make_store: Callable[..., AzureDocumentDBVectorStore], db: FakeDatabase
+) -> None:
+    refusal = _failure("not authorized on maas", code=13)
+    db.answer("db", "command:createIndexes", refusal, refusal)
+    with pytest.raises(OperationFailure, match="not authorized"):
+        make_store()
+    assert len(db.commands("createIndexes")) == 2  # with the text index, then without
+
+
 def test_diskann_refused_falls_back_to_hnsw_with_a_warning(
     make_store: Callable[..., AzureDocumentDBVectorStore],
     db: FakeDatabase,

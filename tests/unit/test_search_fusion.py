@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.ltm_model import HitScores, SearchMode
-from services.search_fusion import Found, keyword_score, rank, recency_factor
+from services.search_fusion import RRF_K, Found, keyword_score, rank, recency_factor
 from stores.keyword_terms import MAX_TERMS, fts5_query, terms
 
 SEM = [Found("a", {}, 0.8), Found("b", {}, 0.6)]
@@ -27,15 +27,27 @@ def test_semantic_and_keyword_modes_rank_by_their_own_list_only() -> None:
     assert a.score == 0.8
 
 
-def test_hybrid_ranks_the_union_by_the_mean_of_both_parts() -> None:
+def test_hybrid_ranks_the_union_by_reciprocal_ranks_and_reports_both_parts() -> None:
     ranked = rank(SearchMode.HYBRID, SEM, KW, 2, limit=10, similarity={"c": 0.5})
     by_id = {r.id: r for r in ranked}
     assert set(by_id) == {"a", "b", "c"}  # c: found by its words only, still a candidate
     assert by_id["c"].scores == HitScores(semantic=0.5, keyword=keyword_score(9.0, 2))
     assert by_id["a"].scores == HitScores(semantic=0.8, keyword=0.0)
-    for r in ranked:
-        assert r.score == pytest.approx((r.scores.semantic + r.scores.keyword) / 2)
-    assert ids(ranked) == sorted(by_id, key=lambda i: -by_id[i].score)
+    k = RRF_K
+    assert by_id["b"].score == pytest.approx(2 * (k + 1) / (2 * (k + 2)))  # second in both
+    assert by_id["a"].score == pytest.approx(0.5)  # first in one list only
+    assert by_id["c"].score == pytest.approx(0.5)
+    assert ids(ranked) == ["b", "a", "c"]  # ties by id
+
+
+def test_hybrid_scores_are_one_for_first_in_both_lists() -> None:
+    (top,) = rank(SearchMode.HYBRID, [Found("a", {}, 0.3)], [Found("a", {}, 1.0)], 1, limit=1)
+    assert top.score == pytest.approx(1.0)
+
+
+def test_hybrid_ranks_each_list_by_its_own_score_not_its_order() -> None:
+    shuffled = [Found("b", {}, 0.6), Found("a", {}, 0.8)]
+    assert ids(rank(SearchMode.HYBRID, shuffled, [], 1, limit=2)) == ["a", "b"]
 
 
 def test_a_keyword_hit_without_a_known_similarity_counts_semantic_zero() -> None:
