@@ -69,8 +69,9 @@ class SearchMemoriesInput:
     threshold: float | None = strawberry.field(
         default=None,
         description="Lowest relevance to return, 0 to 1, before any recency factor: the "
-        "semantic score in SEMANTIC mode, the keyword score in KEYWORD, in HYBRID the rank "
-        "fusion of both lists (1: first in both, 0.5: first in one).",
+        "semantic score in SEMANTIC mode, the keyword score in KEYWORD; in HYBRID a hit is "
+        "kept when its semantic or its keyword score reaches it (its rank-fused score says "
+        "where it ranks, not how close it is).",
     )
     mode: SearchMode = strawberry.field(
         default=Mode.HYBRID,

@@ -14,7 +14,10 @@ Per hit, each part is in [0, 1]:
   similarity where the store can give it, else 0).
 - recency = 0.5 ** (age / half_life), age = now - updated_at in seconds, only when a half-life
   is asked for; score = relevance * recency. Without one, score = relevance.
-`threshold` gates relevance (before the recency factor), so recency reorders but never hides.
+`threshold` gates relevance (before the recency factor), so recency reorders but never hides;
+in HYBRID it gates the parts, not the fused rank: a hit is kept when its semantic or its keyword
+score reaches it. A rank says nothing of how close a memory is (the best of unrelated memories
+is still first), and a threshold is there to leave out what is not close.
 
 Why not mem0's own hybrid (AsyncMemory._search_vector_store): it only boosts the semantic
 candidates, so keyword evidence outside the semantic top k is never found; the union is what
@@ -109,7 +112,7 @@ def rank(
             k = kw.get(id_, 0.0)
             parts = HitScores(semantic=s, keyword=k)
             relevance = fused[id_]
-        if relevance < threshold:
+        if max(parts.semantic or 0.0, parts.keyword or 0.0) < threshold:
             continue
         score = relevance
         if half_life_seconds and updated_at is not None and now is not None and id_ in updated_at:

@@ -25,7 +25,7 @@ from maas.settings import Settings
 from services.errors import InvalidInput
 from services.llm import LLMGateway
 from services.ltm import LongTermMemory
-from services.ltm_model import Category, MemorySearch, NewMemory, Scope, SearchMode
+from services.ltm_model import Category, MemoryHit, MemorySearch, NewMemory, Scope, SearchMode
 from services.mem0_engine import EngineHandle
 from stores.embedded_vectors import EmbeddedVectorStore
 from stores.event_bus import RedisEventBus
@@ -177,15 +177,34 @@ async def test_each_hit_carries_the_scores_its_mode_ranked_by(ltm: Ltm) -> None:
         assert hit.score == pytest.approx(expected)
 
 
-async def test_threshold_gates_the_modes_own_relevance(ltm: Ltm) -> None:
+async def test_threshold_gates_closeness_by_meaning_or_words_in_hybrid(ltm: Ltm) -> None:
     await ltm.remember(KEYWORD_ONLY)
     await ltm.remember("Zbigniew likes tea")
-    first, second = await ltm.service.search(TENANT, MemorySearch("Zbigniew Caldera", ALICE))
-    assert first.score > second.score
-    above = MemorySearch("Zbigniew Caldera", ALICE, threshold=second.score + 0.01)
-    at = MemorySearch("Zbigniew Caldera", ALICE, threshold=second.score - 1e-9)
-    assert [hit.memory.id for hit in await ltm.service.search(TENANT, above)] == [first.memory.id]
+    hits = await ltm.service.search(TENANT, MemorySearch("Zbigniew Caldera", ALICE))
+
+    def closeness(hit: MemoryHit) -> float:
+        return max(hit.scores.semantic or 0.0, hit.scores.keyword or 0.0)
+
+    close, far = sorted(hits, key=closeness, reverse=True)
+    assert closeness(close) > closeness(far)
+    above = MemorySearch("Zbigniew Caldera", ALICE, threshold=closeness(far) + 0.01)
+    at = MemorySearch("Zbigniew Caldera", ALICE, threshold=closeness(far) - 1e-9)
+    assert [hit.memory.id for hit in await ltm.service.search(TENANT, above)] == [close.memory.id]
     assert len(await ltm.service.search(TENANT, at)) == 2
+
+
+async def test_threshold_gates_the_modes_own_score(ltm: Ltm) -> None:
+    await ltm.remember(KEYWORD_ONLY)
+    await ltm.remember("Zbigniew likes tea")
+    for mode in (SearchMode.SEMANTIC, SearchMode.KEYWORD):
+        first, second = await ltm.service.search(
+            TENANT, MemorySearch("Zbigniew Caldera", ALICE, mode=mode)
+        )
+        assert first.score > second.score, (mode, first.score, second.score)
+        between = (first.score + second.score) / 2
+        above = MemorySearch("Zbigniew Caldera", ALICE, mode=mode, threshold=between)
+        found = await ltm.service.search(TENANT, above)
+        assert [hit.memory.id for hit in found] == [first.memory.id]
 
 
 async def test_many_keyword_matches_of_others_never_crowd_out_this_users(ltm: Ltm) -> None:

@@ -67,6 +67,17 @@ def test_threshold_gates_relevance_and_limit_cuts() -> None:
     assert ids(rank(SearchMode.SEMANTIC, SEM, KW, 2, limit=1)) == ["a"]
 
 
+def test_hybrid_threshold_keeps_what_is_close_by_meaning_or_words_not_by_rank() -> None:
+    unrelated = [Found("x", {}, 0.12), Found("y", {}, 0.10)]
+    # First in the semantic list (fused 0.5), yet nothing is close: none is kept.
+    assert rank(SearchMode.HYBRID, unrelated, [], 3, limit=10, threshold=0.3) == []
+    # b (semantic 0.6, keyword 0.5) ranks first, second in both lists, yet is not close.
+    kept = rank(SearchMode.HYBRID, SEM, KW, 2, limit=10, threshold=0.7, similarity={"c": 0.1})
+    assert ids(kept) == ["a", "c"]  # a by its meaning (0.8), c by its words (0.94)
+    by_words = rank(SearchMode.HYBRID, SEM, KW, 2, limit=10, threshold=0.9, similarity={"c": 0.1})
+    assert ids(by_words) == ["c"]
+
+
 def test_recency_multiplies_relevance_by_half_per_half_life_but_never_gates() -> None:
     now = datetime(2026, 1, 10, tzinfo=UTC)
     updated = {"a": now - timedelta(days=2), "b": now}
