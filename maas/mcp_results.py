@@ -225,6 +225,7 @@ class MemoryPrompt(Result):
     memories: list[MemoryHit]
     omitted_memory_ids: list[str]
     omitted_message_count: int
+    memories_unavailable: bool
 
     @classmethod
     def of(cls, prompt: memory_prompt.MemoryPrompt) -> MemoryPrompt:
@@ -247,4 +248,5 @@ class MemoryPrompt(Result):
             memories=[MemoryHit.of(h) for h in prompt.memories],
             omitted_memory_ids=[h.memory.id for h in prompt.omitted_memories],
             omitted_message_count=prompt.omitted_message_count,
+            memories_unavailable=prompt.memories_unavailable,
         )

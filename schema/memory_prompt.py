@@ -128,6 +128,13 @@ class MemoryPrompt:
     def omitted_message_count(self) -> int:
         return self.prompt.omitted_message_count
 
+    @strawberry.field(
+        description="True when the long-term memories could not be searched (the vector store "
+        "is unavailable): the prompt is the context alone. Ask again later for the memories."
+    )
+    def memories_unavailable(self) -> bool:
+        return self.prompt.memories_unavailable
+
     @strawberry.field(description="The session's whole context window, as its strategy gives it.")
     def context(self) -> ContextWindow:
         return ContextWindow.of(self.prompt.context)

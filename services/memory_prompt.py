@@ -6,10 +6,11 @@ budget (services/prompt_fitting.py says how). Transport-neutral: GraphQL and MCP
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from services.errors import InvalidInput, LimitExceeded, MaasError, NotFound
+from services.errors import InvalidInput, LimitExceeded, MaasError, NotFound, Unavailable
 from services.ltm_limits import check_scope
 from services.ltm_model import Category, MemoryHit, MemorySearch, Scope
 from services.prompt_fitting import PromptMessage, fit_prompt
@@ -26,6 +27,8 @@ DEFAULT_PROMPT_MEMORIES = 5
 # A default query is the end of the newest user message: what a long message asks usually
 # comes last, and the embedding model reads only its first few hundred tokens anyway.
 DEFAULT_QUERY_CHARS = 2_000
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,8 @@ class MemoryPrompt:
     token_budget: int
     over_budget: bool
     omitted_message_count: int
+    # The vector store could not be searched: the prompt is the context alone, and says so.
+    memories_unavailable: bool = False
 
     @property
     def truncated(self) -> bool:
@@ -80,7 +85,7 @@ class MemoryPrompts:
         if request.query is None:
             session, context = await self._context(tenant, request.session_id)
             query = default_query(context)
-            hits = await self._search(tenant, request, query) if query is not None else []
+            found = await self._search(tenant, request, query) if query is not None else []
         else:
             query = request.query
             read, found = await asyncio.gather(
@@ -90,7 +95,8 @@ class MemoryPrompts:
             )
             if isinstance(read, BaseException) or isinstance(found, BaseException):
                 raise _first_error(read, found)
-            (session, context), hits = read, found
+            session, context = read
+        hits = found if found is not None else []
         budget = request.token_budget or session.config.max_tokens
         fitted = fit_prompt(context.messages, hits, budget, self._tokens)
         return MemoryPrompt(
@@ -104,6 +110,7 @@ class MemoryPrompts:
             token_budget=budget,
             over_budget=fitted.over_budget,
             omitted_message_count=fitted.omitted_message_count,
+            memories_unavailable=found is None,
         )
 
     def _check(self, request: PromptRequest) -> None:
@@ -132,7 +139,11 @@ class MemoryPrompts:
             raise NotFound(f"No session '{session_id}'.", field="sessionId")
         return session, await self._stm.get_context(tenant, session)
 
-    async def _search(self, tenant: str, request: PromptRequest, query: str) -> list[MemoryHit]:
+    async def _search(
+        self, tenant: str, request: PromptRequest, query: str
+    ) -> list[MemoryHit] | None:
+        """The memories found; None when the vector store cannot be searched: the session's
+        context is still worth an answer (as /health/ready calls that state degraded)."""
         search = MemorySearch(
             query=query,
             scope=Scope(request.scope.user_id, request.scope.agent_id),
@@ -140,7 +151,11 @@ class MemoryPrompts:
             limit=request.memory_limit,
             threshold=request.threshold,
         )
-        return await self._ltm.search(tenant, search)
+        try:
+            return await self._ltm.search(tenant, search)
+        except Unavailable:
+            log.warning("memory prompt without memories: the vector store is unavailable")
+            return None
 
 
 def default_query(context: ContextWindow) -> str | None:

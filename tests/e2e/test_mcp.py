@@ -55,7 +55,7 @@ query Prompt($input: MemoryPromptInput!) {
     messages { role content name tokenCount messageId }
     tokenCount tokenBudget overBudget truncated query
     memories { score memory { id text category } }
-    omittedMemoryIds omittedMessageCount
+    omittedMemoryIds omittedMessageCount memoriesUnavailable
   }
 }
 """

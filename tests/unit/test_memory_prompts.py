@@ -117,3 +117,24 @@ async def test_a_wrong_request_is_said_first_then_the_session_then_the_search(
         )
     if session_error is not None and seen is Unavailable:
         assert raised.value is session_error
+
+
+@pytest.mark.parametrize("query", ["cooking", None])
+async def test_without_the_vector_store_the_prompt_is_the_context_and_says_so(
+    query: str | None,
+) -> None:
+    reads = Reads(search_error=Unavailable("vector store"))
+    if query is None:
+        reads.session_started.set()  # no rendezvous: the session is read first
+        reads.search_started.set()
+    built = await asyncio.wait_for(prompts(reads).build("acme", request(query=query)), patience())
+
+    assert built.memories_unavailable
+    assert built.memories == []
+    assert [m.content for m in built.messages] == [NEWEST.content]
+    assert not built.truncated
+
+
+async def test_a_prompt_with_memories_says_they_were_available() -> None:
+    built = await asyncio.wait_for(prompts(Reads()).build("acme", request()), patience())
+    assert not built.memories_unavailable
