@@ -38,6 +38,7 @@ from graphql import (
     InlineFragmentNode,
     Undefined,
 )
+from graphql.type.scalars import serialize_id, serialize_string
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import CustomGraphQLEnumType, GraphQLCoreConverter
 
@@ -174,6 +175,8 @@ class _PlanCompiler:
 
     def _value(self, type_: GraphQLOutputType, details: FieldDetailsList) -> Plan | None:
         if isinstance(type_, GraphQLNonNull):
+            if isinstance(type_.of_type, GraphQLScalarType):
+                return _leaf(type_.of_type.coerce_output_value, required=True)
             inner = self._value(type_.of_type, details)
             return None if inner is None else _non_null(inner)
         if isinstance(type_, GraphQLList):
@@ -264,11 +267,20 @@ def _list(item: Plan) -> Plan:
     return complete
 
 
-def _leaf(coerce: Callable[[Any], Any]) -> Plan:
+def _leaf(coerce: Callable[[Any], Any], *, required: bool = False) -> Plan:
+    """A leaf coerced as graphql-core would; `required`: non-null (a null gives up)."""
+    # graphql-core's String and ID give text back as it is: no call for it.
+    keeps_text = coerce is serialize_string or coerce is serialize_id
+
     def complete(value: Any) -> Any:
         if value is None or value is Undefined:
+            if required:
+                raise GiveUp
             return None
-        if type(value) not in _PLAIN:
+        kind = type(value)
+        if kind is str and keeps_text:
+            return value
+        if kind not in _PLAIN:
             raise GiveUp
         coerced = coerce(value)
         if coerced is None or coerced is Undefined:
