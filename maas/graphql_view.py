@@ -91,18 +91,11 @@ class MaasGraphQL(GraphQL):
         content-type parsing, streamed transports) nor a Response object around the answer.
         Refusals raise HTTPException, as from `run`."""
         body = await request.body()
-        if len(body) > OFFLOAD_BYTES:
-            try:
-                value = await asyncio.to_thread(self.decode_json, body)
-            except request_json.BadJson as error:
-                raise CodedHTTPError(400, error.message, error.code) from None
-            token = _decoded_body.set((body, value))
-            try:
-                request_data = _request_data(self.parse_json(body))
-            finally:
-                _decoded_body.reset(token)
-        else:
+        token = _decoded_body.set(await self._decode_ahead(body))
+        try:
             request_data = _request_data(self.parse_json(body))
+        finally:
+            _decoded_body.reset(token)
         sub_response = await self.get_sub_response(request)
         context = await self.get_context(request, response=sub_response)
         result = await self.execute_single(
@@ -157,18 +150,21 @@ class MaasGraphQL(GraphQL):
     async def parse_http_body(self, request: Any) -> Any:
         if request.method != "POST" or "json" not in (request.content_type or ""):
             return await super().parse_http_body(request)
-        body = await request.get_body()
-        if len(body) <= OFFLOAD_BYTES:
-            return await super().parse_http_body(request)
-        try:
-            value = await asyncio.to_thread(self.decode_json, body)
-        except request_json.BadJson as error:
-            raise CodedHTTPError(400, error.message, error.code) from None
-        token = _decoded_body.set((body, value))
+        token = _decoded_body.set(await self._decode_ahead(await request.get_body()))
         try:
             return await super().parse_http_body(request)
         finally:
             _decoded_body.reset(token)
+
+    async def _decode_ahead(self, body: bytes) -> tuple[bytes, Any] | None:
+        """A large body decoded in a worker thread, off the event loop, for parse_json to take
+        (through _decoded_body); None for a small one, which parse_json decodes itself."""
+        if len(body) <= OFFLOAD_BYTES:
+            return None
+        try:
+            return body, await asyncio.to_thread(self.decode_json, body)
+        except request_json.BadJson as error:
+            raise CodedHTTPError(400, error.message, error.code) from None
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
