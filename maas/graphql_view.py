@@ -15,6 +15,7 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http import GraphQLRequestData
 from strawberry.types import ExecutionResult
 
 from maas import request_json
@@ -34,6 +35,8 @@ _RESULT_MESSAGES = frozenset({"next", "data"})
 OFFLOAD_BYTES = 64 * 1024
 # A body decoded ahead (off the loop), for parse_json to hand on: (the body, its value).
 _decoded_body: ContextVar[tuple[bytes, Any] | None] = ContextVar("maas_decoded_body", default=None)
+_JSON_TYPE = b"application/json"
+_JSON_HEADERS = ((b"content-type", _JSON_TYPE),)
 
 
 class CodedHTTPError(HTTPException):
@@ -70,6 +73,9 @@ class MaasGraphQL(GraphQL):
             await super().__call__(scope, receive, send)
             return
         try:
+            if scope["method"] == "POST" and _posts_json(scope) and not self._stream_transport_map:
+                await self._answer_json_post(Request(scope=scope, receive=receive), send)
+                return
             response = await self.run(Request(scope=scope, receive=receive))
         except ClientDisconnect:
             return  # nobody to answer
@@ -78,6 +84,44 @@ class MaasGraphQL(GraphQL):
             allow = {"Allow": "GET, POST"} if error.status_code == 405 else None
             response = graphql_error_response(error.status_code, error.reason, code, allow)
         await response(scope, receive, send)
+
+    async def _answer_json_post(self, request: Request, send: Send) -> None:
+        """What `run` does for the request clients send all the time (a POST of one JSON
+        operation), without the steps that cannot apply to it (the IDE page, GET parameters,
+        content-type parsing, streamed transports) nor a Response object around the answer.
+        Refusals raise HTTPException, as from `run`."""
+        body = await request.body()
+        token = _decoded_body.set(await self._decode_ahead(body))
+        try:
+            request_data = _request_data(self.parse_json(body))
+        finally:
+            _decoded_body.reset(token)
+        sub_response = await self.get_sub_response(request)
+        context = await self.get_context(request, response=sub_response)
+        result = await self.execute_single(
+            request=request,
+            request_adapter=self.request_adapter_class(request),
+            sub_response=sub_response,
+            context=context,
+            root_value=None,
+            request_data=request_data,
+        )
+        response_data = await self.process_result(request=request, result=result)
+        if result.errors:
+            self._handle_errors(result.errors, response_data)
+        encoded = self.encode_json(response_data)
+        content = encoded.encode() if isinstance(encoded, str) else encoded
+        # The headers and status Strawberry's create_response gives (sub_response: e.g. 429).
+        headers = [(b"content-length", b"%d" % len(content)), *_JSON_HEADERS]
+        headers += sub_response.headers.raw
+        status = sub_response.status_code or 200
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": content})
+        if sub_response.background is not None:
+            await sub_response.background()
+
+    async def get_sub_response(self, request: Request | WebSocket) -> Response:
+        return _SubResponse()
 
     def document_too_long(self, query: object) -> str | None:
         """Why a document is too long to parse (its string literals are lexed in Python: a
@@ -106,18 +150,21 @@ class MaasGraphQL(GraphQL):
     async def parse_http_body(self, request: Any) -> Any:
         if request.method != "POST" or "json" not in (request.content_type or ""):
             return await super().parse_http_body(request)
-        body = await request.get_body()
-        if len(body) <= OFFLOAD_BYTES:
-            return await super().parse_http_body(request)
-        try:
-            value = await asyncio.to_thread(self.decode_json, body)
-        except request_json.BadJson as error:
-            raise CodedHTTPError(400, error.message, error.code) from None
-        token = _decoded_body.set((body, value))
+        token = _decoded_body.set(await self._decode_ahead(await request.get_body()))
         try:
             return await super().parse_http_body(request)
         finally:
             _decoded_body.reset(token)
+
+    async def _decode_ahead(self, body: bytes) -> tuple[bytes, Any] | None:
+        """A large body decoded in a worker thread, off the event loop, for parse_json to take
+        (through _decoded_body); None for a small one, which parse_json decodes itself."""
+        if len(body) <= OFFLOAD_BYTES:
+            return None
+        try:
+            return body, await asyncio.to_thread(self.decode_json, body)
+        except request_json.BadJson as error:
+            raise CodedHTTPError(400, error.message, error.code) from None
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
@@ -199,6 +246,52 @@ _STRICT_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
 
 def _strict_dumps(value: object) -> str:
     return _STRICT_ENCODER.encode(value)
+
+
+class _SubResponse(Response):
+    """Strawberry's sub-response (the status and headers resolvers and extensions may set,
+    e.g. a 429's Retry-After): no status yet, no headers, made without rendering a body."""
+
+    def __init__(self) -> None:
+        self.status_code = None  # type: ignore[assignment]
+        self.background = None
+        self.raw_headers = []
+
+
+def _posts_json(scope: Scope) -> bool:
+    """Whether the request's media type is application/json (parameters aside), found as
+    Strawberry finds it (case-insensitive)."""
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            return value.split(b";", 1)[0].strip().lower() == _JSON_TYPE
+    return False
+
+
+def _request_data(data: dict[str, Any]) -> GraphQLRequestData:
+    """The operation of a decoded POST body, refused as Strawberry's parse_http_body refuses
+    it (same checks, same messages)."""
+    query = data.get("query")
+    if not isinstance(query, (str, type(None))):
+        raise HTTPException(
+            400, "The GraphQL operation's `query` must be a string or null, if provided."
+        )
+    variables = data.get("variables")
+    if not isinstance(variables, (dict, type(None))):
+        raise HTTPException(
+            400, "The GraphQL operation's `variables` must be an object or null, if provided."
+        )
+    extensions = data.get("extensions")
+    if not isinstance(extensions, (dict, type(None))):
+        raise HTTPException(
+            400, "The GraphQL operation's `extensions` must be an object or null, if provided."
+        )
+    return GraphQLRequestData(
+        query=query,
+        variables=variables,
+        operation_name=data.get("operationName"),
+        extensions=extensions,
+        protocol="http",
+    )
 
 
 def _shared_data(message: object) -> SharedData | None:

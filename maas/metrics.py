@@ -75,6 +75,7 @@ class PrometheusMetrics:
             ["operation", "type"],
             registry=self.registry,
         )
+        self._operation_children: dict[tuple[str, str], tuple[Counter, Histogram]] = {}
         self.operation_errors = Counter(
             "maas_graphql_operation_errors",
             "GraphQL operations that returned errors, by error code.",
@@ -132,6 +133,18 @@ class PrometheusMetrics:
             ["limit"],
             registry=self.registry,
         )
+
+    def operation_children(self, fields: str, kind: str) -> tuple[Counter, Histogram]:
+        """The count and duration children of one operation label pair, looked up once (their
+        labels are bounded: schema fields and operation types)."""
+        children = self._operation_children.get((fields, kind))
+        if children is None:
+            children = (
+                self.operations.labels(fields, kind),
+                self.operation_seconds.labels(fields, kind),
+            )
+            self._operation_children[(fields, kind)] = children
+        return children
 
     def subscription_result(self, shared: bool) -> None:
         self._subscription_results[shared].inc()

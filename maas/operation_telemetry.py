@@ -20,7 +20,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from strawberry.extensions import SchemaExtension
 
-from maas.request_scope import request_span
+from maas.request_scope import request_span, tracing_on
 
 if TYPE_CHECKING:
     from graphql import DocumentNode
@@ -46,13 +46,17 @@ class OperationTelemetry(SchemaExtension):
     def on_operation(self) -> Iterator[None]:
         started = time.perf_counter()
         # The HTTP request's span, or one in the caller's trace (WebSocket): see
-        # maas.request_scope.
+        # maas.request_scope. Without tracing, no span at all (a no-op one costs as much).
         request = request_span()
-        with (
-            contextlib.nullcontext(request)
-            if request is not None
-            else _tracer.start_as_current_span("graphql", kind=SpanKind.SERVER)
-        ) as span:
+        if request is not None:
+            spanning: contextlib.AbstractContextManager[trace.Span] = contextlib.nullcontext(
+                request
+            )
+        elif tracing_on():
+            spanning = _tracer.start_as_current_span("graphql", kind=SpanKind.SERVER)
+        else:
+            spanning = contextlib.nullcontext(trace.INVALID_SPAN)
+        with spanning as span:
             codes: list[str] = []
             try:
                 yield
@@ -102,14 +106,14 @@ class OperationTelemetry(SchemaExtension):
         metrics = self._metrics
         if metrics is None:
             return
-        labels = (self._fields, self._type)
-        metrics.operations.labels(*labels).inc()
+        counted, timed = metrics.operation_children(self._fields, self._type)
+        counted.inc()
         for code in sorted(set(codes)):
-            metrics.operation_errors.labels(*labels, code).inc()
+            metrics.operation_errors.labels(self._fields, self._type, code).inc()
         if self._streaming:
             metrics.active_subscriptions.labels(self._fields).dec()
         else:
-            metrics.operation_seconds.labels(*labels).observe(seconds)
+            timed.observe(seconds)
 
 
 def _root_fields(document: DocumentNode | None, operation_name: str | None) -> str:

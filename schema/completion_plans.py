@@ -38,6 +38,13 @@ from graphql import (
     InlineFragmentNode,
     Undefined,
 )
+from graphql.type.scalars import (
+    GRAPHQL_MAX_INT,
+    GRAPHQL_MIN_INT,
+    serialize_id,
+    serialize_int,
+    serialize_string,
+)
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import CustomGraphQLEnumType, GraphQLCoreConverter
 
@@ -172,20 +179,23 @@ class _PlanCompiler:
         complete = self._value(field_def.type, details)
         return None if complete is None else (read, complete)
 
-    def _value(self, type_: GraphQLOutputType, details: FieldDetailsList) -> Plan | None:
+    def _value(
+        self, type_: GraphQLOutputType, details: FieldDetailsList, required: bool = False
+    ) -> Plan | None:
+        """The plan of a value of this type; `required`: non-null, where a null gives up."""
         if isinstance(type_, GraphQLNonNull):
-            inner = self._value(type_.of_type, details)
-            return None if inner is None else _non_null(inner)
+            return self._value(type_.of_type, details, required=True)
         if isinstance(type_, GraphQLList):
             inner = self._value(type_.of_type, details)
-            return None if inner is None else _list(inner)
+            return None if inner is None else _list(inner, required)
         if isinstance(type_, CustomGraphQLEnumType):
-            return _enum(type_)
+            return _enum(type_, required)
         if isinstance(type_, GraphQLScalarType | GraphQLEnumType):
-            return _leaf(type_.coerce_output_value)
+            return _leaf(type_.coerce_output_value, required)
         if isinstance(type_, GraphQLObjectType):
             plan = self.object_plan(type_, details)
-            return None if plan is None else _nullable(plan)
+            # An object's plan gives up on anything but its object, None included.
+            return plan if plan is None or required else _nullable(plan)
         return None  # interfaces and unions: graphql-core resolves the type
 
     def _has_directives(self, selection_set: SelectionSetNode | None, seen: set[str]) -> bool:
@@ -243,19 +253,11 @@ def _nullable(plan: Plan) -> Plan:
     return complete
 
 
-def _non_null(inner: Plan) -> Plan:
-    def complete(value: Any) -> Any:
-        completed = inner(value)
-        if completed is None:
-            raise GiveUp
-        return completed
-
-    return complete
-
-
-def _list(item: Plan) -> Plan:
+def _list(item: Plan, required: bool) -> Plan:
     def complete(value: Any) -> Any:
         if value is None or value is Undefined:
+            if required:
+                raise GiveUp
             return None
         if type(value) is not list and type(value) is not tuple:
             raise GiveUp
@@ -264,11 +266,23 @@ def _list(item: Plan) -> Plan:
     return complete
 
 
-def _leaf(coerce: Callable[[Any], Any]) -> Plan:
+def _leaf(coerce: Callable[[Any], Any], required: bool) -> Plan:
+    """A leaf coerced as graphql-core would coerce it."""
+    # graphql-core's String and ID give text back as it is, and Int a 32-bit int: no call.
+    keeps_text = coerce is serialize_string or coerce is serialize_id
+    keeps_int = coerce is serialize_int
+
     def complete(value: Any) -> Any:
         if value is None or value is Undefined:
+            if required:
+                raise GiveUp
             return None
-        if type(value) not in _PLAIN:
+        kind = type(value)
+        if kind is str and keeps_text:
+            return value
+        if kind is int and keeps_int and GRAPHQL_MIN_INT <= value <= GRAPHQL_MAX_INT:
+            return value
+        if kind not in _PLAIN:
             raise GiveUp
         coerced = coerce(value)
         if coerced is None or coerced is Undefined:
@@ -278,7 +292,7 @@ def _leaf(coerce: Callable[[Any], Any]) -> Plan:
     return complete
 
 
-def _enum(type_: CustomGraphQLEnumType) -> Plan:
+def _enum(type_: CustomGraphQLEnumType, required: bool) -> Plan:
     """Strawberry's enum coercion (the first name whose value equals the member's), as a
     lookup by member."""
     wrapped = type_.wrapped_cls
@@ -291,6 +305,8 @@ def _enum(type_: CustomGraphQLEnumType) -> Plan:
 
     def complete(value: Any) -> Any:
         if value is None or value is Undefined:
+            if required:
+                raise GiveUp
             return None
         if type(value) is not wrapped:
             raise GiveUp

@@ -6,10 +6,10 @@ For each phase of each operation (operation, parsing, validation, execution) Str
 every extension whether it hooks the phase, wraps each hook in a new context-manager factory
 (`contextlib.contextmanager` of a bound method, `functools.wraps` included) and enters them on
 an `AsyncExitStack`. With the seven extensions of this schema that was about a tenth of a
-write's server CPU. Here the factory of each (extension class, phase) is made once; a phase
-with one synchronous hook enters it as `with` would, several synchronous hooks go on a plain
-`ExitStack`, and only a phase with an asynchronous hook gets an `AsyncExitStack`. The hooks run
-exactly as before, in the same order.
+write's server CPU. Here the factory of each (extension class, phase) is made once; a generator
+hook (the usual kind) is driven with next() as contextlib would drive it, other hooks are
+entered as `with` would, and an exit stack is built only when an exception passes through the
+phase. The hooks run exactly as before, in the same order.
 
 A subscription runs the runner's per-result steps for every event: which extensions report
 results (Strawberry awaits every extension's `get_results`, most of which return nothing) and
@@ -37,8 +37,9 @@ if TYPE_CHECKING:
     from strawberry.extensions.context import WrappedHook
     from strawberry.types import ExecutionContext, StreamExecutionResult
 
-# A phase's hook of one extension: (makes its context manager from the extension, is async)
-_HookFactory = tuple[Callable[[SchemaExtension], Any], bool]
+# A phase's hook of one extension: (makes its generator or context manager from the
+# extension, how it is entered)
+_HookFactory = tuple[Callable[[SchemaExtension], Any], int]
 
 
 class LeanExtensionsRunner(SchemaExtensionsRunner):
@@ -86,6 +87,12 @@ class LeanExtensionsRunner(SchemaExtensionsRunner):
         return _StreamResultHooks(self._stream_hooks, result)
 
 
+# How a phase's hook of one extension is entered and left.
+_GENERATOR = 0  # a generator (the usual hook): driven with next(), as contextmanager would
+_SYNC = 1  # a synchronous context manager
+_ASYNC = 2  # an asynchronous context manager
+
+
 @functools.cache
 def _hook_factory(extension_class: type[SchemaExtension], hook_name: str) -> _HookFactory | None:
     """How Strawberry's ExtensionContextManagerBase.get_hook turns the class's hook into a
@@ -94,9 +101,9 @@ def _hook_factory(extension_class: type[SchemaExtension], hook_name: str) -> _Ho
     if hook is getattr(SchemaExtension, hook_name):
         return None
     if inspect.isgeneratorfunction(hook):
-        return contextlib.contextmanager(hook), False
+        return hook, _GENERATOR
     if inspect.isasyncgenfunction(hook):
-        return contextlib.asynccontextmanager(hook), True
+        return contextlib.asynccontextmanager(hook), _ASYNC
     if not callable(hook):
         raise ValueError(
             f"Hook {hook_name} on {extension_class} must be callable, received {hook!r}"
@@ -108,51 +115,39 @@ def _hook_factory(extension_class: type[SchemaExtension], hook_name: str) -> _Ho
             await hook(extension)
             yield
 
-        return awaited, True
+        return awaited, _ASYNC
 
     @contextlib.contextmanager
     def called(extension: SchemaExtension) -> Iterator[None]:
         hook(extension)
         yield
 
-    return called, False
+    return called, _SYNC
 
 
 class _Phase:
     """The hooks of one phase, entered in order and left in reverse, as Strawberry's exit
-    stack does."""
+    stack does. Without an exception on the way out (nearly always), each hook is left
+    directly; otherwise the hooks still to leave go on an exit stack, whose rules (what each
+    hook sees, which exception comes out) then apply as they did."""
 
-    __slots__ = ("_entered", "_hooks")
+    __slots__ = ("_hooks", "_stack")
 
-    def __init__(self, hooks: list[tuple[Any, bool]]) -> None:
+    def __init__(self, hooks: list[tuple[Any, int]]) -> None:
         self._hooks = hooks
-        self._entered: Any = None
+        self._stack: contextlib.ExitStack | None = None
 
     async def __aenter__(self) -> None:
-        hooks = self._hooks
-        if not hooks:
-            return
-        if len(hooks) == 1:
-            manager, is_async = hooks[0]
-            if is_async:
-                await manager.__aenter__()
+        for hook, kind in self._hooks:
+            if kind == _GENERATOR:
+                try:
+                    next(hook)
+                except StopIteration:
+                    raise RuntimeError("generator didn't yield") from None
+            elif kind == _SYNC:
+                hook.__enter__()
             else:
-                manager.__enter__()
-            self._entered = manager
-            return
-        if not any(is_async for _, is_async in hooks):
-            stack = contextlib.ExitStack()
-            for manager, _ in hooks:
-                stack.enter_context(manager)
-            self._entered = stack
-            return
-        async_stack = contextlib.AsyncExitStack()
-        self._entered = async_stack
-        for manager, is_async in hooks:
-            if is_async:
-                await async_stack.enter_async_context(manager)
-            else:
-                async_stack.enter_context(manager)
+                await hook.__aenter__()
 
     async def __aexit__(
         self,
@@ -161,25 +156,32 @@ class _Phase:
         exc_tb: TracebackType | None,
     ) -> None:
         # Like Strawberry's, never suppresses the exception (whatever a hook returns).
-        entered = self._entered
-        if entered is None:
+        hooks = self._hooks
+        if exc_type is not None:
+            await _exit_stack(hooks).__aexit__(exc_type, exc_val, exc_tb)
             return
-        if isinstance(entered, contextlib.AsyncExitStack) or (
-            len(self._hooks) == 1 and self._hooks[0][1]
-        ):
-            await entered.__aexit__(exc_type, exc_val, exc_tb)
-        else:
-            entered.__exit__(exc_type, exc_val, exc_tb)
+        for index in range(len(hooks) - 1, -1, -1):
+            hook, kind = hooks[index]
+            try:
+                if kind == _GENERATOR:
+                    _leave(hook)
+                elif kind == _SYNC:
+                    hook.__exit__(None, None, None)
+                else:
+                    await hook.__aexit__(None, None, None)
+            except BaseException as error:  # the hooks around it see it, as on a stack
+                stack = _exit_stack(hooks[:index])
+                stack.push(_raiser(error))
+                await stack.__aexit__(None, None, None)  # raises it, unless a hook swallows it
+                return
 
     def __enter__(self) -> None:
         # Strawberry's synchronous execution (execute_sync): every hook must be synchronous.
-        stack = self._entered = contextlib.ExitStack()
-        for manager, is_async in self._hooks:
-            if is_async:
-                raise RuntimeError(
-                    f"SchemaExtension hook {manager} failed to complete synchronously."
-                )
-            stack.enter_context(manager)
+        stack = self._stack = contextlib.ExitStack()
+        for hook, kind in self._hooks:
+            if kind == _ASYNC:
+                raise RuntimeError(f"SchemaExtension hook {hook} failed to complete synchronously.")
+            stack.enter_context(_started(hook) if kind == _GENERATOR else hook)
 
     def __exit__(
         self,
@@ -187,7 +189,45 @@ class _Phase:
         exc_val: BaseException | None,
         exc_tb: TracebackType | None,
     ) -> None:
-        self._entered.__exit__(exc_type, exc_val, exc_tb)
+        assert self._stack is not None
+        self._stack.__exit__(exc_type, exc_val, exc_tb)
+
+
+def _leave(generator: Iterator[None]) -> None:
+    """Leave a generator hook without an exception, as contextmanager's __exit__ does."""
+    try:
+        next(generator)
+    except StopIteration:
+        return
+    try:
+        raise RuntimeError("generator didn't stop")
+    finally:
+        generator.close()
+
+
+def _started(generator: Iterator[None]) -> contextlib.AbstractContextManager[None]:
+    """contextmanager's manager around a generator hook (to enter, or already entered)."""
+    return contextlib.contextmanager(lambda: generator)()
+
+
+def _exit_stack(hooks: list[tuple[Any, int]]) -> contextlib.AsyncExitStack:
+    """An exit stack holding these entered hooks, as if each had been entered on it."""
+    stack = contextlib.AsyncExitStack()
+    for hook, kind in hooks:
+        if kind == _GENERATOR:
+            stack.push(_started(hook))
+        elif kind == _SYNC:
+            stack.push(hook)
+        else:
+            stack.push_async_exit(hook)
+    return stack
+
+
+def _raiser(error: BaseException) -> Callable[..., None]:
+    def leave(*_: object) -> None:
+        raise error
+
+    return leave
 
 
 class _StreamResultHooks(StreamResultContextManager):

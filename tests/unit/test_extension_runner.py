@@ -100,3 +100,20 @@ async def test_a_hook_raising_on_its_way_out_reaches_the_hooks_around_it() -> No
         outcomes.append((LOG[:], result.data, [e.message for e in result.errors or []]))
     assert outcomes[0] == outcomes[1]
     assert "gen execute saw RuntimeError, swallows it" in outcomes[0][0]
+
+
+async def test_an_exception_through_a_phase_reaches_every_hook_as_on_strawberrys_stack() -> None:
+    class RaisingIn(SchemaExtension):
+        def on_parse(self) -> Iterator[None]:
+            raise RuntimeError("before parsing")
+            yield  # a generator hook all the same
+
+    outcomes = []
+    for schema_class in (strawberry.Schema, Lean):
+        LOG.clear()
+        schema = schema_class(query=Query, extensions=[Generators, AsyncGenerators, RaisingIn])
+        result = await schema.execute("{ ok }")
+        outcomes.append((LOG[:], result.data, [e.message for e in result.errors or []]))
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[0][2] == ["before parsing"]
+    assert "gen parse in" in outcomes[0][0]

@@ -59,3 +59,22 @@ def test_the_config_quiets_chatty_libraries_at_every_level():
 def test_mem0_which_logs_memory_texts_at_info_speaks_only_at_warning_or_debug():
     assert logging_config("info", "json")["loggers"]["mem0"]["level"] == "WARNING"
     assert logging_config("debug", "json")["loggers"]["mem0"]["level"] == "DEBUG"
+
+
+def test_serving_processes_skip_record_details_no_format_shows(monkeypatch):
+    for name in ("_srcfile", "logThreads", "logProcesses", "logMultiprocessing"):
+        monkeypatch.setattr(logging, name, getattr(logging, name))  # restored after the test
+    factory = logging_config("info", "json")["filters"]["ids"]["()"]
+    assert isinstance(factory(), RequestContext)
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    logger = logging.getLogger("maas.test.lean")
+    logger.addHandler(handler)
+    try:
+        logger.warning("served")
+    finally:
+        logger.removeHandler(handler)
+    assert records[0].pathname == "(unknown file)"
+    assert records[0].threadName is None
+    assert records[0].processName is None
