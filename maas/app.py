@@ -156,6 +156,7 @@ def build_stm(
         max_messages=settings.stm_max_messages,
         max_tokens=settings.stm_max_tokens,
         ttl_seconds=settings.stm_session_ttl_seconds,
+        long_term_extraction=settings.stm_long_term_extraction,
     )
     tokens = token_counter_for(settings.llm_model)
     summary_model = settings.stm_summarization_model or settings.llm_model

@@ -75,6 +75,9 @@ async def set_session_config(
     max_messages: int | None,
     max_tokens: int | None,
     ttl_seconds: int | None,
+    user_id: str | None = None,
+    agent_id: str | None = None,
+    long_term_extraction: bool | None = None,
     reset: list[ConfigField],
 ) -> SessionInfo:
     change = ConfigChange(
@@ -82,6 +85,9 @@ async def set_session_config(
         max_messages=max_messages,
         max_tokens=max_tokens,
         ttl_seconds=ttl_seconds,
+        user_id=user_id,
+        agent_id=agent_id,
+        long_term_extraction=long_term_extraction,
         reset=frozenset(reset),
     )
     return await stm_of(info).set_config(tenant_of(info), session_id, change)

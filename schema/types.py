@@ -98,6 +98,17 @@ class SessionConfig:
     ttl_seconds: int = strawberry.field(
         description="Idle time before the session expires; 0 = never."
     )
+    user_id: str | None = strawberry.field(
+        description="Whose conversation it is: the long-term-memory userId its messages teach."
+    )
+    agent_id: str | None = strawberry.field(
+        description="The long-term-memory agentId its messages teach."
+    )
+    long_term_extraction: bool = strawberry.field(
+        description="True when the session's messages reach long-term memory by themselves "
+        "(extracted in the background into the userId/agentId scope, or the session's own "
+        "scope when neither is set); see the session's extraction progress."
+    )
 
     @classmethod
     def of(cls, c: stm_model.SessionConfig) -> SessionConfig:
@@ -106,6 +117,9 @@ class SessionConfig:
             max_messages=c.max_messages,
             max_tokens=c.max_tokens,
             ttl_seconds=c.ttl_seconds,
+            user_id=c.user_id,
+            agent_id=c.agent_id,
+            long_term_extraction=c.long_term_extraction,
         )
 
 
