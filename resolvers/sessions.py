@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from strawberry import Info
 
     from services.session_events import SessionEvent
+    from stores.extraction_jobs import ExtractionProgress
 
 
 async def session(info: Info[RequestContext, Any], session_id: str) -> SessionInfo | None:
@@ -49,6 +50,12 @@ async def session_messages(
 
 async def session_context(info: Info[RequestContext, Any], session: SessionInfo) -> ContextWindow:
     return await stm_of(info).get_context(tenant_of(info), session)
+
+
+async def session_extraction(
+    info: Info[RequestContext, Any], session_id: str
+) -> ExtractionProgress:
+    return await stm_of(info).extraction_progress(tenant_of(info), session_id)
 
 
 async def add_messages(

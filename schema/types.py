@@ -155,6 +155,23 @@ class ContextWindow:
         )
 
 
+@strawberry.type(
+    description="How far long-term extraction of a session's messages got (see "
+    "SessionConfig.longTermExtraction)."
+)
+class SessionExtraction:
+    last_extracted_seq: int | None = strawberry.field(
+        description="seq of the newest message extracted; null before the first."
+    )
+    pending_count: int = strawberry.field(
+        description="Messages waiting for extraction (they outlive a summary, a delete or an "
+        "expiry of the session until extracted)."
+    )
+    failed_attempts: int = strawberry.field(
+        description="Extraction attempts failed in a row (retried with a growing backoff)."
+    )
+
+
 @strawberry.type(description="A conversation's short-term memory.")
 class Session:
     id: str
@@ -187,6 +204,15 @@ class Session:
     @strawberry.field(description="The context window the session's strategy allows now.")
     async def context(self, info: strawberry.Info) -> ContextWindow:
         return ContextWindow.of(await resolve.session_context(info, self.info))
+
+    @strawberry.field(description="Progress of long-term extraction of its messages.")
+    async def extraction(self, info: strawberry.Info) -> SessionExtraction:
+        progress = await resolve.session_extraction(info, self.id)
+        return SessionExtraction(
+            last_extracted_seq=progress.last_seq,
+            pending_count=progress.pending,
+            failed_attempts=progress.failures,
+        )
 
     @classmethod
     def of(cls, s: stm_model.SessionInfo) -> Session:
