@@ -1,0 +1,117 @@
+"""Sessions that teach long-term memory: with longTermExtraction on, a session's messages reach
+mem0's extraction by themselves, once each, durably (a killed server's job finishes after a
+restart; two servers share the work) and without ever holding up addMessages."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+from gql.client import AsyncClientSession
+
+from tests.support.fake_llm import FakeLLM
+from tests.support.graphql_client import API_KEYS, KEY_A, add_messages, execute, message
+from tests.support.memory_queries import extraction, list_all, search
+from tests.support.patience import patience, short
+
+pytestmark = pytest.mark.single_and_cluster
+
+CONFIGURE = """
+mutation Configure($input: SetSessionConfigInput!) {
+  setSessionConfig(input: $input) {
+    session { config { userId agentId longTermExtraction } }
+  }
+}
+"""
+PROGRESS = """
+query Progress($id: ID!) {
+  session(id: $id) { extraction { lastExtractedSeq pendingCount failedAttempts } }
+}
+"""
+DELETE = "mutation Delete($id: String!) { deleteSession(input: {sessionId: $id}) { sessionId } }"
+ADD_TURN = """
+mutation Add($sessionId: String!, $messages: [MessageInput!]!) {
+  addMessages(input: {sessionId: $sessionId, messages: $messages}) { messages { seq } }
+}
+"""
+
+# Extraction due soon after a write, and retries that come quickly.
+QUICK = {
+    "stm_extraction_delay_seconds": short(0.2),
+    "stm_extraction_retry_max_seconds": short(0.2),
+}
+QUICK_ENV = {
+    "STM_EXTRACTION_DELAY_SECONDS": str(short(0.2)),
+    "STM_EXTRACTION_RETRY_MAX_SECONDS": str(short(0.2)),
+}
+
+
+async def teach(api: AsyncClientSession, session_id: str, user_id: str = "alice") -> None:
+    """Turns extraction on for the session, into the user's memories."""
+    result = await execute(
+        api,
+        CONFIGURE,
+        input={"sessionId": session_id, "userId": user_id, "longTermExtraction": True},
+    )
+    config = result["setSessionConfig"]["session"]["config"]
+    assert config == {"userId": user_id, "agentId": None, "longTermExtraction": True}
+
+
+async def progress(api: AsyncClientSession, session_id: str) -> dict[str, Any]:
+    return (await execute(api, PROGRESS, id=session_id))["session"]["extraction"]
+
+
+async def until_extracted(api: AsyncClientSession, session_id: str, last_seq: int) -> None:
+    """Wait until the session's messages up to last_seq are extracted and none wait."""
+    deadline = time.monotonic() + patience()
+    while True:
+        seen = await progress(api, session_id)
+        if seen["pendingCount"] == 0 and seen["lastExtractedSeq"] == last_seq:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"extraction of {session_id} never finished: {seen}")
+        await asyncio.sleep(0.05)  # a poll interval, not a wait for something
+
+
+def extraction_calls(fake_llm: FakeLLM, text: str) -> int:
+    """How many of mem0's extraction calls had `text` in their conversation."""
+    return sum(
+        1
+        for request in list(fake_llm.requests)
+        if request.get("response_format") == {"type": "json_object"}
+        and text in request["messages"][-1]["content"]
+    )
+
+
+@pytest.fixture
+def url(module_server, redis) -> str:
+    return module_server(api_keys=API_KEYS, **QUICK)
+
+
+@pytest.fixture
+async def api(url: str, connect) -> AsyncClientSession:
+    return await connect(url, KEY_A)
+
+
+async def test_a_conversation_written_turn_by_turn_is_found_later_by_its_user(
+    api: AsyncClientSession, fake_llm: FakeLLM
+) -> None:
+    fake_llm.script(extraction("Prefers window seats", "Lives in Lisbon"))
+    await teach(api, "trip")
+    await add_messages(api, "trip", "I always pick a window seat.")
+    await execute(
+        api, ADD_TURN, sessionId="trip", messages=[message("Noted!", role="ASSISTANT")]
+    )
+    await add_messages(api, "trip", "By the way, I moved to Lisbon.")
+    await until_extracted(api, "trip", 3)
+
+    hits = await search(api, "Where does she live?")
+    found = {hit["memory"]["text"]: hit["memory"] for hit in hits}
+    assert set(found) == {"Prefers window seats", "Lives in Lisbon"}
+    lisbon = found["Lives in Lisbon"]
+    assert lisbon["userId"] == "alice"
+    assert lisbon["metadata"] == {"source": "session", "sessionId": "trip"}
+    for text in ("window seat", "Noted!", "moved to Lisbon"):
+        assert extraction_calls(fake_llm, text) == 1
