@@ -115,3 +115,66 @@ async def test_a_conversation_written_turn_by_turn_is_found_later_by_its_user(
     assert lisbon["metadata"] == {"source": "session", "sessionId": "trip"}
     for text in ("window seat", "Noted!", "moved to Lisbon"):
         assert extraction_calls(fake_llm, text) == 1
+
+
+async def test_sessions_without_extraction_teach_nothing(
+    api: AsyncClientSession, fake_llm: FakeLLM
+) -> None:
+    await add_messages(api, "private", "My passport number is X123.")
+    # Written after it, extracted: when this one is done, the other had every chance.
+    fake_llm.script(extraction("Likes tea"))
+    await teach(api, "taught", user_id="bea")
+    await add_messages(api, "taught", "I like tea.")
+    await until_extracted(api, "taught", 1)
+
+    assert await progress(api, "private") == {
+        "lastExtractedSeq": None,
+        "pendingCount": 0,
+        "failedAttempts": 0,
+    }
+    assert extraction_calls(fake_llm, "passport") == 0
+    # The vector store outlives each test's Redis: every test teaches a user of its own.
+    assert [m["text"] for m in await list_all(api, userId="bea")] == ["Likes tea"]
+
+
+async def test_a_failing_llm_is_retried_and_never_holds_up_add_messages(
+    api: AsyncClientSession, fake_llm: FakeLLM
+) -> None:
+    await teach(api, "flaky", user_id="carl")
+    fake_llm.hold()
+    await add_messages(api, "flaky", "I am allergic to peanuts.")
+    await fake_llm.until_in_flight(1)
+    # The extraction's LLM call hangs: writes and reads go on.
+    for turn in range(3):
+        await add_messages(api, "flaky", f"Still here, turn {turn}.")
+    assert (await progress(api, "flaky"))["pendingCount"] == 4
+    # Then it fails, twice, and is retried.
+    fake_llm.fail_next(2)
+    fake_llm.script(extraction("Allergic to peanuts"))
+    fake_llm.release()
+    await until_extracted(api, "flaky", 4)
+
+    assert [m["text"] for m in await list_all(api, userId="carl")] == ["Allergic to peanuts"]
+    assert extraction_calls(fake_llm, "allergic to peanuts") == 3  # two failed, one answered
+
+
+async def test_a_deleted_sessions_messages_are_still_extracted(
+    api: AsyncClientSession, fake_llm: FakeLLM, url: str, connect, module_server
+) -> None:
+    # Extraction would wait for as long as a test may: the delete is what brings it on.
+    patient = await connect(
+        module_server(api_keys=API_KEYS, stm_extraction_delay_seconds=patience(2)), KEY_A
+    )
+    fake_llm.script(extraction("Has a cat named Miso"))
+    await teach(patient, "gone", user_id="dora")
+    await add_messages(patient, "gone", "My cat Miso says hi.")
+    assert (await progress(patient, "gone"))["pendingCount"] == 1
+    await execute(patient, DELETE, id="gone")
+
+    deadline = time.monotonic() + patience()
+    while not await list_all(patient, userId="dora"):
+        assert time.monotonic() < deadline, "the deleted session's message was never extracted"
+        await asyncio.sleep(0.05)  # a poll interval
+    (memory,) = await list_all(patient, userId="dora")
+    assert memory["text"] == "Has a cat named Miso"
+    assert memory["metadata"] == {"source": "session", "sessionId": "gone"}
