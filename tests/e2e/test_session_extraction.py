@@ -235,3 +235,46 @@ async def test_two_servers_extract_each_message_once(
     for turn in range(3):
         for n in range(len(sessions)):
             assert extraction_calls(fake_llm, f"Turn {turn} of session {n}.") == 1
+
+
+async def test_without_an_llm_the_users_messages_are_kept_verbatim(
+    module_server, redis, connect, fake_llm: FakeLLM
+) -> None:
+    no_llm = module_server(api_keys=API_KEYS, llm_base_url=None, llm_api_key=None, **QUICK)
+    api = await connect(no_llm, KEY_A)
+    await teach(api, "plain", user_id="gus")
+    await add_messages(api, "plain", "I collect vinyl records.")
+    await execute(
+        api, ADD_TURN, sessionId="plain", messages=[message("Nice!", role="ASSISTANT")]
+    )
+    await until_extracted(api, "plain", 2)
+
+    (memory,) = await list_all(api, userId="gus")
+    assert memory["text"] == "I collect vinyl records."
+    assert memory["metadata"] == {"source": "session", "sessionId": "plain"}
+    assert fake_llm.requests == []
+
+
+async def test_messages_folded_into_a_summary_are_extracted_at_once(
+    module_server, redis, connect, fake_llm: FakeLLM
+) -> None:
+    # Extraction would wait for as long as a test may: the summary is what brings it on.
+    api = await connect(
+        module_server(api_keys=API_KEYS, stm_extraction_delay_seconds=patience(2)), KEY_A
+    )
+    await execute(
+        api,
+        CONFIGURE,
+        input={
+            "sessionId": "long",
+            "userId": "hana",
+            "longTermExtraction": True,
+            "strategy": "TOKEN_THRESHOLD",
+            "maxTokens": 100,
+        },
+    )
+    fake_llm.script("They talked about gardening.", extraction("Grows tomatoes"))
+    await add_messages(api, "long", *(f"Gardening note {n}: " + "soil " * 20 for n in range(3)))
+    await add_messages(api, "long", "I grow tomatoes.")
+    await until_extracted(api, "long", 4)
+    assert [m["text"] for m in await list_all(api, userId="hana")] == ["Grows tomatoes"]
