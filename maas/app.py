@@ -239,8 +239,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.ltm, engine = build_ltm(settings, events, llm, loop, metrics, quota=memory_quota)
         setattr(app.state, rate_limit.STATE_ATTRIBUTE, build_rate_limiter(settings, redis, metrics))
         await engine.start()
-        extraction = build_extraction_worker(settings, redis, app.state.ltm, llm, extraction_due)
-        extraction.start()
+        extraction = None
+        if settings.stm_extraction_worker == "server":
+            extraction = build_extraction_worker(
+                settings, redis, app.state.ltm, llm, extraction_due
+            )
+            extraction.start()
         app.state.redis = redis
         app.state.events = events
         store_probe = vector_store_probe(settings)
@@ -258,7 +262,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         finally:
             runtime_metrics.cancel()
             await app.state.readiness.close()
-            await extraction.close()
+            if extraction is not None:
+                await extraction.close()
             await store_probe.close()
             await app.state.stm.close()
             await events.close()

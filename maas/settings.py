@@ -212,6 +212,12 @@ class Settings(BaseSettings):
         le=100,
         description="Messages pending that start an extraction at once; most in one LLM call.",
     )
+    stm_extraction_worker: Literal["process", "server"] = Field(
+        "process",
+        description="Where extraction runs: process = a low-priority process `maas serve` "
+        "starts (or `maas extract`), so it never takes CPU from requests; server = inside "
+        "each server process.",
+    )
     stm_extraction_retry_max_seconds: float = Field(
         300.0, gt=0, description="Longest wait between retries of a failing extraction."
     )
