@@ -26,6 +26,7 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
+import psutil
 from redis.asyncio import Redis
 
 from bench.api_sections import ADD_MUTATION, CONTENT
@@ -42,11 +43,13 @@ CLIENTS = 8
 ROUNDS = 3  # off/on pairs of the p99 comparison
 WARMUP_S = 1.0
 QUEUE = extraction_queue("maas")
+DRAIN_TIMEOUT_S = 600.0
 
 
 def server_env(data_dir: Path, llm_url: str, *, extraction: bool) -> dict[str, str]:
     return {
         "OTEL_SDK_DISABLED": "true",
+        "LOG_LEVEL": "WARNING",
         "DATA_DIR": str(data_dir),
         "LLM_BASE_URL": llm_url,
         "LLM_API_KEY": "bench",
@@ -68,6 +71,20 @@ def extraction_reply(n: int) -> str:
     return json.dumps({"memory": [{"text": f"Fact number {n} about the deployment window."}]})
 
 
+async def drained(redis: Redis) -> None:
+    """Wait until no session has messages waiting for extraction."""
+    deadline = time.monotonic() + DRAIN_TIMEOUT_S
+    while await redis.zcard(QUEUE):
+        if time.monotonic() > deadline:
+            raise RuntimeError("extraction never drained: is the extraction process running?")
+        await asyncio.sleep(0.02)
+
+
+def with_children(server: BenchServer) -> list[int]:
+    """The server's pid and its children's (the extraction process)."""
+    return [server.pid, *(child.pid for child in psutil.Process(server.pid).children())]
+
+
 class Bench:
     def __init__(self, redis_url: str, redis_pid: int | None, fake: LLMProcess, tmp: Path) -> None:
         self.redis_url = redis_url
@@ -77,7 +94,8 @@ class Bench:
 
     def server(self, name: str, *, extraction: bool) -> BenchServer:
         env = server_env(self.tmp / name, self.fake.base_url, extraction=extraction)
-        server = BenchServer(self.redis_url, env=env)
+        # `maas serve`, as deployed: with its low-priority extraction process.
+        server = BenchServer(self.redis_url, env=env, cli=True)
         server.start()
         return server
 
@@ -89,8 +107,7 @@ class Bench:
             (connection,) = await open_connections(HOST, server.port, 1)
             await connection.request(write_request(f"warm-{uuid.uuid4().hex}", CONTENT))
             connection.close()
-            while await redis.zcard(QUEUE):
-                await asyncio.sleep(0.02)
+            await drained(redis)
         finally:
             await redis.aclose()
 
@@ -102,7 +119,7 @@ class Bench:
         try:
             await self.warm(server)
             connections = await open_connections(HOST, server.port, sessions)
-            meter = CpuMeter(server.pid)
+            meter = CpuMeter(with_children(server))
             _, cpu0, _ = meter.sample()
             began = time.perf_counter()
 
@@ -110,16 +127,17 @@ class Bench:
                 for turn in range(turns):
                     raw = write_request(f"t{n}", f"{CONTENT} Turn {turn} of session {n}.")
                     status, body = await connection.request(raw)
-                    assert status == 200 and b'"errors"' not in body, body[:300]
+                    if status != 200 or b'"errors"' in body:
+                        raise RuntimeError(f"addMessages failed: {body[:300]!r}")
 
             await asyncio.gather(*(converse(n, c) for n, c in enumerate(connections)))
-            while await redis.zcard(QUEUE):
-                await asyncio.sleep(0.02)
+            await drained(redis)
             elapsed = time.perf_counter() - began
             _, cpu1, _ = meter.sample()
             for connection in connections:
                 connection.close()
-            assert cpu0 is not None and cpu1 is not None
+            assert cpu0 is not None
+            assert cpu1 is not None
             return sessions * turns / elapsed, cpu1 - cpu0
         finally:
             await redis.aclose()
