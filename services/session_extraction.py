@@ -39,12 +39,20 @@ class ExtractionScheduler:
         self.timing = timing
         self._wake = wake  # tells this process's worker a job is due now
 
-    async def after_write(self, tenant: str, session_id: str, pending: int) -> None:
+    async def after_write(
+        self, tenant: str, session_id: str, pending: int, *, started: bool, retried: bool
+    ) -> None:
         """The write left `pending` messages in the session's backlog: make sure a worker
-        comes for them (a failure here fails the write; its retry comes back here)."""
+        comes for them. A backlog that was not empty already has its session on the queue
+        (put there by the write that started it, or kept there by the worker that found it
+        non-empty), so most writes of a busy session cost nothing more. A failure here fails
+        the write; its retry (`retried`: it found its messages stored) comes back here, as
+        does every write once a batch is waiting."""
         if pending <= 0:
             return
         now = pending >= self.timing.batch
+        if not (started or retried or now):
+            return
         await self._jobs.schedule(tenant, session_id, 0 if now else self.timing.delay_ms)
         if now:
             self._wake()

@@ -129,7 +129,13 @@ class ShortTermMemory:
         if extraction is not None:
             # Before the write is acknowledged: its messages are in the session's backlog
             # already; the session must be on the queue too.
-            await extraction.after_write(tenant, session_id, result.backlog)
+            await extraction.after_write(
+                tenant,
+                session_id,
+                result.backlog,
+                started=result.backlog_started,
+                retried=any(result.duplicate),
+            )
         config = effective_config(self._defaults, result.meta)
         self._compactor.after_write(tenant, session_id, int(result.meta["tokens"]), config)
         return AddResult(

@@ -42,6 +42,7 @@ class AppendResult:
     duplicate: list[bool]  # True where the id was already stored before this call
     meta: dict[str, str]
     backlog: int = -1  # messages waiting for long-term extraction; -1: extraction is off
+    backlog_started: bool = False  # this write's messages were the first in the backlog
 
 
 @dataclass(frozen=True)
@@ -175,7 +176,7 @@ class RedisMessageStore:
         raw = await self._scripts.append(keys=[*keys.data, keys.backlog], args=args)
         if raw[0] == b"!":
             raise ReservationTooSmall(int(raw[1]))
-        *entries, meta, event, backlog = raw
+        *entries, meta, event, backlog, started = raw
         decoded = _decode_hash(meta)
         await self._fan_in(
             tenant,
@@ -190,7 +191,7 @@ class RedisMessageStore:
             kind, body = entry[:1], entry[1:].decode()
             stored.append(None if kind == b"F" else body)
             duplicate.append(kind != b"N")
-        return AppendResult(stored, duplicate, decoded, int(backlog))
+        return AppendResult(stored, duplicate, decoded, int(backlog), bool(started))
 
     async def read_window(
         self,

@@ -9,9 +9,9 @@
 --       default ('1' on, '0' off), backlog TTL seconds, then (id, record) pairs; each record
 --       starts with {"seq":0, and gets the session's next sequence number here.
 -- Returns one entry per pair ('N' new, 'D' duplicate, 'F' folded into a summary, then the
--- record or id), the meta hash, {prev event id, new event id or '', event JSON or ''} and
--- the backlog's length (-1: extraction off); or {'!', new} when more than max_new would be
--- new (nothing is written then).
+-- record or id), the meta hash, {prev event id, new event id or '', event JSON or ''},
+-- the backlog's length (-1: extraction off) and 1 when this write started the backlog (it
+-- was empty); or {'!', new} when more than max_new would be new (nothing is written then).
 local FIRST_PAIR = 9
 local max_new = tonumber(ARGV[6])
 if max_new >= 0 then
@@ -62,9 +62,10 @@ end
 refresh_ttl(ARGV[1], 5)
 -- Each backlog entry: user id, agent id (the scope when it was written; '' for none) and the
 -- record, a line each (scope ids hold no newline).
-local backlog = -1
+local backlog, started = -1, 0
 if (redis.call('HGET', KEYS[1], 'long_term_extraction') or ARGV[7]) == '1' then
   if #new_records > 0 then
+    if redis.call('EXISTS', KEYS[6]) == 0 then started = 1 end
     local user = redis.call('HGET', KEYS[1], 'user_id') or ''
     local agent = redis.call('HGET', KEYS[1], 'agent_id') or ''
     for i = 1, #new_records do
@@ -77,4 +78,5 @@ end
 out[#out + 1] = redis.call('HGETALL', KEYS[1])
 out[#out + 1] = event
 out[#out + 1] = backlog
+out[#out + 1] = started
 return out
