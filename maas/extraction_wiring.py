@@ -42,8 +42,8 @@ def build_extraction_worker(
     llm: LLMGateway,
     wake: asyncio.Event,
 ) -> ExtractionWorker:
-    # A job makes up to two LLM calls (extraction, then mem0's update decision), each with
-    # its retries: its lease outlasts them all.
+    # A job's add makes one LLM call with its retries (mem0 may make a second, to decide
+    # updates, in other versions): its lease outlasts two.
     llm_ms = settings.llm_timeout_seconds * (settings.llm_max_retries + 1) * 1000
     options = WorkerOptions(
         timing=extraction_timing(settings),
