@@ -25,7 +25,10 @@ from stores.redis_client import prepare
 from stores.redis_server import die_with_parent_hook
 
 log = logging.getLogger("maas")
-NICENESS = 19  # where SCHED_IDLE is not to be had
+# The lowest priority that still gets a steady trickle of CPU (CFS weight 15 against a
+# server's 1024): SCHED_IDLE starved it for longer than its lease on a busy machine, so
+# another worker took its job and extracted the same messages again.
+NICENESS = 19
 
 
 def start_extraction_process() -> subprocess.Popen[bytes]:
@@ -57,13 +60,9 @@ def run_extraction(settings: Settings) -> None:
 
 
 def lowest_priority() -> None:
-    """Linux's SCHED_IDLE: this process (and every thread it starts later) runs only on CPU
-    the others leave; at nice 10 it still took enough to double addMessages p99 on a busy
-    2-core machine. Elsewhere, the highest niceness."""
-    try:
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-    except (AttributeError, OSError):
-        os.nice(NICENESS)
+    """Nice 19 for this process and every thread it starts later (at nice 10 it still took
+    enough CPU to double addMessages p99 on a busy 2-core machine)."""
+    os.nice(NICENESS - os.nice(0))
 
 
 async def _extract_until_stopped(settings: Settings) -> None:

@@ -114,6 +114,7 @@ class ExtractionWorker:
         except Exception:
             log.warning("could not lock a session for extraction", exc_info=True)
             return
+        holding = asyncio.create_task(self._hold(tenant, session_id, token), name="hold")
         try:
             entries = await jobs.read_backlog(tenant, session_id, options.timing.batch)
             remaining = 0
@@ -139,8 +140,20 @@ class ExtractionWorker:
         except Exception as exc:
             await self._retry_later(tenant, session_id, exc)
         finally:
+            holding.cancel()
             with contextlib.suppress(Exception):
                 await jobs.unlock(tenant, session_id, token)
+
+    async def _hold(self, tenant: str, session_id: str, token: str) -> None:
+        """Renew the lock and the claim while the job runs: however slow its LLM calls (or
+        the CPU it gets), no other worker takes the job while this one lives."""
+        lease_ms = self._options.lease_ms
+        while True:
+            await asyncio.sleep(lease_ms / 3000)
+            try:
+                await self._jobs.renew(tenant, session_id, token, lease_ms)
+            except Exception:
+                log.warning("could not renew an extraction's lease", exc_info=True)
 
     async def _extract(self, tenant: str, session_id: str, run: list[BacklogEntry]) -> None:
         """One add of consecutive messages written under one scope."""

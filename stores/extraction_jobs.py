@@ -61,6 +61,7 @@ def parse_member(member: str) -> tuple[str, str]:
         "schedule",
         "claim",
         "lock",
+        "renew",
         "unlock",
         "read_backlog",
         "commit",
@@ -101,6 +102,13 @@ class ExtractionJobs:
         """The session's extraction lock: one worker at a time extracts a session."""
         key = self._keys(tenant, session_id).extraction_lock
         return bool(await self._redis.set(key, token, nx=True, px=ttl_ms))
+
+    async def renew(self, tenant: str, session_id: str, token: str, ttl_ms: int) -> None:
+        """Keep the session's lock, if still ours, and its claim on the queue for ttl_ms more."""
+        key = self._keys(tenant, session_id).extraction_lock
+        if (await self._redis.get(key)) == token.encode():
+            await self._redis.pexpire(key, ttl_ms)
+            await self.schedule(tenant, session_id, ttl_ms, sooner_only=False)
 
     async def unlock(self, tenant: str, session_id: str, token: str) -> None:
         keys = self._keys(tenant, session_id)
