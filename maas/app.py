@@ -24,6 +24,7 @@ from maas.api_keys import plaintext_keys
 from maas.auth import authenticator_for
 from maas.authenticate import Authenticate
 from maas.error_responses import graphql_error_response
+from maas.extraction_wiring import build_extraction_scheduler, build_extraction_worker
 from maas.graphiql import graphiql_routes
 from maas.graphql_view import MaasGraphQL
 from maas.limits_middleware import BodySizeLimit
@@ -154,8 +155,11 @@ def build_stm(
     llm: LLMGateway,
     metrics: ServiceMetrics = NO_METRICS,
     clock: Callable[[], int] = wall_clock_ms,
+    extraction_wake: asyncio.Event | None = None,
 ) -> ShortTermMemory:
-    """The short-term-memory service and everything it stands on."""
+    """The short-term-memory service and everything it stands on (`extraction_wake` is set
+    when a session's long-term extraction is due now)."""
+    extraction = build_extraction_scheduler(settings, redis, extraction_wake)
     store = RedisMessageStore(redis, settings.redis_key_prefix, event_retention(settings))
     ledger = MessageLedger(
         redis, store, settings.redis_key_prefix, lease_ms=quota_lease_ms(settings)
@@ -166,6 +170,7 @@ def build_stm(
         max_messages=settings.stm_max_messages,
         max_tokens=settings.stm_max_tokens,
         ttl_seconds=settings.stm_session_ttl_seconds,
+        long_term_extraction=settings.stm_long_term_extraction,
     )
     tokens = token_counter_for(settings.llm_model)
     summary_model = settings.stm_summarization_model or settings.llm_model
@@ -178,6 +183,7 @@ def build_stm(
         lock_ttl_ms=int(settings.llm_timeout_seconds * (settings.llm_max_retries + 1) * 1000)
         + 30_000,
         metrics=metrics,
+        extraction=extraction,
     )
     limits = StmLimits(
         max_messages_per_call=settings.max_messages_per_call,
@@ -185,7 +191,7 @@ def build_stm(
         max_metadata_bytes=settings.max_metadata_bytes,
     )
     return ShortTermMemory(
-        store, events, tokens, compactor, defaults, limits, metrics, clock, quota
+        store, events, tokens, compactor, defaults, limits, metrics, clock, quota, extraction
     )
 
 
@@ -245,7 +251,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
         llm = LLMGateway(llm_config(settings), metrics=metrics)
         # Token encodings take a moment to build: do it now, not on the first request.
         await asyncio.to_thread(token_counter_for(settings.llm_model).count_text, "warm up")
-        app.state.stm = build_stm(settings, redis, events, llm, metrics)
+        extraction_due = asyncio.Event()
+        app.state.stm = build_stm(
+            settings, redis, events, llm, metrics, extraction_wake=extraction_due
+        )
         memory_quota = build_memory_quota(settings, redis, metrics)
         app.state.ltm, engine = build_ltm(settings, events, llm, loop, metrics, quota=memory_quota)
         app.state.prompts = MemoryPrompts(
@@ -253,6 +262,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
         )
         setattr(app.state, rate_limit.STATE_ATTRIBUTE, build_rate_limiter(settings, redis, metrics))
         await engine.start()
+        extraction = None
+        if settings.stm_extraction_worker == "server":
+            extraction = build_extraction_worker(
+                settings, redis, app.state.ltm, llm, extraction_due
+            )
+            extraction.start()
         app.state.redis = redis
         app.state.events = events
         store_probe = vector_store_probe(settings)
@@ -277,6 +292,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         finally:
             runtime_metrics.cancel()
             await app.state.readiness.close()
+            if extraction is not None:
+                await extraction.close()
             await store_probe.close()
             await app.state.stm.close()
             await events.close()

@@ -1,4 +1,4 @@
-"""`maas serve`, `maas export-schema` and `maas hash-key`."""
+"""`maas serve`, `maas extract`, `maas export-schema` and `maas hash-key`."""
 
 from __future__ import annotations
 
@@ -41,6 +41,12 @@ def serve(settings: Settings, workers: int) -> None:
         # uvicorn re-raises the SIGTERM it caught once it has shut down; by default that would
         # kill us before `finally` stops Redis.
         signal.signal(signal.SIGTERM, _exit_cleanly)
+    # Long-term extraction in a low-priority process of its own (maas/extraction_process.py).
+    extraction = None
+    if settings.stm_extraction_worker == "process":
+        from maas.extraction_process import start_extraction_process
+
+        extraction = start_extraction_process()
     try:
         with shared_metrics_dir(workers):
             uvicorn.run(
@@ -57,6 +63,10 @@ def serve(settings: Settings, workers: int) -> None:
                 timeout_graceful_shutdown=settings.shutdown_grace_seconds,
             )
     finally:
+        if extraction is not None:
+            from maas.extraction_process import stop_extraction_process
+
+            stop_extraction_process(extraction, settings.llm_timeout_seconds)
         if embedded is not None:
             embedded.stop()
 
@@ -122,6 +132,7 @@ def main(argv: list[str] | None = None) -> None:
     serve_cmd.add_argument("--workers", type=int, default=1)
     export = commands.add_parser("export-schema", help="write the schema's SDL")
     export.add_argument("path", type=Path, nargs="?", default=Path("schema.graphql"))
+    commands.add_parser("extract", help="run long-term extraction jobs (maas serve starts one)")
     commands.add_parser(
         "hash-key", help="print the sha256:<hex> entry for API_KEYS of a key read from stdin"
     )
@@ -137,5 +148,9 @@ def main(argv: list[str] | None = None) -> None:
     logging.config.dictConfig(logging_config(settings.log_level, settings.log_format))
     if args.command == "serve":
         serve(settings, args.workers)
+    elif args.command == "extract":
+        from maas.extraction_process import run_extraction
+
+        run_extraction(settings)
     else:
         export_schema(args.path)

@@ -204,6 +204,32 @@ class Settings(BaseSettings):
         ge=0,
         description="Idle seconds before a session expires; every write renews it; 0 = never.",
     )
+    stm_long_term_extraction: bool = Field(
+        False,
+        description="Sessions without their own longTermExtraction: true sends their messages "
+        "to long-term memory by themselves.",
+    )
+    stm_extraction_delay_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="Longest a message of such a session waits for extraction (so, at the "
+        "latest, once the session has been idle this long).",
+    )
+    stm_extraction_batch_messages: int = Field(
+        20,
+        ge=1,
+        le=100,
+        description="Messages pending that start an extraction at once; most in one LLM call.",
+    )
+    stm_extraction_worker: Literal["process", "server"] = Field(
+        "process",
+        description="Where extraction runs: process = a low-priority process `maas serve` "
+        "starts (or `maas extract`), so it never takes CPU from requests; server = inside "
+        "each server process.",
+    )
+    stm_extraction_retry_max_seconds: float = Field(
+        300.0, gt=0, description="Longest wait between retries of a failing extraction."
+    )
 
     # LLM gateway (OpenAI Chat Completions protocol)
     llm_provider: Provider = Field("openai", description="Selects the provider's base URL.")

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from strawberry import Info
 
     from services.session_events import SessionEvent
+    from stores.extraction_jobs import ExtractionProgress
 
 
 async def session(info: Info[RequestContext, Any], session_id: str) -> SessionInfo | None:
@@ -51,6 +52,12 @@ async def session_context(info: Info[RequestContext, Any], session: SessionInfo)
     return await stm_of(info).get_context(tenant_of(info), session)
 
 
+async def session_extraction(
+    info: Info[RequestContext, Any], session_id: str
+) -> ExtractionProgress:
+    return await stm_of(info).extraction_progress(tenant_of(info), session_id)
+
+
 async def add_messages(
     info: Info[RequestContext, Any], session_id: str, messages: list[Any]
 ) -> AddResult:
@@ -75,6 +82,9 @@ async def set_session_config(
     max_messages: int | None,
     max_tokens: int | None,
     ttl_seconds: int | None,
+    user_id: str | None = None,
+    agent_id: str | None = None,
+    long_term_extraction: bool | None = None,
     reset: list[ConfigField],
 ) -> SessionInfo:
     change = ConfigChange(
@@ -82,6 +92,9 @@ async def set_session_config(
         max_messages=max_messages,
         max_tokens=max_tokens,
         ttl_seconds=ttl_seconds,
+        user_id=user_id,
+        agent_id=agent_id,
+        long_term_extraction=long_term_extraction,
         reset=frozenset(reset),
     )
     return await stm_of(info).set_config(tenant_of(info), session_id, change)

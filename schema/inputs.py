@@ -47,6 +47,16 @@ class SetSessionConfigInput:
     max_messages: int | None = None
     max_tokens: int | None = None
     ttl_seconds: int | None = None
+    user_id: str | None = strawberry.field(
+        default=None, description="The long-term-memory userId the session's messages teach."
+    )
+    agent_id: str | None = strawberry.field(
+        default=None, description="The long-term-memory agentId the session's messages teach."
+    )
+    long_term_extraction: bool | None = strawberry.field(
+        default=None,
+        description="true: the session's messages reach long-term memory without addMemory.",
+    )
     reset: list[SessionConfigField] = strawberry.field(default_factory=list)
 
 

@@ -74,6 +74,9 @@ class Mutation(MemoryMutation):
             max_messages=input.max_messages,
             max_tokens=input.max_tokens,
             ttl_seconds=input.ttl_seconds,
+            user_id=input.user_id,
+            agent_id=input.agent_id,
+            long_term_extraction=input.long_term_extraction,
             reset=input.reset,
         )
         return SetSessionConfigPayload(session=Session.of(session))

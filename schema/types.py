@@ -98,6 +98,17 @@ class SessionConfig:
     ttl_seconds: int = strawberry.field(
         description="Idle time before the session expires; 0 = never."
     )
+    user_id: str | None = strawberry.field(
+        description="Whose conversation it is: the long-term-memory userId its messages teach."
+    )
+    agent_id: str | None = strawberry.field(
+        description="The long-term-memory agentId its messages teach."
+    )
+    long_term_extraction: bool = strawberry.field(
+        description="True when the session's messages reach long-term memory by themselves "
+        "(extracted in the background into the userId/agentId scope, or the session's own "
+        "scope when neither is set); see the session's extraction progress."
+    )
 
     @classmethod
     def of(cls, c: stm_model.SessionConfig) -> SessionConfig:
@@ -106,6 +117,9 @@ class SessionConfig:
             max_messages=c.max_messages,
             max_tokens=c.max_tokens,
             ttl_seconds=c.ttl_seconds,
+            user_id=c.user_id,
+            agent_id=c.agent_id,
+            long_term_extraction=c.long_term_extraction,
         )
 
 
@@ -141,6 +155,23 @@ class ContextWindow:
         )
 
 
+@strawberry.type(
+    description="How far long-term extraction of a session's messages got (see "
+    "SessionConfig.longTermExtraction)."
+)
+class SessionExtraction:
+    last_extracted_seq: int | None = strawberry.field(
+        description="seq of the newest message extracted; null before the first."
+    )
+    pending_count: int = strawberry.field(
+        description="Messages waiting for extraction (they outlive a summary, a delete or an "
+        "expiry of the session until extracted)."
+    )
+    failed_attempts: int = strawberry.field(
+        description="Extraction attempts failed in a row (retried with a growing backoff)."
+    )
+
+
 @strawberry.type(description="A conversation's short-term memory.")
 class Session:
     id: str
@@ -173,6 +204,15 @@ class Session:
     @strawberry.field(description="The context window the session's strategy allows now.")
     async def context(self, info: strawberry.Info) -> ContextWindow:
         return ContextWindow.of(await resolve.session_context(info, self.info))
+
+    @strawberry.field(description="Progress of long-term extraction of its messages.")
+    async def extraction(self, info: strawberry.Info) -> SessionExtraction:
+        progress = await resolve.session_extraction(info, self.id)
+        return SessionExtraction(
+            last_extracted_seq=progress.last_seq,
+            pending_count=progress.pending,
+            failed_attempts=progress.failures,
+        )
 
     @classmethod
     def of(cls, s: stm_model.SessionInfo) -> Session:

@@ -16,6 +16,7 @@ import uuid
 from services.errors import Unavailable
 from services.metrics import NO_METRICS, ServiceMetrics, SummaryOutcome
 from services.session_events import SessionEventType, encode_event
+from services.session_extraction import ExtractionScheduler
 from services.stm_model import Message, Role, SessionConfig, Strategy, ms_to_datetime
 from services.summarizer import Summarizer
 from services.tokens import TokenCounter
@@ -40,8 +41,10 @@ class Compactor:
         lock_ttl_ms: int,
         max_messages_per_summary: int = 2_000,
         metrics: ServiceMetrics = NO_METRICS,
+        extraction: ExtractionScheduler | None = None,
     ) -> None:
         self._store = store
+        self._extraction = extraction
         self._summarizer = summarizer
         self._tokens = tokens
         self._default_ttl = default_ttl
@@ -94,6 +97,9 @@ class Compactor:
         await self._store.release_lock(tenant, session_id, lock)
         if not replaced:
             log.info("summary discarded: the session changed under it")
+        elif self._extraction is not None and config.long_term_extraction:
+            # Folded messages leave the context: what they teach goes to long-term memory now.
+            await self._extraction.soon(tenant, session_id)
 
     async def summarize_now(self, tenant: str, session_id: str, config: SessionConfig) -> bool:
         """Summarize the oldest part of the session; False when there was nothing to do or the

@@ -23,6 +23,7 @@ from services.session_events import (
     encode_event,
     messages_added_prefix,
 )
+from services.session_extraction import ExtractionScheduler
 from services.stm_config import effective_config, meta_fields, session_info
 from services.stm_limits import (
     SESSION_ID,
@@ -47,6 +48,7 @@ from services.stm_model import (
 )
 from services.tokens import TokenCounter
 from stores.event_bus import RedisEventBus
+from stores.extraction_jobs import ExtractionProgress
 from stores.redis_client import is_redis_down
 from stores.redis_messages import AppendResult, RedisMessageStore
 
@@ -75,8 +77,10 @@ class ShortTermMemory:
         metrics: ServiceMetrics = NO_METRICS,
         clock: Callable[[], int] = wall_clock_ms,
         quota: MessageQuota | None = None,
+        extraction: ExtractionScheduler | None = None,
     ) -> None:
         self._store = store
+        self._extraction = extraction
         self._quota = quota
         self._clock = clock
         self.metrics = metrics
@@ -101,6 +105,8 @@ class ShortTermMemory:
         else:
             items = self._records(messages, now_ms)
 
+        extraction = self._extraction
+
         def append(admission: Admission = UNLIMITED) -> Awaitable[AppendResult]:
             return self._store.append(
                 tenant,
@@ -111,6 +117,8 @@ class ShortTermMemory:
                 event_prefix=messages_added_prefix(session_id, now_ms),
                 lease=admission.lease,
                 max_new=admission.max_new,
+                extraction_default=extraction is not None and self._defaults.long_term_extraction,
+                backlog_ttl=extraction.timing.backlog_ttl if extraction is not None else 0,
             )
 
         if self._quota is None:
@@ -118,6 +126,16 @@ class ShortTermMemory:
         else:
             ids = [message_id for message_id, _ in items]
             result = await self._quota.write(tenant, session_id, ids, append)
+        if extraction is not None:
+            # Before the write is acknowledged: its messages are in the session's backlog
+            # already; the session must be on the queue too.
+            await extraction.after_write(
+                tenant,
+                session_id,
+                result.backlog,
+                started=result.backlog_started,
+                retried=any(result.duplicate),
+            )
         config = effective_config(self._defaults, result.meta)
         self._compactor.after_write(tenant, session_id, int(result.meta["tokens"]), config)
         return AddResult(
@@ -253,6 +271,17 @@ class ShortTermMemory:
         event = encode_event(SessionEventType.SESSION_DELETED, session_id, now_ms)
         if not await self._store.delete(tenant, session_id, now_ms=now_ms, event=event):
             raise NotFound(f"No session '{session_id}'.", field="sessionId")
+        if self._extraction is not None:
+            # Its messages not yet extracted outlive it in its backlog: extract them now.
+            await self._extraction.soon(tenant, session_id)
+
+    @_storage
+    async def extraction_progress(self, tenant: str, session_id: str) -> ExtractionProgress:
+        """How far long-term extraction of the session's messages got."""
+        check_session_id(session_id)
+        if self._extraction is None:
+            return ExtractionProgress(None, 0, 0)
+        return await self._extraction.progress(tenant, session_id)
 
     def session_events(
         self, tenant: str, session_id: str | None, after: str | None = None

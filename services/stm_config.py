@@ -19,7 +19,21 @@ def effective_config(defaults: SessionConfig, meta: dict[str, str]) -> SessionCo
         max_messages=int(meta.get("max_messages", defaults.max_messages)),
         max_tokens=int(meta.get("max_tokens", defaults.max_tokens)),
         ttl_seconds=int(meta.get("ttl_seconds", defaults.ttl_seconds)),
+        user_id=meta.get("user_id", defaults.user_id),
+        agent_id=meta.get("agent_id", defaults.agent_id),
+        long_term_extraction=_flag(meta.get("long_term_extraction"), defaults.long_term_extraction),
     )
+
+
+def _flag(stored: str | None, default: bool) -> bool:
+    """A yes/no override as the meta hash keeps it ("1"/"0"), or the default."""
+    return default if stored is None else stored == "1"
+
+
+def _stored(value: object) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    return str(value)
 
 
 def meta_fields(change: ConfigChange) -> dict[str, str]:
@@ -29,7 +43,7 @@ def meta_fields(change: ConfigChange) -> dict[str, str]:
     for name in ConfigField:
         value = getattr(change, name.value)
         if value is not None:
-            fields[name.value] = str(value)
+            fields[name.value] = _stored(value)
     return fields
 
 

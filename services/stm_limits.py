@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 from services.errors import InvalidInput, LimitExceeded
 from services.json_values import check_json_value, check_text
+from services.ltm_limits import check_scope
+from services.ltm_model import Scope
 from services.stm_model import ConfigChange, NewMessage
 
 SESSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}")
@@ -92,6 +94,8 @@ def check_config(change: ConfigChange, limits: StmLimits) -> None:
     for name, (value, low, high) in ranges.items():
         if value is not None and not low <= value <= high:
             raise InvalidInput(f"{name} must be between {low} and {high}.", field=name)
+    # The session's memories go to this long-term-memory scope: the same ids as everywhere.
+    check_scope(Scope(user_id=change.user_id, agent_id=change.agent_id), required=False)
 
 
 def check_page_size(value: int | None, name: str, limits: StmLimits) -> None:

@@ -28,6 +28,9 @@ class ConfigField(enum.StrEnum):
     MAX_MESSAGES = "max_messages"
     MAX_TOKENS = "max_tokens"
     TTL_SECONDS = "ttl_seconds"
+    USER_ID = "user_id"
+    AGENT_ID = "agent_id"
+    LONG_TERM_EXTRACTION = "long_term_extraction"
 
 
 @dataclass(frozen=True)
@@ -91,12 +94,17 @@ class Message:
 
 @dataclass(frozen=True)
 class SessionConfig:
-    """How a session's context window is built; None fields fall back to the defaults."""
+    """How a session's context window is built, whose it is (the long-term-memory scope its
+    messages teach, and the default scope of what reads memories for it), and whether its
+    messages reach long-term memory by themselves."""
 
     strategy: Strategy
     max_messages: int
     max_tokens: int
     ttl_seconds: int
+    user_id: str | None = None
+    agent_id: str | None = None
+    long_term_extraction: bool = False
 
 
 @dataclass(frozen=True)
@@ -108,6 +116,9 @@ class ConfigChange:
     max_messages: int | None = None
     max_tokens: int | None = None
     ttl_seconds: int | None = None
+    user_id: str | None = None
+    agent_id: str | None = None
+    long_term_extraction: bool | None = None
     reset: frozenset[ConfigField] = frozenset()
 
 

@@ -17,6 +17,12 @@ class SessionKeys:
     folded: str
     events: str
     lock: str
+    # Long-term extraction (stores/extraction_jobs.py): the session's messages not yet
+    # extracted, kept apart from its buffer so they outlive a summary, a delete or an expiry;
+    # the progress made; and the lock of the one extraction running.
+    backlog: str
+    extraction: str
+    extraction_lock: str
 
     @classmethod
     def of(cls, prefix: str, tenant: str, session_id: str) -> SessionKeys:
@@ -28,6 +34,9 @@ class SessionKeys:
             folded=f"{tag}:folded",
             events=f"{tag}:events",
             lock=f"{tag}:lock",
+            backlog=f"{tag}:ltm-backlog",
+            extraction=f"{tag}:ltm-progress",
+            extraction_lock=f"{tag}:ltm-lock",
         )
 
     @property
@@ -71,3 +80,10 @@ class TenantKeys:
     def fan_in_mark(self, session_id: str) -> str:
         """The id of the session's newest event already copied into `session_events`."""
         return self._fan_in_prefix + session_id
+
+
+def extraction_queue(prefix: str) -> str:
+    """Sorted set of every tenant's sessions with messages to extract ("tenant:session"), by
+    when a worker should next look at them (ms). One key for all tenants: any server process
+    finds any job; a job's data stays in its session's slot."""
+    return f"{prefix}:ltm-extraction-queue"

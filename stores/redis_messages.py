@@ -41,6 +41,8 @@ class AppendResult:
     stored: list[str | None]  # the stored record, or None when it was folded into a summary
     duplicate: list[bool]  # True where the id was already stored before this call
     meta: dict[str, str]
+    backlog: int = -1  # messages waiting for long-term extraction; -1: extraction is off
+    backlog_started: bool = False  # this write's messages were the first in the backlog
 
 
 @dataclass(frozen=True)
@@ -147,21 +149,34 @@ class RedisMessageStore:
         event_prefix: str,
         lease: str = "",
         max_new: int = -1,
+        extraction_default: bool = False,
+        backlog_ttl: int = 0,
     ) -> AppendResult:
         """Append (id, record) pairs once each; the new ones become one event,
         `event_prefix + records + "]}"`. Under a quota reservation (`lease`, see
         MessageLedger) at most `max_new` may be new, or ReservationTooSmall and nothing is
-        written; the copy of the event into the tenant's slot releases the reservation."""
+        written; the copy of the event into the tenant's slot releases the reservation.
+        With long-term extraction on for the session (its own setting, else
+        `extraction_default`) the new records also join its extraction backlog, which lives
+        backlog_ttl seconds after its last addition."""
         keys = self._keys(tenant, session_id)
-        args: list[str | int] = [default_ttl, *self._events_args, now_ms, event_prefix, max_new]
+        args: list[str | int] = [
+            default_ttl,
+            *self._events_args,
+            now_ms,
+            event_prefix,
+            max_new,
+            "1" if extraction_default else "0",
+            backlog_ttl,
+        ]
         for message_id, record in items:
             if not record.startswith(RECORD_PREFIX):
                 raise ValueError(f"record must start with {RECORD_PREFIX}")
             args += [message_id, record]
-        raw = await self._scripts.append(keys=keys.data, args=args)
+        raw = await self._scripts.append(keys=[*keys.data, keys.backlog], args=args)
         if raw[0] == b"!":
             raise ReservationTooSmall(int(raw[1]))
-        *entries, meta, event = raw
+        *entries, meta, event, backlog, started = raw
         decoded = _decode_hash(meta)
         await self._fan_in(
             tenant,
@@ -176,7 +191,7 @@ class RedisMessageStore:
             kind, body = entry[:1], entry[1:].decode()
             stored.append(None if kind == b"F" else body)
             duplicate.append(kind != b"N")
-        return AppendResult(stored, duplicate, decoded)
+        return AppendResult(stored, duplicate, decoded, int(backlog), bool(started))
 
     async def read_window(
         self,

@@ -52,6 +52,10 @@ class Scripts:
         self.forget_sessions = load("forget_sessions")
         self.append_event = load("append_event")
         self.count_new = load("count_new")
+        # Long-term extraction: the queue's, and the session's.
+        self.schedule_extraction = load("schedule_extraction")
+        self.claim_extractions = load("claim_extractions")
+        self.commit_extraction = load("commit_extraction")
         # Limits and quotas, each in the tenant's slot.
         self.rate_limit = load("rate_limit")
         self.reserve_messages = load("reserve_messages")

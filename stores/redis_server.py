@@ -141,8 +141,10 @@ def _spawner() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=1, thread_name_prefix="redis-spawner")
 
 
-def _die_with_parent_hook() -> Callable[[], None] | None:
-    """Build a preexec_fn making the child get SIGTERM when we die (Linux only), else None."""
+def die_with_parent_hook(signum: int = signal.SIGTERM) -> Callable[[], None] | None:
+    """Build a preexec_fn making the child get `signum` when we die (Linux only), else None.
+    Fork from the main thread or a thread that lives as long as the process: the signal
+    follows the thread that forked."""
     if not sys.platform.startswith("linux"):
         return None
     try:
@@ -154,7 +156,7 @@ def _die_with_parent_hook() -> Callable[[], None] | None:
     parent_pid = os.getpid()
 
     def hook() -> None:
-        prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+        prctl(pr_set_pdeathsig, signum, 0, 0, 0)
         # If we died between fork and prctl, the death signal would never come: exit now.
         if os.getppid() != parent_pid:
             os._exit(1)
@@ -357,7 +359,7 @@ class RedisServerProcess:
                 stderr=subprocess.DEVNULL,
                 # Own process group: a terminal Ctrl-C reaches only us, and we shut redis down.
                 process_group=0,
-                preexec_fn=_die_with_parent_hook(),  # only calls prctl and getppid
+                preexec_fn=die_with_parent_hook(),  # only calls prctl and getppid
                 close_fds=True,
             )
         except OSError as exc:

@@ -6,10 +6,11 @@ local function tokens_of(record)
   return tonumber(string.match(record, '^{"seq":%-?%d+,"tokens":(%d+)'))
 end
 
--- The TTL slides: every write renews it for every key of the session. Returns the TTL.
-local function refresh_ttl(default_ttl)
+-- The TTL slides: every write renews it for every key of the session (the first key_count
+-- keys; all by default). Returns the TTL.
+local function refresh_ttl(default_ttl, key_count)
   local ttl = tonumber(redis.call('HGET', KEYS[1], 'ttl_seconds') or default_ttl)
-  for i = 1, #KEYS do
+  for i = 1, key_count or #KEYS do
     if ttl > 0 then
       redis.call('EXPIRE', KEYS[i], ttl)
     else

@@ -179,9 +179,10 @@ async def test_a_write_whose_copy_failed_stays_counted_until_a_later_copy_counts
     reservation = await ledger.reserve(TENANT, "s", 4, limit=10)
     assert reservation.lease is not None
     records = [(m.id or "", m.content) for m in users(4)]
+    keys = SessionKeys.of("maas", TENANT, "s")
     await store._scripts.append(
-        keys=SessionKeys.of("maas", TENANT, "s").data,
-        args=[0, 100, 0, 1, messages_added_prefix("s", 1), -1, *_pairs(records)],
+        keys=[*keys.data, keys.backlog],
+        args=[0, 100, 0, 1, messages_added_prefix("s", 1), -1, "0", 0, *_pairs(records)],
     )
     assert await ledger.counted(TENANT) == (0, 4)
     with pytest.raises(LimitExceeded):

@@ -1,0 +1,91 @@
+"""`maas extract`: the process that runs long-term extraction jobs beside the servers.
+
+mem0's extraction spends CPU in Python (embedding, its store, its bookkeeping); inside a
+server process it competes for the GIL with the event loop, and addMessages p99 grew several
+times over. In a process of its own, at the lowest CPU priority, it takes only the CPU the
+servers leave. `maas serve` starts one and stops it with itself; it dies with a server that crashes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+from maas.app import WORKER_THREADS, build_events, build_memory_quota, build_redis, llm_config
+from maas.extraction_wiring import build_extraction_worker
+from maas.ltm_wiring import build_ltm
+from maas.settings import Settings
+from services.llm import LLMGateway
+from stores.redis_client import prepare
+from stores.redis_server import die_with_parent_hook
+
+log = logging.getLogger("maas")
+# The lowest priority that still gets a steady trickle of CPU (CFS weight 15 against a
+# server's 1024): SCHED_IDLE starved it for longer than its lease on a busy machine, so
+# another worker took its job and extracted the same messages again.
+NICENESS = 19
+
+
+def start_extraction_process() -> subprocess.Popen[bytes]:
+    """`maas extract` as a child that dies (SIGKILL, like a crash) if this process does."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "maas", "extract"],
+        preexec_fn=die_with_parent_hook(signal.SIGKILL),  # only calls prctl and getppid
+    )
+
+
+def stop_extraction_process(process: subprocess.Popen[bytes], timeout_s: float) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def run_extraction(settings: Settings) -> None:
+    """Run extraction jobs until SIGTERM or SIGINT, at the lowest CPU priority."""
+    lowest_priority()
+    asyncio.run(_extract_until_stopped(settings))
+    # mem0 calls still running in worker threads (their jobs handed back to the queue) must
+    # not finish after this: end the process without waiting for those threads.
+    logging.shutdown()
+    os._exit(0)
+
+
+def lowest_priority() -> None:
+    """Nice 19 for this process and every thread it starts later (at nice 10 it still took
+    enough CPU to double addMessages p99 on a busy 2-core machine)."""
+    os.nice(NICENESS - os.nice(0))
+
+
+async def _extract_until_stopped(settings: Settings) -> None:
+    loop = asyncio.get_running_loop()
+    loop.set_default_executor(ThreadPoolExecutor(WORKER_THREADS, thread_name_prefix="extract"))
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    redis = build_redis(settings)
+    await prepare(redis)
+    events = build_events(settings, redis)
+    llm = LLMGateway(llm_config(settings))
+    quota = build_memory_quota(settings, redis)
+    # Its engine (the embedding model among it) is built by the first job: an idle worker
+    # costs next to nothing.
+    ltm, _ = build_ltm(settings, events, llm, loop, quota=quota)
+    worker = build_extraction_worker(settings, redis, ltm, llm, asyncio.Event())
+    worker.start()
+    log.info("long-term extraction worker started")
+    try:
+        await stop.wait()
+    finally:
+        await worker.close()
+        await events.close()
+        await llm.close()
+        await redis.aclose()
