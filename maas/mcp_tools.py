@@ -169,7 +169,8 @@ async def memory_prompt(
     ] = None,
 ) -> MemoryPrompt:
     """In one call, the messages to put in front of the model: a system message carrying the
-    long-term memories relevant to the query (searched for userId and/or agentId), then the
+    long-term memories relevant to the query (searched for userId and/or agentId; default: the
+    session's own, set in its config), then the
     session's context window, all within tokenBudget. The newest message is always kept;
     lower-scored memories, then older messages, are what gives way, and what was left out is
     said (omittedMemoryIds, omittedMessageCount). NOT_FOUND when you have no such session."""

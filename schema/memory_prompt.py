@@ -17,7 +17,8 @@ from services.prompt_fitting import PromptMessage as FittedMessage
 
 @strawberry.input(
     description="A memory prompt: a session of yours, and the scope (userId, agentId or both) "
-    "whose long-term memories are searched."
+    "whose long-term memories are searched; without either, the session config's userId and "
+    "agentId (BAD_USER_INPUT when it has neither)."
 )
 class MemoryPromptInput:
     session_id: str

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from services.errors import InvalidInput, LimitExceeded, MaasError, NotFound, Unavailable
@@ -82,9 +82,12 @@ class MemoryPrompts:
         """The prompt of `request` in the tenant's session; NotFound when the tenant has no
         such session. With a query, the session and the memories are read concurrently."""
         self._check(request)
-        if request.query is None:
+        scoped = bool(request.scope.user_id or request.scope.agent_id)
+        if request.query is None or not scoped:
             session, context = await self._context(tenant, request.session_id)
-            query = default_query(context)
+            if not scoped:
+                request = replace(request, scope=_scope_of(session))
+            query = request.query if request.query is not None else default_query(context)
             found = await self._search(tenant, request, query) if query is not None else []
         else:
             query = request.query
@@ -116,10 +119,6 @@ class MemoryPrompts:
     def _check(self, request: PromptRequest) -> None:
         check_session_id(request.session_id)
         check_scope(request.scope, required=False)
-        if not (request.scope.user_id or request.scope.agent_id):
-            raise InvalidInput(
-                "Give userId or agentId: the scope whose memories are searched.", field="userId"
-            )
         high = self._stm.limits.max_config_tokens
         if request.token_budget is not None and not 1 <= request.token_budget <= high:
             raise InvalidInput(f"tokenBudget must be between 1 and {high}.", field="tokenBudget")
@@ -156,6 +155,18 @@ class MemoryPrompts:
         except Unavailable:
             log.warning("memory prompt without memories: the vector store is unavailable")
             return None
+
+
+def _scope_of(session: SessionInfo) -> Scope:
+    """The session's own scope (its config's userId/agentId), for a request that names none."""
+    config = session.config
+    if not (config.user_id or config.agent_id):
+        raise InvalidInput(
+            "Give userId or agentId (the scope whose memories are searched), or set them in "
+            "the session's config.",
+            field="userId",
+        )
+    return Scope(config.user_id, config.agent_id)
 
 
 def default_query(context: ContextWindow) -> str | None:

@@ -239,7 +239,6 @@ async def test_memories_of_another_tenant_are_not_in_the_prompt(
 @pytest.mark.parametrize(
     ("fields", "code"),
     [
-        ({}, "BAD_USER_INPUT"),  # no scope
         ({"userId": "a b"}, "BAD_USER_INPUT"),
         ({"userId": "u", "tokenBudget": 0}, "BAD_USER_INPUT"),
         ({"userId": "u", "memoryLimit": 0}, "LIMIT_EXCEEDED"),
@@ -254,6 +253,26 @@ async def test_bad_input_is_refused_before_the_session_is_looked_for(
 ) -> None:
     errors = await execute_error(api, MEMORY_PROMPT, input={"sessionId": "no-such", **fields})
     assert codes(errors) == [code]
+
+
+SET_SCOPE = """
+mutation($input: SetSessionConfigInput!) { setSessionConfig(input: $input) { session { id } } }
+"""
+
+
+async def test_without_a_scope_the_sessions_own_is_searched(
+    api: AsyncClientSession, user: str, memories: dict[str, dict[str, Any]]
+) -> None:
+    await conversation(api, "dinner")
+    # The session names no owner yet: the prompt cannot know whose memories to search.
+    errors = await execute_error(api, MEMORY_PROMPT, input={"sessionId": "dinner"})
+    assert codes(errors) == ["BAD_USER_INPUT"]
+
+    await execute(api, SET_SCOPE, input={"sessionId": "dinner", "userId": user})
+    result = await prompt(api, sessionId="dinner", query="food allergies")
+
+    assert memories["allergy"]["id"] in [h["memory"]["id"] for h in result["memories"]]
+    assert {h["memory"]["userId"] for h in result["memories"]} == {user}
 
 
 async def test_categories_and_threshold_choose_the_memories_as_in_a_search(
