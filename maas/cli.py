@@ -30,23 +30,30 @@ MULTIPROC_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 def serve(settings: Settings, workers: int) -> None:
     """Serve the API; with REDIS_URL unset, run an embedded Redis for as long as we run."""
     embedded = None
-    if not settings.redis_url:
+    redis_url = settings.redis_url
+    if not redis_url:
         from stores.redis_server import RedisServerProcess
 
         embedded = RedisServerProcess(settings.data_dir / "redis", persistent=True)
-        url = embedded.start()
-        log.info("embedded Redis at %s, data in %s", url, embedded.data_dir)
+        redis_url = embedded.start()
+        log.info("embedded Redis at %s, data in %s", redis_url, embedded.data_dir)
         # Worker processes read their settings from the environment.
-        os.environ["REDIS_URL"] = url
+        os.environ["REDIS_URL"] = redis_url
         # uvicorn re-raises the SIGTERM it caught once it has shut down; by default that would
         # kill us before `finally` stops Redis.
         signal.signal(signal.SIGTERM, _exit_cleanly)
-    # Long-term extraction in a low-priority process of its own (maas/extraction_process.py).
+    # Long-term extraction in a low-priority process of its own (maas/extraction_process.py),
+    # started once there are jobs.
     extraction = None
     if settings.stm_extraction_worker == "process":
-        from maas.extraction_process import start_extraction_process
+        from maas.extraction_process import ExtractionLauncher
+        from stores.redis_keys import extraction_queue
 
-        extraction = start_extraction_process()
+        extraction = ExtractionLauncher(
+            redis_url,
+            cluster=settings.redis_cluster,
+            queue_key=extraction_queue(settings.redis_key_prefix),
+        ).start()
     try:
         with shared_metrics_dir(workers):
             uvicorn.run(
@@ -64,9 +71,7 @@ def serve(settings: Settings, workers: int) -> None:
             )
     finally:
         if extraction is not None:
-            from maas.extraction_process import stop_extraction_process
-
-            stop_extraction_process(extraction, settings.llm_timeout_seconds)
+            extraction.stop(settings.llm_timeout_seconds)
         if embedded is not None:
             embedded.stop()
 

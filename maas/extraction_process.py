@@ -3,7 +3,8 @@
 mem0's extraction spends CPU in Python (embedding, its store, its bookkeeping); inside a
 server process it competes for the GIL with the event loop, and addMessages p99 grew several
 times over. In a process of its own, at the lowest CPU priority, it takes only the CPU the
-servers leave. `maas serve` starts one and stops it with itself; it dies with a server that crashes.
+servers leave. `maas serve` starts one once jobs are waiting (ExtractionLauncher) and stops it
+with itself; it dies with a server that crashes.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from maas.app import WORKER_THREADS, build_events, build_memory_quota, build_redis, llm_config
 from maas.extraction_wiring import build_extraction_worker
@@ -29,6 +32,62 @@ log = logging.getLogger("maas")
 # server's 1024): SCHED_IDLE starved it for longer than its lease on a busy machine, so
 # another worker took its job and extracted the same messages again.
 NICENESS = 19
+
+
+class ExtractionLauncher:
+    """Starts `maas extract` once there is something to extract, and stops it with itself.
+
+    An idle extraction process still costs ~100 MB and a second of CPU to import the stack, and
+    most deployments never turn extraction on: so until the queue of jobs (any tenant's, any
+    replica's, one Redis key) has a member, this only asks Redis whether it has, every
+    `poll_s`. Jobs left by a server that stopped are found the same way at the next start.
+    """
+
+    def __init__(self, redis_url: str, *, cluster: bool, queue_key: str, poll_s: float = 1.0):
+        self._redis_url, self._cluster, self._queue = redis_url, cluster, queue_key
+        self._poll_s = poll_s
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="extraction-launcher", daemon=True)
+        self._lock = threading.Lock()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> ExtractionLauncher:
+        self._thread.start()
+        return self
+
+    def stop(self, timeout_s: float) -> None:
+        self._stopped.set()
+        self._thread.join(timeout=self._poll_s + 5)
+        with self._lock:
+            if self.process is not None:
+                stop_extraction_process(self.process, timeout_s)
+
+    def _watch(self) -> None:
+        import redis
+        import redis.cluster
+
+        client: Any = (
+            redis.cluster.RedisCluster.from_url(self._redis_url)
+            if self._cluster
+            else redis.Redis.from_url(self._redis_url)
+        )
+        try:
+            while not self._stopped.wait(self._poll_s):
+                try:
+                    waiting = client.exists(self._queue)
+                except redis.RedisError:
+                    continue  # Redis is away: the servers say so; ask again later
+                if waiting:
+                    with self._lock:
+                        if not self._stopped.is_set():
+                            self.process = start_extraction_process()
+                    log.info("long-term extraction jobs are waiting: extraction process started")
+                    break
+        finally:
+            client.close()
+        # The child's death signal follows the thread that forked it (prctl PDEATHSIG): this
+        # thread stays until stop().
+        self._stopped.wait()
 
 
 def start_extraction_process() -> subprocess.Popen[bytes]:

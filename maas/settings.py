@@ -224,7 +224,8 @@ class Settings(BaseSettings):
     stm_extraction_worker: Literal["process", "server"] = Field(
         "process",
         description="Where extraction runs: process = a low-priority process `maas serve` "
-        "starts (or `maas extract`), so it never takes CPU from requests; server = inside "
+        "starts once jobs wait "
+        "(or `maas extract`), so it never takes CPU from requests; server = inside "
         "each server process.",
     )
     stm_extraction_retry_max_seconds: float = Field(

@@ -4,6 +4,8 @@ once. Each `maas serve` runs extraction in its own low-priority child process (t
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.support.extraction_queries import (
@@ -75,3 +77,46 @@ async def test_two_servers_extract_each_message_once(
     for turn in range(3):
         for n in range(len(sessions)):
             assert extraction_calls(fake_llm, f"Turn {turn} of session {n}.") == 1
+
+
+def extraction_children(server_pid: int) -> list[int]:
+    """The `maas extract` processes `maas serve` (server_pid) started."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = (entry / "status").read_text()
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue  # gone meanwhile
+        ppid = int(status.split("PPid:")[1].split()[0])
+        if ppid == server_pid and command[-2:] == [b"extract", b""]:
+            found.append(int(entry.name))
+    return found
+
+
+async def test_the_extraction_process_starts_once_jobs_wait(
+    server_processes, redis, fake_llm: FakeLLM, connect
+) -> None:
+    # Extraction off by default: sessions opt in one by one.
+    # A key prefix of its own: the module's other servers (and their extraction processes)
+    # must not take this server's job.
+    env = {
+        **process_env(fake_llm),
+        "STM_LONG_TERM_EXTRACTION": "false",
+        "REDIS_KEY_PREFIX": "maas-launcher-test",
+    }
+    (server,) = server_processes(1, API_KEYS, **env)
+    assert server.process is not None
+    api = await connect(server.url, KEY_A)
+    await add_messages(api, "plain", "Nothing to learn here.")
+    # An idle extraction process costs ~100 MB: none runs while no job waits.
+    assert extraction_children(server.process.pid) == []
+
+    await teach(api, "taught", user_id="gus")
+    fake_llm.script(extraction("Likes tea"))
+    await add_messages(api, "taught", "I like tea.")
+    await until_extracted(api, "taught", 1)
+    assert len(extraction_children(server.process.pid)) == 1
+    assert [m["text"] for m in await list_all(api, userId="gus")] == ["Likes tea"]
