@@ -29,6 +29,13 @@ from tests.support.patience import patience
 pytestmark = pytest.mark.single_and_cluster
 
 
+PROMPT = """
+query($input: MemoryPromptInput!) {
+  memoryPrompt(input: $input) { messages { content } memories { memory { text } } }
+}
+"""
+
+
 @pytest.fixture
 def url(module_server, redis) -> str:
     return module_server(api_keys=API_KEYS, **QUICK)
@@ -57,6 +64,16 @@ async def test_a_conversation_written_turn_by_turn_is_found_later_by_its_user(
     assert lisbon["metadata"] == {"source": "session", "sessionId": "trip"}
     for text in ("window seat", "Noted!", "moved to Lisbon"):
         assert extraction_calls(fake_llm, text) == 1
+
+    # Later, a new session of the same user: its memory prompt brings back what "trip" taught.
+    owner = {"sessionId": "next-trip", "userId": "alice", "longTermExtraction": False}
+    await execute(api, CONFIGURE, input=owner)
+    await add_messages(api, "next-trip", "Booking my flight: which seat should I choose?")
+    built = (await execute(api, PROMPT, input={"sessionId": "next-trip"}))["memoryPrompt"]
+    assert "Prefers window seats" in [h["memory"]["text"] for h in built["memories"]]
+    system, newest = built["messages"]
+    assert "Prefers window seats" in system["content"]
+    assert newest["content"] == "Booking my flight: which seat should I choose?"
 
 
 async def test_sessions_without_extraction_teach_nothing(
