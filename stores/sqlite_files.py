@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -40,8 +41,24 @@ class SQLiteFile:
         self._opened: list[sqlite3.Connection] = []
         self._guard = threading.Lock()
         self._writer = _writer_lock(self.path)  # this process's writers, one at a time
-        # Persistent in the file, and outside any transaction by SQLite's rule.
-        self.connection().execute("PRAGMA journal_mode=WAL")
+        self._use_wal()
+
+    def _use_wal(self) -> None:
+        """Persistent in the file, and outside any transaction by SQLite's rule. While another
+        connection holds a lock on a file not yet in WAL mode (another process creating it at
+        the same moment: two replicas starting on one volume), SQLite refuses the switch at
+        once, whatever busy_timeout says: wait for it as busy_timeout would."""
+        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+        pause = 0.001
+        while True:
+            try:
+                self.connection().execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.1)
 
     def connection(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
