@@ -28,10 +28,6 @@ from stores.redis_client import prepare
 from stores.redis_server import die_with_parent_hook
 
 log = logging.getLogger("maas")
-# The lowest priority that still gets a steady trickle of CPU (CFS weight 15 against a
-# server's 1024): SCHED_IDLE starved it for longer than its lease on a busy machine, so
-# another worker took its job and extracted the same messages again.
-NICENESS = 19
 
 
 class ExtractionLauncher:
@@ -109,8 +105,8 @@ def stop_extraction_process(process: subprocess.Popen[bytes], timeout_s: float) 
 
 
 def run_extraction(settings: Settings) -> None:
-    """Run extraction jobs until SIGTERM or SIGINT, at the lowest CPU priority."""
-    lowest_priority()
+    """Run extraction jobs until SIGTERM or SIGINT, at STM_EXTRACTION_NICENESS."""
+    set_niceness(settings.stm_extraction_niceness)
     asyncio.run(_extract_until_stopped(settings))
     # mem0 calls still running in worker threads (their jobs handed back to the queue) must
     # not finish after this: end the process without waiting for those threads.
@@ -118,10 +114,13 @@ def run_extraction(settings: Settings) -> None:
     os._exit(0)
 
 
-def lowest_priority() -> None:
-    """Nice 19 for this process and every thread it starts later (at nice 10 it still took
-    enough CPU to double addMessages p99 on a busy 2-core machine)."""
-    os.nice(NICENESS - os.nice(0))
+def set_niceness(niceness: int) -> None:
+    """This process's niceness, and that of every thread it starts later. The default, 19, is
+    the lowest priority that still gets a steady trickle of CPU (CFS weight 15 against a
+    server's 1024): at nice 10 it still doubled addMessages p99 on a busy 2-core machine, and
+    SCHED_IDLE starved it past its lease, so another worker extracted the same messages again.
+    Beside other busy processes nice 19 gets next to nothing: extraction waits for them."""
+    os.nice(niceness - os.nice(0))
 
 
 async def _extract_until_stopped(settings: Settings) -> None:

@@ -228,6 +228,14 @@ class Settings(BaseSettings):
         "(or `maas extract`), so it never takes CPU from requests; server = inside "
         "each server process.",
     )
+    stm_extraction_niceness: int = Field(
+        19,
+        ge=0,
+        le=19,
+        description="CPU niceness of the extraction process (STM_EXTRACTION_WORKER=process): "
+        "19 takes only the CPU requests leave; lower it when other busy processes share the "
+        "machine and would starve extraction.",
+    )
     stm_extraction_retry_max_seconds: float = Field(
         300.0, gt=0, description="Longest wait between retries of a failing extraction."
     )

@@ -31,6 +31,10 @@ def process_env(fake_llm: FakeLLM) -> dict[str, str]:
         # Short: a killed server's lease on its job lasts twice this (plus 10 s).
         "LLM_TIMEOUT_SECONDS": str(short(3)),
         "STM_LONG_TERM_EXTRACTION": "true",
+        # What these tests check is the process's life (started, killed, restarted), not its
+        # priority: at nice 19 a CPU hog beside the suite starves it (bench.extraction_bench
+        # measures what the priority buys).
+        "STM_EXTRACTION_NICENESS": "0",
         **QUICK_ENV,
     }
 
