@@ -62,16 +62,18 @@ class ExtractionLauncher:
         import redis
         import redis.cluster
 
-        client: Any = (
-            redis.cluster.RedisCluster.from_url(self._redis_url)
-            if self._cluster
-            else redis.Redis.from_url(self._redis_url)
-        )
+        client: Any = None
         try:
             while not self._stopped.wait(self._poll_s):
                 try:
+                    if client is None:  # a cluster client connects as it is made
+                        client = (
+                            redis.cluster.RedisCluster.from_url(self._redis_url)
+                            if self._cluster
+                            else redis.Redis.from_url(self._redis_url)
+                        )
                     waiting = client.exists(self._queue)
-                except redis.RedisError:
+                except (redis.RedisError, redis.cluster.RedisClusterException):
                     continue  # Redis is away: the servers say so; ask again later
                 if waiting:
                     with self._lock:
@@ -80,7 +82,8 @@ class ExtractionLauncher:
                     log.info("long-term extraction jobs are waiting: extraction process started")
                     break
         finally:
-            client.close()
+            if client is not None:
+                client.close()
         # The child's death signal follows the thread that forked it (prctl PDEATHSIG): this
         # thread stays until stop().
         self._stopped.wait()
