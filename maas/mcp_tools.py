@@ -116,16 +116,7 @@ async def add_messages(
     """Append messages to a session's short-term memory (the session is created on first
     write). Returns the stored version of each message, and the ids already stored before."""
     caller = await caller_of(ctx)
-    new = [
-        stm_model.NewMessage(
-            role=m.role,
-            content=m.content,
-            name=m.name,
-            metadata=m.metadata if m.metadata is not None else {},
-            id=m.id,
-        )
-        for m in messages
-    ]
+    new = [stm_model.NewMessage.of(m) for m in messages]
     result = await caller.stm.add_messages(caller.tenant, sessionId, new)
     return AddMessagesPayload.of(sessionId, result)
 

@@ -61,16 +61,7 @@ async def session_extraction(
 async def add_messages(
     info: Info[RequestContext, Any], session_id: str, messages: list[Any]
 ) -> AddResult:
-    new = [
-        NewMessage(
-            role=m.role,
-            content=m.content,
-            name=m.name,
-            metadata=m.metadata if m.metadata is not None else {},
-            id=m.id,
-        )
-        for m in messages
-    ]
+    new = [NewMessage.of(m) for m in messages]
     return await stm_of(info).add_messages(tenant_of(info), session_id, new)
 
 

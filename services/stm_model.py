@@ -43,6 +43,13 @@ class NewMessage:
     metadata: dict[str, Any] = field(default_factory=dict)
     id: str | None = None
 
+    @classmethod
+    def of(cls, sent: Any) -> NewMessage:
+        """From a transport's input object (GraphQL's MessageInput, MCP's): the same fields,
+        metadata left out meaning none."""
+        metadata = sent.metadata if sent.metadata is not None else {}
+        return cls(sent.role, sent.content, sent.name, metadata, sent.id)
+
 
 @dataclass(frozen=True)
 class Message:
