@@ -79,6 +79,41 @@ class _RedisCluster(RedisCluster):
         self.commands_parser = _CommandTableOnce()
 
 
+class _QuickPool(BlockingConnectionPool):
+    """redis-py's BlockingConnectionPool, whose uncontended get and release (a connection
+    free, nobody waiting for one) skip its lock, timeout and observability hooks: about a
+    third of the client's CPU per command (~20 us of ~75). The hooks record nothing unless
+    redis-py's own metrics are switched on, which MaaS never does. When the pool is
+    exhausted or anyone waits, redis-py's own path runs, so waiting, its timeout and wake-ups
+    are unchanged. A connection handed out is checked as redis-py checks it."""
+
+    async def get_connection(self, *args: Any, **kwargs: Any) -> Any:
+        if self._in_maintenance or not self._available_connections or self._contended():
+            return await super().get_connection()
+        connection = self._available_connections.pop()
+        self._in_use_connections.add(connection)
+        try:
+            await self.ensure_connection(connection)
+        except BaseException:
+            await self.release(connection)
+            raise
+        return connection
+
+    async def release(self, connection: Any) -> None:
+        if self._in_maintenance or self._contended():
+            await super().release(connection)  # under the lock, waking a waiter
+            return
+        self._in_use_connections.remove(connection)
+        if connection.should_reconnect():
+            await connection.disconnect()
+        self._available_connections.append(connection)
+
+    def _contended(self) -> bool:
+        """Whether a caller waits for a connection (asyncio.Condition keeps its waiters, and
+        its lock its own, in `_waiters`), or holds the pool's condition to take one."""
+        return bool(self._condition._waiters) or self._condition.locked()
+
+
 def connect(
     url: str, *, cluster: bool, timeout_seconds: float = 5.0, max_connections: int = 1000
 ) -> RedisClient:
@@ -99,7 +134,7 @@ def connect(
         return _RedisCluster.from_url(
             url, require_full_coverage=False, max_connections=max_connections, **options
         )
-    pool = BlockingConnectionPool.from_url(
+    pool = _QuickPool.from_url(
         url,
         max_connections=max_connections,
         timeout=timeout_seconds,

@@ -104,3 +104,67 @@ async def test_a_script_a_master_forgot_runs_while_another_master_is_down(
     assert await echo(keys=[key], args=["again"]) == b"again"
     await asyncio.to_thread(cluster.restart, 1)
     await client.aclose()
+
+
+# --- the connection pool of one server -------------------------------------------------------
+
+
+def _pool_of(client: redis.asyncio.Redis) -> redis.asyncio.BlockingConnectionPool:
+    return client.connection_pool  # type: ignore[return-value]
+
+
+async def test_commands_on_a_free_connection_skip_the_pools_waiting_path(redis_url, monkeypatch):
+    client = connect(redis_url, cluster=False)
+    waited = []
+    waiting_path = redis.asyncio.BlockingConnectionPool.get_connection
+
+    async def counted(pool, *args, **kwargs):
+        waited.append(pool)
+        return await waiting_path(pool, *args, **kwargs)
+
+    monkeypatch.setattr(redis.asyncio.BlockingConnectionPool, "get_connection", counted)
+    for _ in range(10):
+        assert await client.ping()
+    await client.aclose()
+    # Only the first command, which had to make the connection, took redis-py's path.
+    assert len(waited) == 1
+
+
+async def test_many_callers_share_one_connection_and_each_gets_its_own_answer(redis_url):
+    client = connect(redis_url, cluster=False, max_connections=1)
+    answers = await asyncio.gather(*(client.echo(f"caller {i}") for i in range(40)))
+    assert answers == [f"caller {i}".encode() for i in range(40)]
+    assert len(_pool_of(client)._available_connections) == 1
+    await client.aclose()
+
+
+async def test_a_caller_waits_for_the_only_connection_until_its_holder_releases_it(redis_url):
+    client = connect(redis_url, cluster=False, max_connections=1, timeout_seconds=short(5))
+    order: list[str] = []
+
+    async def hold() -> None:
+        await client.blpop(["maas-test-pool-empty-list"], timeout=1)
+        order.append("holder done")
+
+    async def wait() -> None:
+        await asyncio.sleep(0)  # the holder takes the connection first
+        assert await client.ping()
+        order.append("waiter served")
+
+    await asyncio.gather(hold(), wait())
+    assert order == ["holder done", "waiter served"]
+    await client.aclose()
+
+
+async def test_a_caller_that_waits_past_the_pools_timeout_gets_a_connection_error(redis_url):
+    holder = connect(redis_url, cluster=False, max_connections=1, timeout_seconds=short(5))
+    pool = _pool_of(holder)
+    hold_seconds = short(2)
+    pool.timeout = hold_seconds / 10  # far shorter than the holder's command
+    blocked = asyncio.create_task(holder.blpop(["maas-test-pool-empty-list"], timeout=hold_seconds))
+    await asyncio.sleep(0)
+    with pytest.raises(RedisConnectionError, match="No connection available"):
+        await holder.ping()
+    await blocked
+    assert await holder.ping()  # free again: served at once
+    await holder.aclose()
