@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import json
 import math
+import os
 import signal
 import subprocess
 import urllib.request
@@ -542,10 +543,16 @@ class ApiSections:
             )
         )
         scaling = two.rps / one.rps
+        # What the two cores allow at most: every write of the 2-worker run also costs Redis's
+        # and this process's CPU, on the same two cores.
+        cpu_per_write_s = (two.server_us + two.redis_us + two.client_us) / 1e6
+        ceiling = (os.cpu_count() or 2) / cpu_per_write_s / one.rps
         print(
             "  server us/write = CPU of every worker per write; connections = per worker.\n"
             f"  2 workers / 1 worker: {scaling:.2f}x writes/s (target >= {MIN_SCALING}x on 2 "
-            "idle cores; this process and Redis share them)"
+            "idle cores; this process and Redis share them)\n"
+            f"  the most these {os.cpu_count()} cores allow: {ceiling:.2f}x (all of them busy at "
+            "the 2-worker run's server + Redis + client CPU per write)"
         )
         answered = sent[2][0]
         counts = ", ".join("none" if c is None else f"{c:,.0f}" for c in scrapes)
