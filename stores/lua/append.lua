@@ -53,7 +53,7 @@ if #new_records > 0 then
   redis.call('HINCRBY', KEYS[1], 'tokens', added_tokens)
   local count = redis.call('HINCRBY', KEYS[1], 'count', #new_records)
   local payload = ARGV[5] .. table.concat(new_records, ',') .. ']}'
-  local prev, id = append_event(KEYS[5], ARGV[2], ARGV[3], 'A', ARGV[4], payload, count)
+  local prev, id = append_event(KEYS[5], ARGV[2], ARGV[3], 'A', ARGV[4], payload, count, event[1])
   redis.call('HSET', KEYS[1], 'last_event', id)
   event = {prev, id, payload}
 else

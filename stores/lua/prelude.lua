@@ -31,17 +31,21 @@ local function newest_event_id(stream)
   return newest[1] and newest[1][1] or '0-0'
 end
 
--- The server's clock in ms.
+-- The server's clock in ms, read once per script: one step of a script happens at one time.
+local script_now_ms
 local function now_ms()
-  local now = redis.call('TIME')
-  return tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+  if not script_now_ms then
+    local now = redis.call('TIME')
+    script_now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+  end
+  return script_now_ms
 end
 
 -- Appends an event (with the session's message count, when given) and trims the stream to
 -- max_len entries and max_age_ms (by the server's clock, which also stamps the ids). Returns
--- the previous and the new id.
-local function append_event(stream, max_len, max_age_ms, kind, at, payload, count)
-  local prev = newest_event_id(stream)
+-- the previous and the new id. A caller that just read the newest id gives it as prev.
+local function append_event(stream, max_len, max_age_ms, kind, at, payload, count, prev)
+  prev = prev or newest_event_id(stream)
   local id
   if count then
     id = redis.call('XADD', stream, 'MAXLEN', max_len, '*',
