@@ -17,7 +17,7 @@ from tests.support.extraction_queries import (
 from tests.support.fake_llm import FakeLLM
 from tests.support.graphql_client import API_KEYS, KEY_A, add_messages
 from tests.support.memory_queries import extraction, list_all
-from tests.support.patience import short
+from tests.support.patience import patience, short
 
 pytestmark = pytest.mark.single_and_cluster
 
@@ -65,7 +65,16 @@ async def test_a_server_killed_mid_extraction_has_the_job_finished_after_a_resta
 async def test_two_servers_extract_each_message_once(
     server_processes, redis, fake_llm: FakeLLM, connect
 ) -> None:
-    servers = server_processes(2, API_KEYS, **process_env(fake_llm))
+    env = {
+        **process_env(fake_llm),
+        # Every LLM call is answered in time, however loaded the machine: a call that timed
+        # out would be retried (rightly), and the count below is of calls, so only a message
+        # extracted by both servers may make a second one.
+        "LLM_TIMEOUT_SECONDS": str(patience(0.5)),
+        # A queue of their own: the previous test's server, still up, must not take jobs.
+        "REDIS_KEY_PREFIX": "maas-two-servers-test",
+    }
+    servers = server_processes(2, API_KEYS, **env)
     one, two = [await connect(server.url, KEY_A) for server in servers]
     fake_llm.set_delay(short(0.05))  # extractions overlap across the two
     sessions = [f"chat-{n}" for n in range(6)]
