@@ -543,10 +543,12 @@ class ApiSections:
             )
         )
         scaling = two.rps / one.rps
-        # What the two cores allow at most: every write of the 2-worker run also costs Redis's
-        # and this process's CPU, on the same two cores.
-        cpu_per_write_s = (two.server_us + two.redis_us + two.client_us) / 1e6
-        ceiling = (os.cpu_count() or 2) / cpu_per_write_s / one.rps
+        # What the cores allow at most, from CPU per write (not from rates, which other load
+        # on the machine lowers): one worker at most does one core's worth of its own CPU per
+        # write; two at most fill every core with the 2-worker run's server + Redis + this
+        # process's CPU per write, all on the same cores.
+        cpu_per_write_us = two.server_us + two.redis_us + two.client_us
+        ceiling = (os.cpu_count() or 2) * one.server_us / cpu_per_write_us
         print(
             "  server us/write = CPU of every worker per write; connections = per worker.\n"
             f"  2 workers / 1 worker: {scaling:.2f}x writes/s (target >= {MIN_SCALING}x on 2 "

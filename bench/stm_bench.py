@@ -315,7 +315,8 @@ class Bench:
         print()
         idle = self.rss[0][1]
         self.targets.append(
-            Target("server RSS idle after start-up < 200 MB", f"{idle:.1f} MB", idle < 200)
+            # Issue 11: under 250 MB with the local embedder loaded.
+            Target("server RSS idle after start-up < 250 MB", f"{idle:.1f} MB", idle < 250)
         )
 
     def print_summary(self) -> None:
