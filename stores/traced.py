@@ -68,7 +68,7 @@ def _in_span(method: Callable[..., Any], kind: str, system: str, name: str) -> C
 
     @functools.wraps(method)
     def in_span(*args: Any, **kwargs: Any) -> Any:
-        with _CurrentSpan(span_name, attributes):
+        with CurrentSpan(_tracer, span_name, SpanKind.CLIENT, attributes):
             return method(*args, **kwargs)
 
     return in_span
@@ -84,22 +84,24 @@ def _in_span_async(
     async def in_span(*args: Any, **kwargs: Any) -> Any:
         if not trace.get_current_span().is_recording():
             return await method(*args, **kwargs)
-        with _CurrentSpan(span_name, attributes):
+        with CurrentSpan(_tracer, span_name, SpanKind.CLIENT, attributes):
             return await method(*args, **kwargs)
 
     return in_span
 
 
-class _CurrentSpan:
-    """A client span, current inside the `with` block and ended after it; an exception that
-    escapes is recorded on it, as `start_as_current_span` does. A plain class: entered on every
-    store call, where the API's three nested generator context managers cost more than the
-    span itself."""
+class CurrentSpan:
+    """`tracer.start_as_current_span(name, kind=kind, attributes=attributes)`: a span, current
+    inside the `with` block and ended after it, an exception that escapes recorded on it. A
+    plain class: entered on every store call and request, where the API's three nested
+    generator context managers cost about as much as the span itself."""
 
     __slots__ = ("_span", "_token")
 
-    def __init__(self, name: str, attributes: dict[str, str]) -> None:
-        self._span: Span = _tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
+    def __init__(
+        self, tracer: trace.Tracer, name: str, kind: SpanKind, attributes: dict[str, str]
+    ) -> None:
+        self._span: Span = tracer.start_span(name, kind=kind, attributes=attributes)
 
     def __enter__(self) -> Span:
         self._token = context.attach(trace.set_span_in_context(self._span))
