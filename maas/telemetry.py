@@ -37,7 +37,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
-from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
+from opentelemetry.sdk.trace.sampling import DEFAULT_ON, Decision, Sampler, SamplingResult
 from opentelemetry.util.re import parse_env_headers
 
 from maas.lean_spans import LeanTracerProvider
@@ -207,6 +207,9 @@ class WhileCollectorUp(Sampler):
     def __init__(self, inner: Sampler, link: CollectorLink) -> None:
         self._inner = inner
         self._link = link
+        # The default (every trace, children following their parent), decided here in fewer
+        # steps: it is asked for every span.
+        self._follows_parent_or_samples = inner is DEFAULT_ON
 
     def should_sample(
         self,
@@ -218,6 +221,13 @@ class WhileCollectorUp(Sampler):
         links: Any = None,
         trace_state: Any = None,
     ) -> SamplingResult:
+        if self._link.up and self._follows_parent_or_samples:
+            parent = trace.get_current_span(parent_context).get_span_context()
+            if not parent.is_valid:
+                return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes)
+            if parent.trace_flags.sampled:
+                return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes, parent.trace_state)
+            return SamplingResult(Decision.DROP, None, parent.trace_state)
         if not self._link.up:
             parent = trace.get_current_span(parent_context).get_span_context()
             recorded_here = parent.is_valid and not parent.is_remote and parent.trace_flags.sampled
