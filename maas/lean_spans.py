@@ -162,13 +162,40 @@ class LeanSpan(Span):
         self._links: list[trace_api.Link] = []
         self._record_end_metrics = record_end_metrics
         self._attributes: dict[str, Any] = {}
-        self._dropped_attributes = 0
+        self._dropped_attributes = self._dropped_events = self._dropped_links = 0
         if attributes:
             self._put_all(attributes)
 
     @property
     def dropped_attributes(self) -> int:
         return self._dropped_attributes
+
+    @property
+    def dropped_events(self) -> int:
+        return self._dropped_events
+
+    @property
+    def dropped_links(self) -> int:
+        return self._dropped_links
+
+    def _add_event(self, event: Any) -> None:
+        # Span.add_event and record_exception build the event (its attributes bounded).
+        self._bounded_append(self._events, event, self._limits.max_events, "_dropped_events")
+
+    def _add_link(self, link: trace_api.Link) -> None:
+        self._bounded_append(self._links, link, self._limits.max_links, "_dropped_links")
+
+    def _bounded_append(self, items: list[Any], item: Any, most: int | None, dropped: str) -> None:
+        """As BoundedList appends: the oldest item dropped (and counted) when full."""
+        if self._end_time is not None:
+            log.warning("Tried adding an event or link to an ended span.")
+            return
+        if most is not None and len(items) >= most:
+            setattr(self, dropped, getattr(self, dropped) + 1)
+            if most == 0:
+                return
+            del items[0]
+        items.append(item)
 
     def set_attributes(self, attributes: Mapping[str, types.AnyValue]) -> None:
         if self._end_time is not None:

@@ -11,7 +11,7 @@ from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as SpanMessage
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanLimits, TracerProvider
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
-from opentelemetry.trace import NonRecordingSpan
+from opentelemetry.trace import NonRecordingSpan, SpanContext
 
 from maas.lean_spans import LeanSpan, LeanTracerProvider
 from tests.support.span_samples import Collect, finished_spans
@@ -71,19 +71,35 @@ def made_with(provider_class: type[TracerProvider], **limits: Any) -> ReadableSp
         span.set_attributes({"list": [1, 2], "long": "abcdef", "": "no key", "none": None})
         span.set_attribute("first", "again")  # set again: moves last
         span.set_attribute("object", object())
+        for i in range(3):
+            span.add_event(f"event {i}", {"i": i})
+            span.add_link(SpanContext(1, i + 1, is_remote=False), {"i": i})
     (ended,) = collect.spans
     return ended
 
 
 @pytest.mark.parametrize(
     "limits",
-    [{}, {"max_span_attributes": 3}, {"max_span_attribute_length": 3}, {"max_span_attributes": 0}],
+    [
+        {},
+        {"max_span_attributes": 3},
+        {"max_span_attribute_length": 3},
+        {"max_span_attributes": 0},
+        {"max_events": 2, "max_links": 2},
+        {"max_events": 0, "max_links": 0},
+    ],
 )
-def test_attributes_are_cleaned_and_limited_as_the_sdk_does(limits: dict[str, int]) -> None:
+def test_attributes_events_and_links_are_cleaned_and_limited_as_the_sdk_does(
+    limits: dict[str, int],
+) -> None:
     lean, sdk = made_with(LeanTracerProvider, **limits), made_with(TracerProvider, **limits)
 
     assert list((lean.attributes or {}).items()) == list((sdk.attributes or {}).items())
     assert lean.dropped_attributes == sdk.dropped_attributes
+    assert [e.name for e in lean.events] == [e.name for e in sdk.events]
+    assert lean.dropped_events == sdk.dropped_events
+    assert [link.context for link in lean.links] == [link.context for link in sdk.links]
+    assert lean.dropped_links == sdk.dropped_links
 
 
 def test_the_sampler_decides_as_for_the_sdks_spans() -> None:
