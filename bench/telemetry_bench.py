@@ -2,7 +2,7 @@
 collector listening (b), and with tracing on exporting to a live OTLP/HTTP receiver (c), side by
 side in one run (about 2.5 minutes).
 
-    uv run python -m bench.telemetry_bench
+    uv run python -m bench.telemetry_bench [--rounds N]
 
 Each configuration is a real `python -m maas serve` process (one worker), all three on one
 throwaway redis-server (REDIS_URL when set). After one unmeasured start that compiles the
@@ -26,6 +26,7 @@ load or idle, collector or not. Tracing's log lines are counted per process.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import itertools
@@ -655,6 +656,15 @@ def pool(results: Sequence[LoadResult]) -> LoadResult:
 
 
 def main() -> int:
+    global ROUNDS
+    parser = argparse.ArgumentParser(prog="python -m bench.telemetry_bench", description=__doc__)
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=ROUNDS,
+        help=f"rounds of load (default {ROUNDS}): more average out a busy machine's drift",
+    )
+    ROUNDS = max(1, parser.parse_args().rounds)
     started = time.perf_counter()
     raise_open_files_limit()
     external = bool(os.environ.get("REDIS_URL"))

@@ -15,6 +15,8 @@ from opentelemetry import context, propagate, trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
+from stores.traced import CurrentSpan
+
 HEADER = b"x-request-id"
 TRACED_PATH = "/graphql"
 _SANE = re.compile(r"[A-Za-z0-9._:-]{1,64}")
@@ -81,10 +83,11 @@ class RequestScope:
         self, scope: dict[str, Any], receive: Any, send: Any, status: list[int]
     ) -> None:
         method = scope["method"]
-        with _tracer.start_as_current_span(
+        with CurrentSpan(
+            _tracer,
             f"{method} {TRACED_PATH}",
-            kind=SpanKind.SERVER,
-            attributes={"http.request.method": method, "url.path": TRACED_PATH},
+            SpanKind.SERVER,
+            {"http.request.method": method, "url.path": TRACED_PATH},
         ) as span:
             token = _span.set(span)
             try:

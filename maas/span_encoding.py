@@ -20,6 +20,7 @@ from typing import Any
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import SpanKind, StatusCode
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,13 @@ _HAS_IS_REMOTE, _IS_REMOTE = 0x100, 0x200
 _FLAGS_LOCAL = b"\x85\x01" + _FIXED32(_HAS_IS_REMOTE)  # field 16, fixed32
 _FLAGS_REMOTE = b"\x85\x01" + _FIXED32(_HAS_IS_REMOTE | _IS_REMOTE)
 _STATUS_UNSET = b"\x7a\x00"  # field 15, an empty Status (the SDK sends one on every span)
+# trace_id 1 and span_id 2 (fields 1 and 2, 16 and 8 bytes, big-endian: ids as the spec writes
+# them), in one step.
+_IDS = struct.Struct(">BB16sBBQ").pack
+# kind 6: proto's SpanKind is the API's + 1.
+_KIND = {kind: b"\x30" + _VARINT_1[kind.value + 1] for kind in SpanKind}
+# start_time_unix_nano 7 and end_time_unix_nano 8 (fixed64).
+_TIMES = struct.Struct("<BQBQ").pack
 
 
 def varint(n: int) -> bytes:
@@ -106,6 +114,7 @@ class SpanEncoder:
 
     def __init__(self) -> None:
         self._keys: dict[str, bytes] = {}
+        self._names: dict[str, bytes] = {}  # span names, as their field
         self._constants: dict[tuple[str, type, Any], bytes] = {}
         # By identity, holding the object so that its id cannot be reused while cached.
         self._resources: dict[int, tuple[Resource, bytes]] = {}
@@ -159,18 +168,20 @@ class SpanEncoder:
         links = getattr(span, "_links", None)
         if links is None:
             links = span.links
-        parts = [
-            b"\x0a\x10" + context.trace_id.to_bytes(16, "big"),
-            b"\x12\x08" + context.span_id.to_bytes(8, "big"),
-        ]
+        parts = [_IDS(0x0A, 0x10, context.trace_id.to_bytes(16), 0x12, 0x08, context.span_id)]
         if context.trace_state:
             parts.append(_text(b"\x1a", _trace_state(context.trace_state)))
         if parent is not None:
-            parts.append(b"\x22\x08" + parent.span_id.to_bytes(8, "big"))
-        parts.append(_text(b"\x2a", span.name))
-        parts.append(b"\x30" + _VARINT_1[span.kind.value + 1])  # proto's SpanKind is API's + 1
-        parts.append(b"\x39" + _FIXED64(span.start_time or 0))
-        parts.append(b"\x41" + _FIXED64(span.end_time or 0))
+            parts.append(b"\x22\x08" + parent.span_id.to_bytes(8))
+        name = span.name
+        encoded_name = self._names.get(name)
+        if encoded_name is None:
+            encoded_name = _text(b"\x2a", name)
+            if len(self._names) < _CACHE_LIMIT:
+                self._names[name] = encoded_name
+        parts.append(encoded_name)
+        parts.append(_KIND[span.kind])
+        parts.append(_TIMES(0x39, span.start_time or 0, 0x41, span.end_time or 0))
         if attributes:
             parts.extend(self._attributes(b"\x4a", attributes))
         if span.dropped_attributes:
@@ -202,7 +213,7 @@ class SpanEncoder:
         if links and span.dropped_links:
             parts.append(b"\x70" + varint(span.dropped_links))
         status = span.status
-        if status.status_code.value or status.description:
+        if status.status_code is not StatusCode.UNSET or status.description:
             # Status: message 2, code 3
             status_parts = [_text(b"\x12", status.description)] if status.description else []
             if status.status_code.value:

@@ -4,7 +4,8 @@ operations get their spans from services/memory_spans.py, not from OpenLIT (whos
 before the work they name starts, and carry the caller's metadata and user ids); store calls,
 Redis's included, from stores/traced.py (one span per call, not per Redis command).
 
-What it costs is kept small: spans are encoded by maas.span_encoding, and while the collector
+What it costs is kept small: spans are made by maas.lean_spans, batched by maas.span_batching and
+encoded by maas.span_encoding, and while the collector
 cannot be reached nothing is recorded at all. The collector's state (CollectorLink) is checked at
 start-up with a TCP connection and then learnt from each export: when an export fails, the
 process says so once, drops spans (the sampler records none, the exporter sends none) and tries
@@ -35,11 +36,13 @@ import requests
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
-from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.sampling import DEFAULT_ON, Decision, Sampler, SamplingResult
 from opentelemetry.util.re import parse_env_headers
 
+from maas.lean_spans import LeanTracerProvider
 from maas.settings import Settings
+from maas.span_batching import SpanBatcher
 from maas.span_encoding import SpanEncoder
 
 log = logging.getLogger("maas.telemetry")
@@ -87,7 +90,7 @@ def install_tracing(settings: Settings, exporter: SpanExporter | None = None) ->
     # OpenTelemetry's global provider tells whether this process traces already.
     if settings.otel_sdk_disabled or isinstance(trace.get_tracer_provider(), TracerProvider):
         return None
-    provider = TracerProvider(
+    provider = LeanTracerProvider(
         resource=Resource.create(
             {
                 "service.name": settings.otel_service_name,
@@ -104,7 +107,7 @@ def install_tracing(settings: Settings, exporter: SpanExporter | None = None) ->
         # The SDK's sampler from OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG (default: every
         # trace, children following their parent); tracers take it when they are first used.
         provider.sampler = WhileCollectorUp(provider.sampler, link)
-    provider.add_span_processor(BatchSpanProcessor(exporter))
+    provider.add_span_processor(SpanBatcher(exporter))
     trace.set_tracer_provider(provider)
     _instrument_genai(settings)
     if otlp is not None:
@@ -204,6 +207,9 @@ class WhileCollectorUp(Sampler):
     def __init__(self, inner: Sampler, link: CollectorLink) -> None:
         self._inner = inner
         self._link = link
+        # The default (every trace, children following their parent), decided here in fewer
+        # steps: it is asked for every span.
+        self._follows_parent_or_samples = inner is DEFAULT_ON
 
     def should_sample(
         self,
@@ -215,6 +221,13 @@ class WhileCollectorUp(Sampler):
         links: Any = None,
         trace_state: Any = None,
     ) -> SamplingResult:
+        if self._link.up and self._follows_parent_or_samples:
+            parent = trace.get_current_span(parent_context).get_span_context()
+            if not parent.is_valid:
+                return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes)
+            if parent.trace_flags.sampled:
+                return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes, parent.trace_state)
+            return SamplingResult(Decision.DROP, None, parent.trace_state)
         if not self._link.up:
             parent = trace.get_current_span(parent_context).get_span_context()
             recorded_here = parent.is_valid and not parent.is_remote and parent.trace_flags.sampled

@@ -14,7 +14,7 @@ import pytest
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExportResult
-from opentelemetry.sdk.trace.sampling import ALWAYS_ON
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON, DEFAULT_ON
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, set_span_in_context
 
 from maas.telemetry import (
@@ -237,3 +237,31 @@ def test_shutdown_keeps_to_its_deadline(collector: str) -> None:
     # One export left to its own timeout would take EXPORT_TIMEOUT_SECONDS, and one per
     # batch would follow it.
     assert took < EXPORT_TIMEOUT_SECONDS
+
+
+@pytest.mark.parametrize(
+    "parent",
+    [
+        None,
+        SpanContext(1, 2, is_remote=False, trace_flags=TraceFlags(TraceFlags.SAMPLED)),
+        SpanContext(1, 2, is_remote=False, trace_flags=TraceFlags(TraceFlags.DEFAULT)),
+        SpanContext(1, 2, is_remote=True, trace_flags=TraceFlags(TraceFlags.SAMPLED)),
+        SpanContext(1, 2, is_remote=True, trace_flags=TraceFlags(TraceFlags.DEFAULT)),
+    ],
+    ids=["root", "sampled", "not sampled", "remote sampled", "remote not sampled"],
+)
+def test_while_the_collector_is_up_the_default_sampler_decides_as_the_sdks(
+    parent: SpanContext | None,
+) -> None:
+    context = set_span_in_context(NonRecordingSpan(parent)) if parent else None
+    attributes = {"k": "v"}
+    ours = WhileCollectorUp(DEFAULT_ON, CollectorLink(closed_port_url()))
+
+    got = ours.should_sample(context, 7, "s", attributes=attributes)
+    expected = DEFAULT_ON.should_sample(context, 7, "s", attributes=attributes)
+
+    assert (got.decision, got.attributes, got.trace_state) == (
+        expected.decision,
+        expected.attributes,
+        expected.trace_state,
+    )
