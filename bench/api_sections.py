@@ -553,8 +553,9 @@ class ApiSections:
             "  server us/write = CPU of every worker per write; connections = per worker.\n"
             f"  2 workers / 1 worker: {scaling:.2f}x writes/s (target >= {MIN_SCALING}x on 2 "
             "idle cores; this process and Redis share them)\n"
-            f"  the most these {os.cpu_count()} cores allow: {ceiling:.2f}x (all of them busy at "
-            "the 2-worker run's server + Redis + client CPU per write)"
+            f"  what these {os.cpu_count()} cores allow, estimated: ~{ceiling:.2f}x (all of them "
+            "busy at the 2-worker run's server + Redis + client CPU per write, against one "
+            "worker's CPU per write)"
         )
         answered = sent[2][0]
         counts = ", ".join("none" if c is None else f"{c:,.0f}" for c in scrapes)
