@@ -25,6 +25,8 @@ from schema.extension_runner import LeanExtensionsRunner
 from schema.input_conversion import build_inputs_quickly
 from schema.json_scalar import checked_json_scalar
 from schema.operation_choice import OneOperation
+from schema.prepared_execution import PreparedExecution, PreparedOperations
+from schema.quick_resolvers import build_resolvers_quickly
 from schema.root import Mutation, Query, Subscription
 from schema.shared_execution import SharedEventResults
 from services.json_values import JsonLimits
@@ -108,20 +110,27 @@ def build_schema(
         execution_context_class=_executor_class(shared_results),
     )
     build_inputs_quickly(built)
+    build_resolvers_quickly(built)
     return built
 
 
 def _executor_class(
     shared_results: SharedEventResults | None,
 ) -> type[StrawberryGraphQLCoreExecutionContext]:
-    """Strawberry's executor, completing plain selections by plans (schema.completion_plans),
-    sharing subscription results with `shared_results`; the plans are this schema's own."""
+    """Strawberry's executor, running cached documents' operations as prepared
+    (schema.prepared_execution), completing plain selections by plans
+    (schema.completion_plans), sharing subscription results with `shared_results`; the plans
+    and prepared operations are this schema's own."""
     base = (
         shared_results.executor_class()
         if shared_results is not None
         else StrawberryGraphQLCoreExecutionContext
     )
-    return type("Executor", (PlannedCompletion, base), {"plans": CompletionPlans()})
+    return type(
+        "Executor",
+        (PlannedCompletion, PreparedExecution, base),
+        {"plans": CompletionPlans(), "prepared": PreparedOperations()},
+    )
 
 
 def _tolerant(rule: type[ASTValidationRule]) -> type[ASTValidationRule]:

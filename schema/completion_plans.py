@@ -20,7 +20,6 @@ extension that hooks every field) there are no plans.
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -28,14 +27,11 @@ from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from graphql import (
-    FieldNode,
-    FragmentSpreadNode,
     GraphQLEnumType,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLScalarType,
-    InlineFragmentNode,
     Undefined,
 )
 from graphql.type.scalars import (
@@ -48,8 +44,10 @@ from graphql.type.scalars import (
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import CustomGraphQLEnumType, GraphQLCoreConverter
 
+from schema.node_cache import NodeCache, selection_has_directives
+
 if TYPE_CHECKING:
-    from graphql import GraphQLOutputType, SelectionSetNode
+    from graphql import GraphQLOutputType
     from graphql.execution.collect_fields import FieldDetailsList, FragmentDetails
 
 Plan = Callable[[Any], Any]
@@ -62,31 +60,8 @@ class GiveUp(Exception):
     """A value the plan does not expect: graphql-core completes the object instead."""
 
 
-class CompletionPlans:
+class CompletionPlans(NodeCache["Plan | None"]):
     """The plans of one schema, by selection; bounded, and holding no document alive."""
-
-    def __init__(self, max_entries: int = 1024) -> None:
-        self.max_entries = max_entries
-        # (object type, ids of the field nodes) -> (weak references to the nodes, plan or None)
-        self._entries: dict[tuple[Any, ...], tuple[tuple[weakref.ref[Any], ...], Plan | None]] = {}
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def get(
-        self, key: tuple[Any, ...], nodes: list[FieldNode], compile_plan: Callable[[], Plan | None]
-    ) -> Plan | None:
-        entry = self._entries.get(key)
-        # Identity, not id: a node that died may have left its id to another.
-        if entry is not None and all(
-            ref() is node for ref, node in zip(entry[0], nodes, strict=True)
-        ):
-            return entry[1]
-        plan = compile_plan()
-        if len(self._entries) >= self.max_entries:
-            del self._entries[next(iter(self._entries))]
-        self._entries[key] = (tuple(weakref.ref(node) for node in nodes), plan)
-        return plan
 
 
 class PlannedCompletion(StrawberryGraphQLCoreExecutionContext):
@@ -138,7 +113,7 @@ class _PlanCompiler:
             return None
         if any(d.node.selection_set is None for d in details):
             return None
-        if any(self._has_directives(d.node.selection_set, set()) for d in details):
+        if any(selection_has_directives(d.node.selection_set, self.fragments) for d in details):
             return None
         definition = (object_type.extensions or {}).get(_BACKREF)
         origin = getattr(definition, "origin", None)
@@ -197,34 +172,6 @@ class _PlanCompiler:
             # An object's plan gives up on anything but its object, None included.
             return plan if plan is None or required else _nullable(plan)
         return None  # interfaces and unions: graphql-core resolves the type
-
-    def _has_directives(self, selection_set: SelectionSetNode | None, seen: set[str]) -> bool:
-        """Whether any selection below holds a directive (@skip, @include, @defer...): then
-        what is collected depends on the variables, and graphql-core collects it each time."""
-        if selection_set is None:
-            return False
-        for selection in selection_set.selections:
-            if selection.directives:
-                return True
-            if isinstance(selection, FieldNode | InlineFragmentNode):
-                if self._has_directives(selection.selection_set, seen):
-                    return True
-            elif isinstance(selection, FragmentSpreadNode):
-                name = selection.name.value
-                if name in seen:
-                    continue
-                seen.add(name)
-                fragment = self.fragments.get(name)
-                if fragment is None:
-                    return True
-                definition = fragment.definition
-                if definition.directives or definition.variable_definitions:
-                    return True
-                if self._has_directives(definition.selection_set, seen):
-                    return True
-            else:
-                return True
-        return False
 
 
 def _identity(value: Any) -> Any:

@@ -92,7 +92,7 @@ class InputBuilder:
             (
                 context.config.name_converter.from_field(field),
                 field.python_name,
-                _converter(field.resolve_type(type_definition=definition), context),
+                converter_of(field.resolve_type(type_definition=definition), context),
             )
             for field in definition.fields
         ]
@@ -102,15 +102,15 @@ class InputBuilder:
 _Field = tuple[str, str, Converter]
 
 
-def _converter(type_: StrawberryType | type, context: InputContext) -> Converter:
+def converter_of(type_: StrawberryType | type, context: InputContext) -> Converter:
     """strawberry.types.arguments.convert_argument for values of `type_`, decided once."""
     if isinstance(type_, StrawberryMaybe):
         return _generic(type_)
     if isinstance(type_, StrawberryOptional):
         # Optional adds nothing: the inner conversion passes None and UNSET on.
-        return _converter(type_.of_type, context)
+        return converter_of(type_.of_type, context)
     if isinstance(type_, LazyType):
-        return _converter(type_.resolve_type(), context)
+        return converter_of(type_.resolve_type(), context)
     if isinstance(type_, StrawberryList):
         item = type_.of_type
         if isinstance(item, StrawberryOptional):
