@@ -73,6 +73,9 @@ class PreparedOperations:
         self._cache: NodeCache[PreparedOperation | None] = NodeCache(max_entries)
         self._compile_coercion = compile_coercion
 
+    def __len__(self) -> int:
+        return len(self._cache)
+
     def get(
         self, schema: GraphQLSchema, document: DocumentNode, operation_name: str | None
     ) -> PreparedOperation | None:
