@@ -118,7 +118,14 @@ def _schemas() -> tuple[strawberry.Schema, strawberry.Schema]:
 
 REFERENCE, PREPARED = _schemas()
 
-PUT = "mutation Put($b: Batch!, $dry: Boolean) { put(batch: $b, dry: $dry) { key names moods count shout } }"
+PUT = (
+    "mutation Put($b: Batch!, $dry: Boolean) "
+    "{ put(batch: $b, dry: $dry) { key names moods count shout } }"
+)
+FRAGMENTS = (
+    '{ ...F } fragment F on Query { stored(key: "f") { ...G } } fragment G on Stored { key }'
+)
+TWO_ITEMS = [{"name": "x"}, {"name": "y", "mood": "GRUMPY", "tags": ["t"]}]
 CASES: list[tuple[str, dict[str, Any] | None, str | None]] = [
     ("{ hello }", None, None),
     ('{ hello(name: "ann") }', None, None),
@@ -127,21 +134,21 @@ CASES: list[tuple[str, dict[str, Any] | None, str | None]] = [
     ("query Q($n: String!) { hello(name: $n) }", {"n": 3}, None),  # wrong type
     ("query Q($n: String) { hello(name: $n) }", {}, None),  # absent nullable: default
     ("query Q($n: String) { hello(name: $n) }", {"n": None}, None),
-    ("query Q($n: String = \"dflt\") { hello(name: $n) }", {}, None),
-    ("{ a: hello b: hello(name: \"x\") }", None, None),  # two root fields
-    ("{ stored(key: \"k\") { key names moods count shout(times: 3) } }", None, None),
-    ("{ stored(key: \"missing\") { key } }", None, None),
-    ("{ stored(key: \"boom\") { key } }", None, None),
-    ("{ required(key: \"boom\") { key } }", None, None),
-    ("{ required(key: \"ok\") { key __typename } }", None, None),
+    ('query Q($n: String = "dflt") { hello(name: $n) }', {}, None),
+    ('{ a: hello b: hello(name: "x") }', None, None),  # two root fields
+    ('{ stored(key: "k") { key names moods count shout(times: 3) } }', None, None),
+    ('{ stored(key: "missing") { key } }', None, None),
+    ('{ stored(key: "boom") { key } }', None, None),
+    ('{ required(key: "boom") { key } }', None, None),
+    ('{ required(key: "ok") { key __typename } }', None, None),
     ("{ syncFail }", None, None),
     ("query Q($s: Boolean!) { hello @skip(if: $s) }", {"s": True}, None),
     ("query Q($s: Boolean!) { hello @include(if: $s) }", {"s": True}, None),
-    ("{ ...F } fragment F on Query { stored(key: \"f\") { ...G } } fragment G on Stored { key }", None, None),
-    ("query A { hello } query B { hello(name: \"b\") }", None, "B"),
-    ("query A { hello } query B { hello(name: \"b\") }", None, None),
+    (FRAGMENTS, None, None),
+    ('query A { hello } query B { hello(name: "b") }', None, "B"),
+    ('query A { hello } query B { hello(name: "b") }', None, None),
     ("query A { hello }", None, "C"),
-    (PUT, {"b": {"key": "k1", "items": [{"name": "x"}, {"name": "y", "mood": "GRUMPY", "tags": ["t"]}]}}, None),
+    (PUT, {"b": {"key": "k1", "items": TWO_ITEMS}}, None),
     (PUT, {"b": {"key": "k1", "items": {"name": "single"}}, "dry": True}, None),  # list from one
     (PUT, {"b": {"key": "k1", "items": [], "nested": {"name": "n", "note": None}}}, None),
     (PUT, {"b": {"key": "boom", "items": []}}, None),
@@ -198,7 +205,8 @@ def test_what_is_not_prepared() -> None:
         found = operations.get(schema, parse(query), None)
         assert (found is not None) is expected, query
     two_fields = operations.get(schema, parse("{ a: hello b: hello }"), None)
-    assert two_fields is not None and two_fields.root_field is None
+    assert two_fields is not None
+    assert two_fields.root_field is None
 
 
 class _EveryField(SchemaExtension):
