@@ -279,10 +279,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # collection, whose full passes otherwise pause the event loop for tens of ms.
         gc.collect()
         gc.freeze()
-        # Each GraphQL execution leaves a reference cycle (graphql-core's executor holds bound
-        # methods of itself) that only the collector frees: at the default threshold of 700
-        # new objects a collection ran every few requests, each walking the young objects of
-        # every request in flight. Fewer, larger collections cost less CPU in all.
+        # At the default threshold of 700 new objects a collection ran every few requests,
+        # each walking the young objects of every request in flight. Fewer, larger
+        # collections cost less CPU in all.
         gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])
         runtime_metrics = asyncio.create_task(metrics.sample_runtime())
         try:

@@ -18,6 +18,7 @@ from strawberry.extensions import (
 )
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
+from schema.acyclic_executor import AcyclicExecution
 from schema.completion_plans import CompletionPlans, PlannedCompletion
 from schema.document_cache import DocumentCache
 from schema.errors import ErrorCodes, is_request_error, request_error_code, without_suggestions
@@ -119,8 +120,9 @@ def _executor_class(
 ) -> type[StrawberryGraphQLCoreExecutionContext]:
     """Strawberry's executor, running cached documents' operations as prepared
     (schema.prepared_execution), completing plain selections by plans
-    (schema.completion_plans), sharing subscription results with `shared_results`; the plans
-    and prepared operations are this schema's own."""
+    (schema.completion_plans), without a reference cycle (schema.acyclic_executor), sharing
+    subscription results with `shared_results`; the plans and prepared operations are this
+    schema's own."""
     base = (
         shared_results.executor_class()
         if shared_results is not None
@@ -128,7 +130,7 @@ def _executor_class(
     )
     return type(
         "Executor",
-        (PlannedCompletion, PreparedExecution, base),
+        (PlannedCompletion, PreparedExecution, AcyclicExecution, base),
         {"plans": CompletionPlans(), "prepared": PreparedOperations()},
     )
 

@@ -1,0 +1,39 @@
+"""An executor that leaves no reference cycle behind.
+
+graphql-core's executor keeps the helpers it hands resolvers (`info.async_helpers`) as bound
+methods of itself: a cycle through every executor, which held the request's context, its
+Starlette request and everything they hold (about fifty objects per request) until the garbage
+collector's next pass. Here the helpers reach the executor weakly, so reference counting frees
+a request's objects as soon as it ends, in memory the next request reuses while still cached.
+An executor is alive while its execution runs (its own frames hold it); a helper called after
+it was freed says so.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+from graphql.type.definition import GraphQLResolveInfoHelpers
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+
+class AcyclicExecution(StrawberryGraphQLCoreExecutionContext):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.async_helpers = GraphQLResolveInfoHelpers(
+            gather=_weakly(self.gather_async_work), track=_weakly(self.track_async_work)
+        )
+
+
+def _weakly(method: Callable[..., Any]) -> Callable[..., Any]:
+    reference = weakref.WeakMethod(method)  # type: ignore[arg-type]
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        bound = reference()
+        if bound is None:
+            raise RuntimeError("The GraphQL execution this belongs to has ended.")
+        return bound(*args, **kwargs)
+
+    return call
