@@ -35,7 +35,7 @@ def tracing_on() -> bool:
     it every span is a no-op, whose making alone costs more than a request's routing."""
     # The provider set, read directly: get_tracer_provider() looks in os.environ each time
     # none is (every request with tracing off). The lock file pins the API that holds it.
-    provider = trace._TRACER_PROVIDER  # noqa: SLF001
+    provider = trace._TRACER_PROVIDER
     return provider is not None and isinstance(provider, TracerProvider)
 
 
