@@ -22,6 +22,10 @@ class Color(enum.Enum):
     BLUE = "blue"
 
 
+class OtherColor(enum.Enum):
+    RED = "red"
+
+
 @strawberry.type
 class Leaf:
     id: str
@@ -83,6 +87,10 @@ BROKEN = {
     "a string where a list belongs": branch(leaves="abc"),
     "null list": branch(leaves=None),
     "NaN float": branch(leaves=[leaf(1, ratio=float("nan"))]),
+    "int beyond 32 bits": branch(leaves=[leaf(1, count=2**31)]),
+    "bool where an int belongs": branch(leaves=[leaf(1, count=True)]),
+    "int where an id belongs": branch(leaves=[leaf(1, id=5)]),
+    "another enum's member": branch(leaves=[leaf(1, color=OtherColor.RED)]),
 }
 
 
