@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import strawberry
-from graphql import ASTValidationRule, ValidationContext
+from graphql import ASTValidationRule, MiddlewareManager, ValidationContext
 from strawberry.extensions import (
     AddValidationRules,
     DisableIntrospection,
@@ -22,6 +23,7 @@ from schema.acyclic_executor import AcyclicExecution
 from schema.completion_plans import CompletionPlans, PlannedCompletion
 from schema.document_cache import DocumentCache
 from schema.errors import ErrorCodes, is_request_error, request_error_code, without_suggestions
+from schema.execution_context import MemoizedExecutionContext
 from schema.extension_runner import LeanExtensionsRunner
 from schema.input_conversion import build_inputs_quickly
 from schema.json_scalar import checked_json_scalar
@@ -52,6 +54,17 @@ class QueryLimits:
 class _QuietSchema(strawberry.Schema):
     # With introspection off, error messages must not enumerate the schema either.
     hide_suggestions = False
+
+    def _create_execution_context(self, *args: Any, **kwargs: Any) -> MemoizedExecutionContext:
+        context = super()._create_execution_context(*args, **kwargs)
+        # The same object, of the class that remembers the operation's name and type.
+        context.__class__ = MemoizedExecutionContext
+        return context  # type: ignore[return-value]
+
+    def _get_middleware_manager(self, extensions: list[SchemaExtension]) -> MiddlewareManager:
+        # Strawberry asks every extension instance of every operation whether it hooks each
+        # field; the answer is its class's.
+        return MiddlewareManager(*(e for e in extensions if _resolves_fields(type(e))))
 
     def create_extensions_runner(
         self, execution_context: ExecutionContext, extensions: list[SchemaExtension]
@@ -133,6 +146,11 @@ def _executor_class(
         (PlannedCompletion, PreparedExecution, AcyclicExecution, base),
         {"plans": CompletionPlans(), "prepared": PreparedOperations()},
     )
+
+
+@functools.cache
+def _resolves_fields(extension_class: type[SchemaExtension]) -> bool:
+    return extension_class._implements_resolve()
 
 
 def _tolerant(rule: type[ASTValidationRule]) -> type[ASTValidationRule]:
