@@ -12,7 +12,6 @@ it was freed says so.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable
 from typing import Any
 
 from graphql.type.definition import GraphQLResolveInfoHelpers
@@ -22,18 +21,19 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 class AcyclicExecution(StrawberryGraphQLCoreExecutionContext):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.async_helpers = GraphQLResolveInfoHelpers(
-            gather=_weakly(self.gather_async_work), track=_weakly(self.track_async_work)
-        )
+        executor = weakref.ref(self)
+
+        def gather(*args: Any, **kwargs: Any) -> Any:
+            return _alive(executor).gather_async_work(*args, **kwargs)
+
+        def track(*args: Any, **kwargs: Any) -> Any:
+            return _alive(executor).track_async_work(*args, **kwargs)
+
+        self.async_helpers = GraphQLResolveInfoHelpers(gather=gather, track=track)
 
 
-def _weakly(method: Callable[..., Any]) -> Callable[..., Any]:
-    reference = weakref.WeakMethod(method)  # type: ignore[arg-type]
-
-    def call(*args: Any, **kwargs: Any) -> Any:
-        bound = reference()
-        if bound is None:
-            raise RuntimeError("The GraphQL execution this belongs to has ended.")
-        return bound(*args, **kwargs)
-
-    return call
+def _alive(executor: weakref.ref[AcyclicExecution]) -> AcyclicExecution:
+    alive = executor()
+    if alive is None:
+        raise RuntimeError("The GraphQL execution this belongs to has ended.")
+    return alive

@@ -76,7 +76,11 @@ class InputBuilder:
         kwargs: dict[str, Any] = dict(defaults)
         for graphql_name, python_name, convert in fields:
             if graphql_name in value:
-                kwargs[python_name] = convert(value[graphql_name], context, graphql_name)
+                given = value[graphql_name]
+                # A leaf is taken as it is: no call for it.
+                kwargs[python_name] = (
+                    given if convert is _as_is else convert(given, context, graphql_name)
+                )
         return type_(**kwargs)
 
     def _compile(self, context: InputContext) -> tuple[dict[str, None], list[_Field]]:

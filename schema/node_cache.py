@@ -29,11 +29,13 @@ class NodeCache(Generic[T]):
 
     def get(self, key: Any, nodes: Sequence[Any], compute: Callable[[], T]) -> T:
         entry = self._entries.get(key)
-        # Identity, not id: a node that died may have left its id to another.
-        if entry is not None and all(
-            ref() is node for ref, node in zip(entry[0], nodes, strict=True)
-        ):
-            return entry[1]
+        if entry is not None:
+            # Identity, not id: a node that died may have left its id to another.
+            for ref, node in zip(entry[0], nodes, strict=True):
+                if ref() is not node:
+                    break
+            else:
+                return entry[1]
         value = compute()
         if len(self._entries) >= self.max_entries:
             del self._entries[next(iter(self._entries))]
