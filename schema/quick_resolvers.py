@@ -14,11 +14,11 @@ passed as Strawberry passes them, and the resolver's result awaited when the fie
 
 from __future__ import annotations
 
+from inspect import isawaitable
 from typing import TYPE_CHECKING, Any
 
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.arguments import InputContext
-from strawberry.utils.await_maybe import await_maybe
 
 from schema.input_conversion import Converter, converter_of
 
@@ -86,7 +86,9 @@ def _quick_resolver(schema: strawberry.Schema, field: StrawberryField) -> Callab
     if field.is_async:
 
         async def _async_resolver(source: Any, info: GraphQLResolveInfo, **kwargs: Any) -> Any:
-            return await await_maybe(call(source, info, kwargs))
+            # Strawberry's await_maybe, inline.
+            result = call(source, info, kwargs)
+            return await result if isawaitable(result) else result
 
         _async_resolver._is_default = False  # type: ignore[attr-defined]
         return _async_resolver
