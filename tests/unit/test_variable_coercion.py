@@ -427,3 +427,12 @@ def test_types_deeper_than_graphql_core_allows_are_left_to_it() -> None:
     )
     # At graphql-core's limit: compiled, and the deepest value coerces the same.
     assert check(source, {"i": chain_value(200)}, chain_schema(200))
+
+
+def test_null_empty_and_object_defaults_and_an_invalid_default() -> None:
+    source = (
+        "query Q($z: Int = null, $l: [Int] = [], "
+        '$o: MessageInput = {role: USER, content: "c"}, $bad: Int = "x") { __typename }'
+    )
+    assert check(source, {"bad": 1})
+    assert not check(source, {})  # the invalid default: graphql-core reports it
