@@ -32,6 +32,7 @@ from schema.prepared_execution import PreparedExecution, PreparedOperations
 from schema.quick_resolvers import build_resolvers_quickly
 from schema.root import Mutation, Query, Subscription
 from schema.shared_execution import SharedEventResults
+from schema.variable_coercion import compile_variable_coercion
 from services.json_values import JsonLimits
 
 if TYPE_CHECKING:
@@ -144,7 +145,7 @@ def _executor_class(
     return type(
         "Executor",
         (PlannedCompletion, PreparedExecution, AcyclicExecution, base),
-        {"plans": CompletionPlans(), "prepared": PreparedOperations()},
+        {"plans": CompletionPlans(), "prepared": PreparedOperations(compile_variable_coercion)},
     )
 
 

@@ -18,6 +18,7 @@ from schema import build_schema
 from schema.input_conversion import build_inputs_quickly
 from schema.prepared_execution import PreparedExecution, PreparedOperations
 from schema.quick_resolvers import build_resolvers_quickly
+from schema.variable_coercion import compile_variable_coercion
 
 CALLS: list[tuple[str, Any]] = []
 
@@ -108,7 +109,7 @@ def _schemas() -> tuple[strawberry.Schema, strawberry.Schema]:
     executor = type(
         "Prepared",
         (PreparedExecution, StrawberryGraphQLCoreExecutionContext),
-        {"prepared": PreparedOperations()},
+        {"prepared": PreparedOperations(compile_variable_coercion)},
     )
     prepared = strawberry.Schema(query=Query, mutation=Mutation, execution_context_class=executor)
     build_inputs_quickly(prepared)
