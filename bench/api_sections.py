@@ -340,8 +340,11 @@ class ApiSections:
             direct = _Side("in-process", "direct", sides[-1].server)
             for index in range(ROUNDS):
                 warmup = WARMUP_S * (2 if index == 0 else 1)
+                # Each round the other side goes first: with a fixed order the side measured
+                # first came out dearer (the same plain route: 454 vs 393 us per request).
+                order = sides if index % 2 == 0 else sides[::-1]
                 for case in ("gw", "pw", "gc", "pc"):
-                    for side in sides:
+                    for side in order:
                         requests = self._requests(case, side, context_session)
                         graphql = case.startswith("g")
                         side.add(
