@@ -115,12 +115,16 @@ class PreparedOperations:
             else None
         )
         return PreparedOperation(
-            operation, fragment_definitions, fragments, coerce, _root_field(schema, operation)
+            operation,
+            fragment_definitions,
+            fragments,
+            coerce,
+            _root_field(schema, operation, fragments),
         )
 
 
 def _root_field(
-    schema: GraphQLSchema, operation: OperationDefinitionNode
+    schema: GraphQLSchema, operation: OperationDefinitionNode, fragments: dict[str, FragmentDetails]
 ) -> tuple[GraphQLObjectType, str, FieldDetailsList] | None:
     """The operation's one root field, collected as graphql-core collects it: without
     directives nor fragment variables the collection does not depend on the variables."""
@@ -128,7 +132,7 @@ def _root_field(
     if root_type is None:
         return None
     grouped, defer_usages, forbidden = collect_fields(
-        schema, {}, VariableValues({}, {}), root_type, operation
+        schema, fragments, VariableValues({}, {}), root_type, operation
     )
     if defer_usages or forbidden or len(grouped) != 1:
         return None
