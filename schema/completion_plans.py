@@ -186,7 +186,6 @@ def _reader(resolver: Callable[[Any, str], Any], python_name: str) -> Callable[[
 # per leaf was most of a 50-message context's completion): text as it is, a 32-bit int as it
 # is, an enum member's name.
 _TEXT, _INT, _ENUM = "text", "int", "enum"
-_Shortcut = tuple[str, Any] | None
 
 
 def _object(origin: type, fields: tuple[tuple[str, Callable[[Any], Any], Plan], ...]) -> Plan:
@@ -264,7 +263,8 @@ def _leaf(coerce: Callable[[Any], Any], required: bool) -> Plan:
             raise GiveUp
         return coerced
 
-    complete.shortcut = (_TEXT, None) if keeps_text else (_INT, None) if keeps_int else None  # type: ignore[attr-defined]
+    shortcut = (_TEXT, None) if keeps_text else (_INT, None) if keeps_int else None
+    complete.shortcut = shortcut  # type: ignore[attr-defined]
     return complete
 
 
