@@ -8,7 +8,9 @@ import gc
 import weakref
 from typing import Any
 
+import pytest
 import strawberry
+from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from schema.acyclic_executor import AcyclicExecution
@@ -54,3 +56,21 @@ def test_graphql_cores_executor_keeps_it_until_a_collection() -> None:
     # What the test above guards against: if this fails, graphql-core no longer makes the
     # cycle and schema.acyclic_executor can go.
     assert _context_outlives_execution(StrawberryGraphQLCoreExecutionContext)
+
+
+def test_a_helper_kept_past_its_execution_says_it_has_ended() -> None:
+    kept: list[Any] = []
+
+    class Keeper(SchemaExtension):
+        def resolve(self, _next: Any, root: Any, info: Any, *args: Any, **kwargs: Any) -> Any:
+            kept.append(info.async_helpers)
+            return _next(root, info, *args, **kwargs)
+
+    schema = strawberry.Schema(
+        query=Query, execution_context_class=AcyclicExecution, extensions=[Keeper]
+    )
+    result = asyncio.run(schema.execute("{ greeting }", context_value=Context()))
+    assert result.data == {"greeting": "hello ann"}
+    gc.collect()
+    with pytest.raises(RuntimeError, match="has ended"):
+        kept[0].track([])
