@@ -328,13 +328,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
     return Starlette(
         routes=[
+            # First: Starlette tries the routes in order, and nearly every request is here.
+            # Every method: the view answers the ones GraphQL has no use for (405, coded).
+            Route("/graphql", graphql),
+            WebSocketRoute("/graphql", graphql),
             Route("/health", health),
             *graphiql_routes(settings),
             Route("/health/ready", ready),
             *([Route("/metrics", metrics.endpoint)] if settings.metrics_served else []),
-            # Every method: the view answers the ones GraphQL has no use for (405, coded).
-            Route("/graphql", graphql),
-            WebSocketRoute("/graphql", graphql),
             *([Route(MCP_PATH, mcp)] if mcp is not None else []),
         ],
         middleware=[

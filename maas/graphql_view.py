@@ -14,9 +14,11 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
-from strawberry.exceptions import ConnectionRejectionError
+from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
 from strawberry.http import GraphQLRequestData
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType
 
 from maas import request_json
 from maas.auth import Authenticator
@@ -36,6 +38,11 @@ OFFLOAD_BYTES = 64 * 1024
 # A body decoded ahead (off the loop), for parse_json to hand on: (the body, its value).
 _decoded_body: ContextVar[tuple[bytes, Any] | None] = ContextVar("maas_decoded_body", default=None)
 _JSON_TYPE = b"application/json"
+# The operation types Strawberry runs for each method, made once (Strawberry makes the set
+# again for every request).
+_OPERATIONS_BY_METHOD = {
+    method: frozenset(OperationType.from_http(method)) for method in ("GET", "POST")
+}
 _JSON_HEADERS = ((b"content-type", _JSON_TYPE),)
 
 
@@ -98,14 +105,7 @@ class MaasGraphQL(GraphQL):
             _decoded_body.reset(token)
         sub_response = await self.get_sub_response(request)
         context = await self.get_context(request, response=sub_response)
-        result = await self.execute_single(
-            request=request,
-            request_adapter=self.request_adapter_class(request),
-            sub_response=sub_response,
-            context=context,
-            root_value=None,
-            request_data=request_data,
-        )
+        result = await self._execute("POST", context, None, request_data)
         response_data = await self.process_result(request=request, result=result)
         if result.errors:
             self._handle_errors(result.errors, response_data)
@@ -216,15 +216,45 @@ class MaasGraphQL(GraphQL):
         return await super().render_graphql_ide(request)
 
     async def execute_single(
-        self, request: Any, request_adapter: Any, *args: Any, **kwargs: Any
-    ) -> Any:
+        self,
+        request: Any,
+        request_adapter: Any,
+        sub_response: Any,
+        context: Any,
+        root_value: Any,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        return await self._execute(request_adapter.method, context, root_value, request_data)
+
+    async def _execute(
+        self, method: str, context: Any, root_value: Any, request_data: GraphQLRequestData
+    ) -> ExecutionResult:
+        """Strawberry's execute_single (the operation types it allows, its refusals), with the
+        document's length checked first, without the request adapter it does not need."""
         # Refused before parsing: graphql-core lexes string literals in Python.
-        request_data = kwargs.get("request_data") or args[-1]
         problem = self.document_too_long(request_data.query)
         if problem is not None:
             error = GraphQLError(problem, extensions={"code": "LIMIT_EXCEEDED"})
             return ExecutionResult(data=None, errors=[error])
-        return await super().execute_single(request, request_adapter, *args, **kwargs)
+        allowed = _OPERATIONS_BY_METHOD.get(method) or OperationType.from_http(method)  # type: ignore[arg-type]
+        if not self.allow_queries_via_get and method == "GET":
+            allowed = allowed - {OperationType.QUERY}
+        try:
+            return await self.schema.execute(
+                request_data.query,
+                root_value=root_value,
+                variable_values=request_data.variables,
+                context_value=context,
+                operation_name=request_data.operation_name,
+                allowed_operation_types=allowed,
+                operation_extensions=request_data.extensions,
+            )
+        except CannotGetOperationTypeError as error:
+            raise HTTPException(400, error.as_http_error_reason()) from error
+        except InvalidOperationTypeError as error:
+            raise HTTPException(400, error.as_http_error_reason(method)) from error
+        except MissingQueryError as error:
+            raise HTTPException(400, "No GraphQL query found in the request") from error
 
     async def on_ws_connect(self, context: RequestContext) -> None:  # type: ignore[override]
         params = context.connection_params or {}

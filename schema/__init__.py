@@ -10,10 +10,8 @@ from typing import TYPE_CHECKING, Any
 import strawberry
 from graphql import ASTValidationRule, MiddlewareManager, ValidationContext
 from strawberry.extensions import (
-    AddValidationRules,
     DisableIntrospection,
     MaxAliasesLimiter,
-    MaxTokensLimiter,
     QueryDepthLimiter,
     SchemaExtension,
 )
@@ -27,6 +25,7 @@ from schema.execution_context import MemoizedExecutionContext
 from schema.extension_runner import LeanExtensionsRunner
 from schema.input_conversion import build_inputs_quickly
 from schema.json_scalar import checked_json_scalar
+from schema.lean_execute import LeanExecute
 from schema.operation_choice import OneOperation
 from schema.prepared_execution import PreparedExecution, PreparedOperations
 from schema.quick_resolvers import build_resolvers_quickly
@@ -52,7 +51,7 @@ class QueryLimits:
     json: JsonLimits = field(default_factory=JsonLimits)
 
 
-class _QuietSchema(strawberry.Schema):
+class _QuietSchema(LeanExecute):
     # With introspection off, error messages must not enumerate the schema either.
     hide_suggestions = False
 
@@ -103,12 +102,12 @@ def build_schema(
         *map(_tolerant, QueryDepthLimiter(max_depth=limits.max_depth).validation_rules),
         *MaxAliasesLimiter(max_alias_count=limits.max_aliases).validation_rules,
     ]
-    documents = DocumentCache(limits.cache_size, limits.cached_document_chars)
+    documents = DocumentCache(
+        limits.cache_size, limits.cached_document_chars, limits.max_tokens, rules
+    )
     extensions: list[ExtensionFactory] = [
         *observers,
         *guards,
-        lambda: AddValidationRules(rules),
-        lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
         OneOperation,
         documents.extension,
         ErrorCodes,

@@ -1,4 +1,11 @@
-"""Parsed and validated documents, cached by their text, bounded in bytes as well as entries.
+"""The request's document: parsed within the token limit, validated with the schema's limit
+rules, and cached by its text, bounded in bytes as well as entries.
+
+One extension does all three, so an operation enters no hook for the limits: it costs the same
+whether its document is cached or not. Strawberry's MaxTokensLimiter and AddValidationRules
+set the same parse option and rules on every operation; here they are set on the way into
+parsing and validation, where Strawberry's own parse and validation (of documents too large to
+cache) read them too.
 
 Strawberry's ParserCache and ValidationCache bound only the number of entries, keyed by the
 whole document: 256 distinct documents of a couple of megabytes each (sent without even an API
@@ -12,10 +19,10 @@ report)."""
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
-from graphql import GraphQLError, parse
+from graphql import ASTValidationRule, GraphQLError, parse
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
 
@@ -38,10 +45,20 @@ class _Lru:
 
 
 class DocumentCache:
-    """The caches of one schema; `extension()` is the factory to give the schema."""
+    """The limits and caches of one schema; `extension()` is the factory to give the schema.
+    `max_tokens` bounds what the parser reads (None: unbounded); `rules` are validated beside
+    graphql-core's own."""
 
-    def __init__(self, max_entries: int = 256, max_chars: int = 8192) -> None:
+    def __init__(
+        self,
+        max_entries: int = 256,
+        max_chars: int = 8192,
+        max_tokens: int | None = None,
+        rules: Sequence[type[ASTValidationRule]] = (),
+    ) -> None:
         self.max_chars = max_chars
+        self.max_tokens = max_tokens
+        self.rules = tuple(rules)
         self.documents = _Lru(max_entries)
         self.validations = _Lru(max_entries)
 
@@ -60,6 +77,8 @@ class _CachingExtension(SchemaExtension):
 
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context
+        if self.cache.max_tokens is not None:
+            context.parse_options["max_tokens"] = self.cache.max_tokens
         query = self._cacheable_query()
         if query is not None and context.graphql_document is None:
             document = self.cache.documents.get(query)
@@ -75,6 +94,7 @@ class _CachingExtension(SchemaExtension):
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
+        context.validation_rules = context.validation_rules + self.cache.rules
         query = self._cacheable_query()
         if query is not None and context.pre_execution_errors is None:
             errors = self.cache.validations.get(query)

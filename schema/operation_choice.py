@@ -29,7 +29,7 @@ class OneOperation(SchemaExtension):
         if document is None:
             return None
         # Strawberry's operation_name falls back to the first operation's: ask what was given.
-        if context._provided_operation_name is None:
+        if context._provided_operation_name is None and len(document.definitions) > 1:
             operations = sum(isinstance(d, OperationDefinitionNode) for d in document.definitions)
             if operations > 1:
                 return "The document has several operations: give operationName."

@@ -9,12 +9,11 @@ work. Here a field whose resolver Strawberry would call that way (a resolver of 
 field extensions, no exception handlers, not a subscription) gets a resolver that does the
 same in the same order: the same Info, the arguments converted by schema.input_conversion's
 converters (Strawberry's conversion, decided once per type), `self`, root, parent and info
-passed as Strawberry passes them, and the resolver's result awaited when the field is async.
+passed as Strawberry passes them.
 """
 
 from __future__ import annotations
 
-from inspect import isawaitable
 from typing import TYPE_CHECKING, Any
 
 from strawberry.schema.schema_converter import GraphQLCoreConverter
@@ -83,16 +82,8 @@ def _quick_resolver(schema: strawberry.Schema, field: StrawberryField) -> Callab
             return resolver(source, **converted)
         return resolver(**converted)
 
-    if field.is_async:
-
-        async def _async_resolver(source: Any, info: GraphQLResolveInfo, **kwargs: Any) -> Any:
-            # Strawberry's await_maybe, inline.
-            result = call(source, info, kwargs)
-            return await result if isawaitable(result) else result
-
-        _async_resolver._is_default = False  # type: ignore[attr-defined]
-        return _async_resolver
-
+    # An async resolver's awaitable goes to graphql-core as it is: graphql-core awaits it (as
+    # it awaited Strawberry's wrapper coroutine), without a coroutine around it to resume.
     def _resolver(source: Any, info: GraphQLResolveInfo, **kwargs: Any) -> Any:
         return call(source, info, kwargs)
 

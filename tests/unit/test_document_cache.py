@@ -33,3 +33,26 @@ async def test_a_document_that_does_not_parse_is_reported_and_not_cached():
     assert result.errors
     assert result.errors[0].extensions["code"] == "BAD_USER_INPUT"
     assert not caches(schema).documents.entries
+
+
+async def test_the_limits_hold_for_cached_and_uncached_documents_alike():
+    # The token limit and the depth rule, on a document short enough to cache and on the same
+    # document padded past what is cached.
+    schema = build_schema(QueryLimits(max_tokens=40, max_depth=2, cached_document_chars=200))
+    cache = caches(schema)
+    many_tokens = "{ " + " ".join(["__typename"] * 40) + " }"
+    too_deep = "{ sessions { edges { node { messages { pageInfo { hasNextPage } } } } } }"
+    for document, message in (
+        (many_tokens, "Document contains more than 40 tokens"),
+        (too_deep, "exceeds maximum operation depth of 2"),
+    ):
+        for padding in ("", " " * 300):
+            result = await schema.execute(document + padding)
+            [error] = result.errors
+            assert message in error.message
+            assert error.extensions["code"] == "LIMIT_EXCEEDED"
+    assert too_deep in cache.validations.entries
+    assert too_deep + " " * 300 not in cache.validations.entries
+    # Within the limits, both run.
+    for padding in ("", " " * 300):
+        assert (await schema.execute("{ a: __typename }" + padding)).errors is None

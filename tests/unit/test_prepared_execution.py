@@ -1,6 +1,7 @@
-"""Prepared operations and quick resolvers answer exactly what graphql-core and Strawberry answer
-on their own: the same data, the same errors (message, path, locations, extensions), the same
-resolver calls. Each operation runs on a schema with them and on one without."""
+"""Prepared operations, quick resolvers and the lean execute function answer exactly what
+graphql-core and Strawberry answer on their own: the same data, the same errors (message, path,
+locations, extensions), the same resolver calls. Each operation runs on a schema with them and
+on one without."""
 
 from __future__ import annotations
 
@@ -10,12 +11,14 @@ from typing import Any
 
 import pytest
 import strawberry
-from graphql import GraphQLError, parse
+from graphql import GraphQLError, experimental_execute_incrementally, parse
 from strawberry.extensions import SchemaExtension
+from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from schema import build_schema
 from schema.input_conversion import build_inputs_quickly
+from schema.lean_execute import LeanExecute, execute_without_increments
 from schema.prepared_execution import PreparedExecution, PreparedOperations
 from schema.quick_resolvers import build_resolvers_quickly
 from schema.variable_coercion import compile_variable_coercion
@@ -111,7 +114,7 @@ def _schemas() -> tuple[strawberry.Schema, strawberry.Schema]:
         (PreparedExecution, StrawberryGraphQLCoreExecutionContext),
         {"prepared": PreparedOperations(compile_variable_coercion)},
     )
-    prepared = strawberry.Schema(query=Query, mutation=Mutation, execution_context_class=executor)
+    prepared = LeanExecute(query=Query, mutation=Mutation, execution_context_class=executor)
     build_inputs_quickly(prepared)
     build_resolvers_quickly(prepared)
     return reference, prepared
@@ -184,6 +187,14 @@ def test_prepared_answers_as_graphql_core_and_strawberry(
 ) -> None:
     expected = _outcome(REFERENCE, query, variables, name)
     assert _outcome(PREPARED, query, variables, name) == expected
+
+
+def test_the_lean_execute_function_is_used_only_without_incremental_delivery() -> None:
+    assert PREPARED._get_execute_function() is execute_without_increments
+    incremental = LeanExecute(
+        query=Query, config=StrawberryConfig(enable_experimental_incremental_execution=True)
+    )
+    assert incremental._get_execute_function() is experimental_execute_incrementally
 
 
 def test_an_operation_is_prepared_once_per_document() -> None:
