@@ -60,7 +60,9 @@ class OperationTelemetry(SchemaExtension):
             codes: list[str] = []
             try:
                 yield
-                codes = _error_codes(self.execution_context.result)
+                result = self.execution_context.result
+                if getattr(result, "errors", None):
+                    codes = _error_codes(result.errors)
             except (GeneratorExit, asyncio.CancelledError):
                 # The client stopped a subscription or went away: no error of ours.
                 raise
@@ -128,6 +130,5 @@ def _root_fields(document: DocumentNode | None, operation_name: str | None) -> s
     return "+".join(names) if len(names) <= MAX_LABEL_FIELDS else "multiple"
 
 
-def _error_codes(result: Any) -> list[str]:
-    errors = getattr(result, "errors", None) or []
+def _error_codes(errors: list[GraphQLError]) -> list[str]:
     return [(error.extensions or {}).get("code", "INTERNAL") for error in errors]

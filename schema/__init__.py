@@ -25,7 +25,7 @@ from schema.execution_context import MemoizedExecutionContext
 from schema.extension_runner import LeanExtensionsRunner
 from schema.input_conversion import build_inputs_quickly
 from schema.json_scalar import checked_json_scalar
-from schema.lean_execute import LeanExecute
+from schema.lean_execute import DirectAwaits, LeanExecute
 from schema.operation_choice import OneOperation
 from schema.prepared_execution import PreparedExecution, PreparedOperations
 from schema.quick_resolvers import build_resolvers_quickly
@@ -143,7 +143,7 @@ def _executor_class(
     )
     return type(
         "Executor",
-        (PlannedCompletion, PreparedExecution, AcyclicExecution, base),
+        (PlannedCompletion, PreparedExecution, AcyclicExecution, DirectAwaits, base),
         {"plans": CompletionPlans(), "prepared": PreparedOperations(compile_variable_coercion)},
     )
 

@@ -1,11 +1,15 @@
-"""graphql-core's `execute`, for a schema without `@defer` and `@stream`, minus the wrappers
-that cannot apply to it.
+"""graphql-core's `execute` and executor, minus the wrappers that cannot apply.
 
-graphql-core's `execute` looks both directives up in the schema on every call, goes through
-`experimental_execute_incrementally`, and wraps an asynchronous result in one more coroutine
-that checks it is not an incremental one. A schema without those directives cannot produce an
-incremental result (validation refuses the directives), so here the executor is built and run
-as `experimental_execute_incrementally` does, and its result (or awaitable) handed on as is.
+For a schema without `@defer` and `@stream`: graphql-core's `execute` looks both directives
+up in the schema on every call, goes through `experimental_execute_incrementally`, and wraps
+an asynchronous result in one more coroutine that checks it is not an incremental one. A
+schema without those directives cannot produce an incremental result (validation refuses the
+directives), so here the executor is built and run as `experimental_execute_incrementally`
+does, and its result (or awaitable) handed on as is.
+
+Without an abort signal: graphql-core awaits every awaitable a resolver returns (and every
+awaitable list item) through `with_abort_signal`, a coroutine that only awaits it when there is
+no signal to race it against. Here the awaitable itself is handed back to be awaited.
 """
 
 from __future__ import annotations
@@ -15,10 +19,12 @@ from typing import TYPE_CHECKING, Any
 
 import strawberry
 from graphql import ExecutionResult, GraphQLSchema
+from graphql.execution import Executor
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable
+
     from graphql import DocumentNode
-    from graphql.execution import Executor
 
 
 class LeanExecute(strawberry.Schema):
@@ -68,3 +74,13 @@ def execute_without_increments(
     if isinstance(executor, list):  # the request's errors (variables that do not coerce)
         return ExecutionResult(None, errors=executor)
     return executor.execute_operation()
+
+
+class DirectAwaits(Executor):
+    """An executor that awaits what resolvers return directly when it has no abort signal."""
+
+    def with_abort_signal(self, awaitable: Awaitable[Any]) -> Awaitable[Any]:  # type: ignore[override]
+        # Every caller awaits the result: the awaitable itself, or graphql-core's race.
+        if self.abort_signal is None:
+            return awaitable
+        return super().with_abort_signal(awaitable)

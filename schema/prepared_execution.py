@@ -1,14 +1,15 @@
 """Prepared operations: what graphql-core works out from a document for every request, worked
 out once per cached document and operation.
 
-For each request graphql-core's executor scans the document for its operation and fragments,
-coerces the variables, collects the root fields (resolving fragments and directives) and runs
-them through its general loop for any number of fields. Clients send the same few documents
-again and again (schema.document_cache keeps their parsed trees), so for a document whose
-operation is a query or mutation without directives and fragment variables, the scan and the
-root-field collection are done once here. An operation of one root field (what agents send)
-then runs that field directly: graphql-core's own `execute_field` (resolver, arguments,
-completion, error handling), with the result built as graphql-core builds it.
+For each request graphql-core's executor asserts the schema is valid, scans the document for
+its operation and fragments, coerces the variables, collects the root fields (resolving
+fragments and directives) and runs them through its general loop for any number of fields.
+Clients send the same few documents again and again (schema.document_cache keeps their parsed
+trees), so for a document whose operation is a query or mutation without directives and
+fragment variables, the assertion, the scan and the root-field collection are done once here.
+An operation of one root field (what agents send) then runs that field directly:
+graphql-core's own `execute_field` (resolver, arguments, completion, error handling), with the
+result built as graphql-core builds it.
 
 Anything else (subscriptions, directives, an abort signal or execution hooks) takes
 graphql-core's path unchanged, and so do variables that do not coerce: graphql-core reports
@@ -107,6 +108,8 @@ class PreparedOperations:
                 fragments[definition.name.value] = FragmentDetails(definition, None)
         if operation is None or operation.operation == OperationType.SUBSCRIPTION:
             return None
+        # graphql-core asserts this for every request; a schema does not change once built.
+        assert_valid_schema(schema)
         if operation.directives or selection_has_directives(operation.selection_set, fragments):
             return None
         coerce = (
@@ -194,7 +197,6 @@ class PreparedExecution(StrawberryGraphQLCoreExecutionContext):
                 hooks=hooks,
                 **custom_args,
             )
-        assert_valid_schema(schema)
         raw = raw_variable_values or {}
         coerced = prepared.coerce(raw) if prepared.coerce is not None else None
         if coerced is None:
