@@ -56,6 +56,19 @@ _BACKREF = GraphQLCoreConverter.DEFINITION_BACKREF
 _PLAIN = frozenset({str, int, float, bool, datetime, date, time, Decimal, dict, list})
 
 
+# Strawberry type -> the other classes whose objects the resolvers return for it (see
+# answered_by).
+_ANSWERING: dict[type, tuple[type, ...]] = {}
+
+
+def answered_by(strawberry_type: type, *classes: type) -> None:
+    """Declares that resolvers return objects of these classes for this Strawberry type, whose
+    plans then complete them too: plain data classes with every field of the type as an
+    attribute (reading them has no side effects). Objects of any other class go the general
+    way."""
+    _ANSWERING[strawberry_type] = classes
+
+
 class GiveUp(Exception):
     """A value the plan does not expect: graphql-core completes the object instead."""
 
@@ -189,15 +202,16 @@ _TEXT, _INT, _ENUM = "text", "int", "enum"
 
 
 def _object(origin: type, fields: tuple[tuple[str, Callable[[Any], Any], Plan], ...]) -> Plan:
+    origins = frozenset((origin, *_ANSWERING.get(origin, ())))
     compiled = tuple(
         (name, read, plan, *(getattr(plan, "shortcut", None) or (None, None)))
         for name, read, plan in fields
     )
 
     def complete(source: Any) -> dict[str, Any]:
-        # Strawberry's objects are what the resolvers return; anything else (a subclass, an
-        # awaitable) goes the general way.
-        if type(source) is not origin:
+        # Strawberry's objects (or the classes declared to answer for them) are what the
+        # resolvers return; anything else (a subclass, an awaitable) goes the general way.
+        if type(source) not in origins:
             raise GiveUp
         result = {}
         for name, read, plan, shortcut, payload in compiled:

@@ -19,12 +19,12 @@ from schema.memory_prompt import PromptQuery
 from schema.memory_root import MemoryMutation, MemoryQuery, MemorySubscription
 from schema.shared_execution import shared_conversion
 from schema.types import (
-    Message,
     PageInfo,
     Session,
     SessionConnection,
     SessionEdge,
     SessionEvent,
+    messages_of,
 )
 
 
@@ -59,7 +59,7 @@ class Mutation(MemoryMutation):
         result = await resolve.add_messages(info, input.session_id, input.messages)
         return AddMessagesPayload(
             session_id=input.session_id,
-            messages=[Message.of(m) for m in result.messages],
+            messages=messages_of(result.messages),
             duplicate_ids=result.duplicate_ids,
         )
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
 import strawberry
 from strawberry.scalars import JSON
 
 from resolvers import sessions as resolve
+from schema.completion_plans import answered_by
 from schema.enums import ContextStrategy, MessageRole, SessionEventType
 from services import session_events, stm_model
 from services.stm import encode_message_cursor
@@ -15,31 +17,36 @@ from services.stm import encode_message_cursor
 
 @strawberry.type(description="One message of a session.")
 class Message:
+    """Answered by the service's own messages (stm_model.Message), as they are: each field is
+    one of their attributes, so a context of fifty messages copies none of them into an
+    object of this class first (the completion plans know: answered_by below). A test checks
+    the attributes are there."""
+
     id: str
     seq: int = strawberry.field(description="Position in the session: strictly increasing.")
     role: MessageRole
     content: str
     name: str | None
     metadata: JSON
-    token_count: int = strawberry.field(description="Counted once, when it was written.")
+    tokens: int = strawberry.field(
+        name="tokenCount", description="Counted once, when it was written."
+    )
     created_at: datetime
     is_summary: bool = strawberry.field(
         description="True for the message that stands for summarized older messages."
     )
 
-    @classmethod
-    def of(cls, m: stm_model.Message) -> Message:
-        return cls(
-            id=m.id,
-            seq=m.seq,
-            role=m.role,
-            content=m.content,
-            name=m.name,
-            metadata=m.metadata,
-            token_count=m.tokens,
-            created_at=m.created_at,
-            is_summary=m.is_summary,
-        )
+
+answered_by(Message, stm_model.Message)
+
+
+def messages_of(messages: list[stm_model.Message]) -> list[Message]:
+    """The service's messages, answered as Messages (see Message)."""
+    return cast("list[Message]", messages)
+
+
+def message_of(message: stm_model.Message | None) -> Message | None:
+    return cast("Message | None", message)
 
 
 @strawberry.type
@@ -80,7 +87,8 @@ class MessageConnection:
     @classmethod
     def of(cls, page: stm_model.MessagePage) -> MessageConnection:
         edges = [
-            MessageEdge(cursor=encode_message_cursor(m), node=Message.of(m)) for m in page.messages
+            MessageEdge(cursor=encode_message_cursor(m), node=cast("Message", m))
+            for m in page.messages
         ]
         return cls(
             edges=edges,
@@ -146,12 +154,12 @@ class ContextWindow:
     @classmethod
     def of(cls, w: stm_model.ContextWindow) -> ContextWindow:
         return cls(
-            messages=[Message.of(m) for m in w.messages],
+            messages=messages_of(w.messages),
             token_count=w.token_count,
             strategy=w.strategy,
             truncated=w.truncated,
             over_budget=w.over_budget,
-            summary=Message.of(w.summary) if w.summary else None,
+            summary=message_of(w.summary),
         )
 
 
@@ -269,7 +277,7 @@ class SessionEvent:
             type=e.type,
             session_id=e.session_id,
             at=e.at,
-            messages=[Message.of(m) for m in e.messages],
-            summary=Message.of(e.summary) if e.summary else None,
+            messages=messages_of(e.messages),
+            summary=message_of(e.summary),
             config=SessionConfig.of(e.config) if e.config else None,
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import enum
 import gc
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,7 +14,7 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-from schema.completion_plans import CompletionPlans, PlannedCompletion
+from schema.completion_plans import CompletionPlans, GiveUp, PlannedCompletion, answered_by
 
 
 @strawberry.enum
@@ -54,6 +55,31 @@ class Imposter:
     id: str
 
 
+@dataclass
+class StoredLeaf:
+    """What a service might hold: the fields of Leaf as attributes, declared to answer for it."""
+
+    id: str
+    count: int
+    ratio: float
+    color: Color
+    at: datetime
+    data: Any
+    note: str | None
+
+
+@dataclass
+class LookalikeLeaf(StoredLeaf):
+    """The same attributes, not declared: the general way completes it."""
+
+
+answered_by(Leaf, StoredLeaf)
+
+
+def stored(n: int, kind: type[StoredLeaf] = StoredLeaf, **changes: Any) -> Any:
+    return kind(**{**vars(leaf(n)), **changes})
+
+
 def leaf(n: int, **changes: Any) -> Leaf:
     values: dict[str, Any] = {
         "id": f"l{n}",
@@ -91,6 +117,11 @@ BROKEN = {
     "bool where an int belongs": branch(leaves=[leaf(1, count=True)]),
     "int where an id belongs": branch(leaves=[leaf(1, id=5)]),
     "another enum's member": branch(leaves=[leaf(1, color=OtherColor.RED)]),
+    "a declared class's broken object": branch(leaves=[stored(1), stored(2, id=None)]),
+}
+ANSWERED = {
+    "objects of a declared class": branch(leaves=[stored(n) for n in range(3)], first=stored(9)),
+    "an undeclared lookalike": branch(leaves=[stored(1, LookalikeLeaf)]),
 }
 
 
@@ -146,7 +177,11 @@ def outcome(result: Any) -> tuple[Any, Any]:
 
 
 @pytest.mark.parametrize("query", QUERIES.values(), ids=QUERIES.keys())
-@pytest.mark.parametrize("value", [branch(), *BROKEN.values()], ids=["good", *BROKEN.keys()])
+@pytest.mark.parametrize(
+    "value",
+    [branch(), *ANSWERED.values(), *BROKEN.values()],
+    ids=["good", *ANSWERED.keys(), *BROKEN.keys()],
+)
 async def test_planned_results_and_errors_are_graphql_cores(query: str, value: Branch) -> None:
     context = {"value": value}
     for _ in range(2):  # compiled on the first, reused on the second
@@ -163,6 +198,16 @@ async def test_plain_selections_get_a_plan_and_directives_do_not() -> None:
     await schema.execute(QUERIES["directives"], context_value=context)
     assert plans._entries
     assert all(plan is None for _, plan in plans._entries.values())
+
+
+async def test_a_plan_completes_a_declared_class_and_gives_up_on_any_other() -> None:
+    schema, plans = planned_schema()
+    await schema.execute(QUERIES["plain"], context_value={"value": branch()})
+    [(_, plan)] = plans._entries.values()
+    completed = plan(ANSWERED["objects of a declared class"])
+    assert [leaf["id"] for leaf in completed["leaves"]] == ["l0", "l1", "l2"]
+    with pytest.raises(GiveUp):
+        plan(ANSWERED["an undeclared lookalike"])
 
 
 async def test_plans_hold_no_document_alive_and_stay_bounded() -> None:
