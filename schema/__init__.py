@@ -26,7 +26,6 @@ from schema.extension_runner import LeanExtensionsRunner
 from schema.input_conversion import build_inputs_quickly
 from schema.json_scalar import checked_json_scalar
 from schema.lean_execute import DirectAwaits, LeanExecute
-from schema.operation_choice import OneOperation
 from schema.prepared_execution import PreparedExecution, PreparedOperations
 from schema.quick_resolvers import build_resolvers_quickly
 from schema.root import Mutation, Query, Subscription
@@ -108,7 +107,6 @@ def build_schema(
     extensions: list[ExtensionFactory] = [
         *observers,
         *guards,
-        OneOperation,
         documents.extension,
         ErrorCodes,
     ]

@@ -1,11 +1,12 @@
-"""The request's document: parsed within the token limit, validated with the schema's limit
-rules, and cached by its text, bounded in bytes as well as entries.
+"""The request's document: parsed within the token limit, its operation checked
+(schema.operation_choice), validated with the schema's limit rules, and cached by its text,
+bounded in bytes as well as entries.
 
-One extension does all three, so an operation enters no hook for the limits: it costs the same
-whether its document is cached or not. Strawberry's MaxTokensLimiter and AddValidationRules
-set the same parse option and rules on every operation; here they are set on the way into
-parsing and validation, where Strawberry's own parse and validation (of documents too large to
-cache) read them too.
+One extension does all of it: each extension costs every operation its own hooks, whether its
+document is cached or not. Strawberry's MaxTokensLimiter and AddValidationRules set the same
+parse option and rules on every operation; here they are set on the way into parsing and
+validation, where Strawberry's own parse and validation (of documents too large to cache) read
+them too.
 
 Strawberry's ParserCache and ValidationCache bound only the number of entries, keyed by the
 whole document: 256 distinct documents of a couple of megabytes each (sent without even an API
@@ -25,6 +26,8 @@ from typing import Any
 from graphql import ASTValidationRule, GraphQLError, parse
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
+
+from schema.operation_choice import operation_problem
 
 
 class _Lru:
@@ -94,6 +97,9 @@ class _CachingExtension(SchemaExtension):
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
+        problem = operation_problem(context)
+        if problem is not None:  # refused before validation (Strawberry's then skips too)
+            context.pre_execution_errors = [GraphQLError(problem)]
         context.validation_rules = context.validation_rules + self.cache.rules
         query = self._cacheable_query()
         if query is not None and context.pre_execution_errors is None:
