@@ -21,6 +21,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from strawberry.extensions import SchemaExtension
 
 from maas.request_scope import request_span, tracing_on
+from schema.node_cache import NodeCache
 
 if TYPE_CHECKING:
     from graphql import DocumentNode
@@ -31,6 +32,9 @@ if TYPE_CHECKING:
 INVALID = "invalid"
 MAX_LABEL_FIELDS = 3
 _tracer = trace.get_tracer("maas.graphql")
+# (operation type, root-field label) of each operation of the documents clients send again and
+# again: worked out once per document.
+_described: NodeCache[tuple[str, str]] = NodeCache(512)
 
 
 class OperationTelemetry(SchemaExtension):
@@ -83,8 +87,12 @@ class OperationTelemetry(SchemaExtension):
     def on_execute(self) -> Iterator[None]:
         # Reached only by documents that parsed and validated: their root fields are real.
         context = self.execution_context
-        self._type = context.operation_type.value
-        self._fields = _root_fields(context.graphql_document, context.operation_name)
+        document, name = context.graphql_document, context.operation_name
+        self._type, self._fields = _described.get(
+            (id(document), name),
+            (document,),
+            lambda: (context.operation_type.value, _root_fields(document, name)),
+        )
         if self._type == "subscription" and self._metrics is not None:
             self._streaming = True
             self._metrics.active_subscriptions.labels(self._fields).inc()
