@@ -222,8 +222,8 @@ def _object(origin: type, fields: tuple[tuple[str, Reader, Plan], ...]) -> Plan:
     lines = ["def complete(source):", "    if type(source) not in origins:", "        raise GiveUp"]
     members = []
     for index, (name, read, plan) in enumerate(fields):
-        value, complete = f"value{index}", f"plan{index}"
-        namespace[complete] = plan
+        value, plan_name = f"value{index}", f"plan{index}"
+        namespace[plan_name] = plan
         if isinstance(read, str) and read.isidentifier() and not keyword.iskeyword(read):
             lines.append(f"    {value} = source.{read}")
         else:
@@ -232,18 +232,18 @@ def _object(origin: type, fields: tuple[tuple[str, Reader, Plan], ...]) -> Plan:
         shortcut, payload = getattr(plan, "shortcut", None) or (None, None)
         if shortcut is _TEXT:
             lines.append(f"    if type({value}) is not str:")
-            lines.append(f"        {value} = {complete}({value})")
+            lines.append(f"        {value} = {plan_name}({value})")
         elif shortcut is _INT:
             lines.append(f"    if type({value}) is not int or not MIN_INT <= {value} <= MAX_INT:")
-            lines.append(f"        {value} = {complete}({value})")
+            lines.append(f"        {value} = {plan_name}({value})")
         elif shortcut is _ENUM:
             namespace[f"enum{index}"], namespace[f"names{index}"] = payload
             lines.append(f"    if type({value}) is enum{index}:")
             lines.append(f"        {value} = names{index}[{value}]")
             lines.append("    else:")
-            lines.append(f"        {value} = {complete}({value})")
+            lines.append(f"        {value} = {plan_name}({value})")
         else:
-            lines.append(f"    {value} = {complete}({value})")
+            lines.append(f"    {value} = {plan_name}({value})")
         members.append(f"{name!r}: {value}")
     lines.append("    return {" + ", ".join(members) + "}")
     exec("\n".join(lines), namespace)  # noqa: S102 - source made above from names and indexes

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import strawberry
 from graphql import ExecutionResult, GraphQLSchema
 from graphql.execution import Executor
+from graphql.execution.incremental import IncrementalExecutor
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable
@@ -53,14 +54,14 @@ def execute_without_increments(
     variable_values: dict[str, Any] | None = None,
     operation_name: str | None = None,
     *,
-    executor_class: type[Executor],
+    executor_class: type[Executor] | None = None,
     middleware: Any = None,
     is_awaitable: Callable[[Any], bool] | None = None,
     **custom_context_args: Any,
 ) -> Any:
     """graphql-core's execute with the arguments Strawberry passes (the others at their
     defaults): an ExecutionResult, or an awaitable of one."""
-    executor = executor_class.build(
+    executor = (executor_class or IncrementalExecutor).build(
         schema,
         document,
         root_value,
