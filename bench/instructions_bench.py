@@ -61,6 +61,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=40, help="requests counted per case")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)  # control library, N
     args = parser.parse_args(argv)
+    if args.baseline is not None and not (args.baseline / "bench" / "server.py").is_file():
+        parser.error(f"--baseline {args.baseline}: not a checkout (no bench/server.py)")
     if args.child:
         asyncio.run(_count(Path(args.child[0]), int(args.child[1])))
         return 0
@@ -102,7 +104,9 @@ def _run(code: Path, control: Path, out_dir: Path, requests: int) -> dict[str, f
         "--child", str(control), str(requests),
     ]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(code), "OTEL_SDK_DISABLED": "true"}
-    subprocess.run(command, cwd=code, env=env, check=True, capture_output=True)
+    done = subprocess.run(command, cwd=code, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"instructions_bench: the run on {code} failed:\n{done.stderr[-3000:]}")
     counts: dict[str, float] = {}
     for dump in out_dir.glob("callgrind.*.*"):  # one file per dump: <pid>.<n>
         text = dump.read_text(errors="replace")
