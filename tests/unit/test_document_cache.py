@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
+from starlette.requests import Request
+
 from schema import QueryLimits, build_schema
 
 
@@ -56,3 +60,21 @@ async def test_the_limits_hold_for_cached_and_uncached_documents_alike():
     # Within the limits, both run.
     for padding in ("", " " * 300):
         assert (await schema.execute("{ a: __typename }" + padding)).errors is None
+
+
+async def test_the_operation_is_chosen_before_validation_cached_or_not():
+    schema = build_schema(QueryLimits(cached_document_chars=200))
+    http = SimpleNamespace(request=Request({"type": "http", "method": "POST", "headers": []}))
+    two = "query A { __typename } query B { __typename }"
+    subscription = "subscription { sessionEvents { type } }"
+    for padding in ("", " " * 300):  # cached, then too large to cache
+        [error] = (await schema.execute(two + padding)).errors
+        assert error.message == "The document has several operations: give operationName."
+        assert error.extensions["code"] == "BAD_USER_INPUT"
+        named = await schema.execute(two + padding, operation_name="B")
+        assert named.errors is None
+        assert named.data == {"__typename": "Query"}
+        [error] = (await schema.execute(subscription + padding, context_value=http)).errors
+        assert (
+            error.message == "Subscriptions need a WebSocket (graphql-transport-ws or graphql-ws)."
+        )
