@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import traceback
 from typing import Any, Literal, TypeAlias
 
+import hiredis
 from redis._parsers.commands import AsyncCommandsParser
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
@@ -114,6 +116,38 @@ class _QuickPool(BlockingConnectionPool):
         return bool(self._condition._waiters) or self._condition.locked()
 
 
+class _PacksInC:
+    """A connection that packs a command into the Redis protocol with hiredis's C packer, as
+    redis-py's synchronous client does: its asyncio connections pack in Python, a method call
+    per argument (~12 us for a write's 19 arguments, against ~1.6 us). hiredis takes str,
+    bytes and buffers, exact ints and floats, and sends the bytes redis-py's packer sends for
+    them (UTF-8, as the Encoder of a client left at its defaults). Anything else (a bool, a
+    string UTF-8 cannot encode, a command name holding a space for redis-py to split, another
+    encoding) is packed, or refused, by redis-py's own packer."""
+
+    encoder: Any
+
+    def pack_command(self, *args: Any) -> list[bytes]:
+        command = args[0]
+        encoder = self.encoder
+        if (
+            type(command) is str
+            and " " not in command
+            and encoder.encoding == "utf-8"
+            and encoder.encoding_errors == "strict"
+        ):
+            try:
+                return [hiredis.pack_command(args)]
+            except Exception:  # noqa: S110 (redis-py's packer takes it, or says why not)
+                pass
+        return super().pack_command(*args)  # type: ignore[misc]
+
+
+@functools.cache
+def _packing_in_c(connection_class: type) -> type:
+    return type(connection_class.__name__, (_PacksInC, connection_class), {})
+
+
 def connect(
     url: str, *, cluster: bool, timeout_seconds: float = 5.0, max_connections: int = 1000
 ) -> RedisClient:
@@ -141,6 +175,7 @@ def connect(
         health_check_interval=30,
         **options,
     )
+    pool.connection_class = _packing_in_c(pool.connection_class)
     return Redis.from_pool(pool)
 
 

@@ -168,3 +168,42 @@ async def test_a_caller_that_waits_past_the_pools_timeout_gets_a_connection_erro
     await blocked
     assert await holder.ping()  # free again: served at once
     await holder.aclose()
+
+
+async def test_commands_are_packed_in_c_as_redis_py_packs_them_and_run(redis_url):
+    client = connect(redis_url, cluster=False)
+    connection = await client.connection_pool.get_connection()
+    python_packer = Connection()  # redis-py's own, same encoding
+
+    def wire(packed: list[bytes | memoryview]) -> bytes:
+        return b"".join(packed)
+
+    try:
+        commands = (
+            ("SET", "k", "valeur é 😀", "EX", 60),
+            ("EVALSHA", "a" * 40, 2, b"key:{t}", "x", -7, 10**30, 0.1, 1e300, float("-inf")),
+            ("HSET", "h", "", b""),
+            ("SET", "k", memoryview(b"x" * 10_000)),
+            # Left to redis-py: a name for it to split.
+            ("CLIENT SETNAME", "n"),
+        )
+        for args in commands:
+            assert wire(connection.pack_command(*args)) == wire(python_packer.pack_command(*args))
+        # hiredis packed them: redis-py's packer sends a large value as a chunk of its own.
+        large = ("SET", "k", b"x" * 10_000)
+        assert (len(connection.pack_command(*large)), len(python_packer.pack_command(*large))) == (
+            1,
+            3,
+        )
+        # What redis-py refuses is refused as it refuses it.
+        with pytest.raises(redis.DataError):
+            connection.pack_command("SET", "k", True)
+        with pytest.raises(UnicodeEncodeError):
+            connection.pack_command("SET", "k", "\udcff")
+    finally:
+        await client.connection_pool.release(connection)
+    # And Redis reads what was packed.
+    assert await client.set("k", "valeur é 😀")
+    assert (await client.get("k")).decode() == "valeur é 😀"
+    assert await client.incrbyfloat("f", 0.1) == pytest.approx(0.1)
+    await client.aclose()
