@@ -9,12 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import strawberry
 from graphql import ASTValidationRule, MiddlewareManager, ValidationContext
-from strawberry.extensions import (
-    DisableIntrospection,
-    MaxAliasesLimiter,
-    QueryDepthLimiter,
-    SchemaExtension,
-)
+from graphql.validation import NoSchemaIntrospectionCustomRule
+from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter, SchemaExtension
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from schema.acyclic_executor import AcyclicExecution
@@ -25,7 +21,8 @@ from schema.execution_context import MemoizedExecutionContext
 from schema.extension_runner import LeanExtensionsRunner
 from schema.input_conversion import build_inputs_quickly
 from schema.json_scalar import checked_json_scalar
-from schema.lean_execute import DirectAwaits, LeanExecute
+from schema.lean_execute import DirectAwaits
+from schema.lean_operation import LeanOperation, OwnSteps
 from schema.prepared_execution import PreparedExecution, PreparedOperations
 from schema.quick_resolvers import build_resolvers_quickly
 from schema.root import Mutation, Query, Subscription
@@ -50,7 +47,7 @@ class QueryLimits:
     json: JsonLimits = field(default_factory=JsonLimits)
 
 
-class _QuietSchema(LeanExecute):
+class _QuietSchema(LeanOperation):
     # With introspection off, error messages must not enumerate the schema either.
     hide_suggestions = False
 
@@ -97,27 +94,30 @@ def build_schema(
     limits = limits or QueryLimits()
     # The limiters' rule classes hold only their limits, so they are built once: the
     # validation cache keys on the rules, and new classes per request would never hit it.
+    # Without introspection, DisableIntrospection's rule comes first, where its extension put
+    # it.
     rules = [
+        *([] if limits.introspection else [NoSchemaIntrospectionCustomRule]),
         *map(_tolerant, QueryDepthLimiter(max_depth=limits.max_depth).validation_rules),
         *MaxAliasesLimiter(max_alias_count=limits.max_aliases).validation_rules,
     ]
     documents = DocumentCache(
         limits.cache_size, limits.cached_document_chars, limits.max_tokens, rules
     )
-    extensions: list[ExtensionFactory] = [
-        *observers,
-        *guards,
-        documents.extension,
-        ErrorCodes,
-    ]
-    if not limits.introspection:
-        extensions.append(DisableIntrospection)
-    schema_class = type("Schema", (_QuietSchema,), {"hide_suggestions": not limits.introspection})
+    given = (*observers, *guards)
+    schema_class = type(
+        "Schema",
+        (_QuietSchema,),
+        {
+            "hide_suggestions": not limits.introspection,
+            "own_steps": OwnSteps(documents, extensions=given),
+        },
+    )
     built = schema_class(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        extensions=extensions,
+        extensions=[*given, documents.extension, ErrorCodes],
         scalar_overrides=checked_json_scalar(limits.json),
         execution_context_class=_executor_class(shared_results),
     )

@@ -2,11 +2,12 @@
 (schema.operation_choice), validated with the schema's limit rules, and cached by its text,
 bounded in bytes as well as entries.
 
-One extension does all of it: each extension costs every operation its own hooks, whether its
-document is cached or not. Strawberry's MaxTokensLimiter and AddValidationRules set the same
-parse option and rules on every operation; here they are set on the way into parsing and
-validation, where Strawberry's own parse and validation (of documents too large to cache) read
-them too.
+Two steps do all of it, `parse` and `validate`: queries and mutations call them directly
+(schema.lean_operation), Strawberry's own execution (subscriptions) as the hooks of
+`extension()`. Strawberry's MaxTokensLimiter and AddValidationRules (DisableIntrospection
+among them) would each cost every operation hooks of their own to set the same parse option
+and rules; here they are set on the way into parsing and validation, where Strawberry's own
+parse and validation (of documents too large to cache) read them too.
 
 Strawberry's ParserCache and ValidationCache bound only the number of entries, keyed by the
 whole document: 256 distinct documents of a couple of megabytes each (sent without even an API
@@ -21,13 +22,16 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from graphql import ASTValidationRule, GraphQLError, parse
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
 
 from schema.operation_choice import operation_problem
+
+if TYPE_CHECKING:
+    from strawberry.types import ExecutionContext
 
 
 class _Lru:
@@ -68,47 +72,59 @@ class DocumentCache:
     def extension(self) -> SchemaExtension:
         return _CachingExtension(self)
 
-
-class _CachingExtension(SchemaExtension):
-    def __init__(self, cache: DocumentCache) -> None:
-        super().__init__()
-        self.cache = cache
-
-    def _cacheable_query(self) -> str | None:
-        query = self.execution_context.query
-        return query if query and len(query) <= self.cache.max_chars else None
-
-    def on_parse(self) -> Iterator[None]:
-        context = self.execution_context
-        if self.cache.max_tokens is not None:
-            context.parse_options["max_tokens"] = self.cache.max_tokens
-        query = self._cacheable_query()
+    def parse(self, context: ExecutionContext) -> None:
+        """The parse phase's step: the token limit set, the document taken from the cache (or
+        parsed and cached); one that does not parse is left for Strawberry to parse and
+        report."""
+        if self.max_tokens is not None:
+            context.parse_options["max_tokens"] = self.max_tokens
+        query = self._cacheable(context)
         if query is not None and context.graphql_document is None:
-            document = self.cache.documents.get(query)
+            document = self.documents.get(query)
             if document is None:
                 try:
                     document = parse(query, **context.parse_options)
                 except GraphQLError:
                     document = None
                 else:
-                    self.cache.documents.put(query, document)
+                    self.documents.put(query, document)
             context.graphql_document = document
-        yield
 
-    def on_validate(self) -> Iterator[None]:
-        context = self.execution_context
+    def validate(self, context: ExecutionContext) -> None:
+        """The validation phase's step: the operation choice checked, the limit rules added,
+        a cached document's validation errors set (taken from the cache, or found and
+        cached); an uncached one is left for Strawberry to validate with the same rules."""
         problem = operation_problem(context)
         if problem is not None:  # refused before validation (Strawberry's then skips too)
             context.pre_execution_errors = [GraphQLError(problem)]
-        context.validation_rules = context.validation_rules + self.cache.rules
-        query = self._cacheable_query()
+        context.validation_rules = context.validation_rules + self.rules
+        query = self._cacheable(context)
         if query is not None and context.pre_execution_errors is None:
-            errors = self.cache.validations.get(query)
+            errors = self.validations.get(query)
             if errors is None:
                 assert context.graphql_document is not None
                 errors = validate_document(
                     context.schema._schema, context.graphql_document, context.validation_rules
                 )
-                self.cache.validations.put(query, errors)
+                self.validations.put(query, errors)
             context.pre_execution_errors = list(errors)
+
+    def _cacheable(self, context: ExecutionContext) -> str | None:
+        query = context.query
+        return query if query and len(query) <= self.max_chars else None
+
+
+class _CachingExtension(SchemaExtension):
+    """The cache's steps as the parse and validation hooks of Strawberry's own execution."""
+
+    def __init__(self, cache: DocumentCache) -> None:
+        super().__init__()
+        self.cache = cache
+
+    def on_parse(self) -> Iterator[None]:
+        self.cache.parse(self.execution_context)
+        yield
+
+    def on_validate(self) -> Iterator[None]:
+        self.cache.validate(self.execution_context)
         yield

@@ -64,29 +64,34 @@ def _with_code(
     )
 
 
-class ErrorCodes(MaskErrors):
-    """Adds a code to every error; replaces unexpected ones by an INTERNAL error with an id."""
+def code_errors(result: object) -> None:
+    """Gives every error of the result a code; replaces unexpected ones by an INTERNAL error
+    with an id (logged with the original)."""
+    # MaskErrors asks isinstance() of a runtime-checkable Protocol first, which costs ~15 µs
+    # for every result of every subscriber; an attribute read tells the same.
+    errors = getattr(result, "errors", None)
+    if errors:
+        result.errors = [_classified(error) for error in errors]  # type: ignore[attr-defined]
 
-    def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
-        return [self._classify(error) for error in errors]
+
+class ErrorCodes(MaskErrors):
+    """code_errors as the extension of Strawberry's own execution (subscriptions, each of
+    their results included); queries and mutations call it directly (schema.lean_operation)."""
 
     def _process_result(self, result: object) -> None:
-        # MaskErrors asks isinstance() of a runtime-checkable Protocol first, which costs ~15 µs
-        # for every result of every subscriber; an attribute read tells the same.
-        errors = getattr(result, "errors", None)
-        if errors:
-            result.errors = self._process_errors(errors)  # type: ignore[attr-defined]
+        code_errors(result)
 
-    def _classify(self, error: GraphQLError) -> GraphQLError:
-        if (error.extensions or {}).get("code"):
-            return error
-        original = error.original_error
-        if isinstance(original, MaasError):
-            return _with_code(error, original.code, original.message, **original.details)
-        if is_request_error(error):
-            # No path: the request itself (syntax, validation, variables, operation type) is
-            # wrong, and graphql-core's message describes only the request.
-            return _with_code(error, request_error_code(error))
-        error_id = uuid.uuid4().hex[:16]
-        log.error("internal error %s at %s", error_id, error.path, exc_info=original)
-        return _with_code(error, "INTERNAL", f"Internal error (id {error_id}).", errorId=error_id)
+
+def _classified(error: GraphQLError) -> GraphQLError:
+    if (error.extensions or {}).get("code"):
+        return error
+    original = error.original_error
+    if isinstance(original, MaasError):
+        return _with_code(error, original.code, original.message, **original.details)
+    if is_request_error(error):
+        # No path: the request itself (syntax, validation, variables, operation type) is
+        # wrong, and graphql-core's message describes only the request.
+        return _with_code(error, request_error_code(error))
+    error_id = uuid.uuid4().hex[:16]
+    log.error("internal error %s at %s", error_id, error.path, exc_info=original)
+    return _with_code(error, "INTERNAL", f"Internal error (id {error_id}).", errorId=error_id)
