@@ -16,7 +16,13 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from schema.acyclic_executor import AcyclicExecution
 from schema.completion_plans import CompletionPlans, PlannedCompletion
 from schema.document_cache import DocumentCache
-from schema.errors import ErrorCodes, is_request_error, request_error_code, without_suggestions
+from schema.errors import (
+    ErrorCodes,
+    classified,
+    is_request_error,
+    request_error_code,
+    without_suggestions,
+)
 from schema.execution_context import MemoizedExecutionContext
 from schema.extension_runner import LeanExtensionsRunner
 from schema.input_conversion import build_inputs_quickly
@@ -68,11 +74,14 @@ class _QuietSchema(LeanOperation):
         return LeanExtensionsRunner(execution_context=execution_context, extensions=extensions)
 
     def process_errors(self, errors, execution_context=None) -> None:
-        # Strawberry would log every bad request as an error; ErrorCodes logs what needs it
-        # (internal errors, with their id). Parse errors never reach the extensions, so
-        # request errors get their code here.
-        for error in errors:
+        # Strawberry would log every bad request as an error. Here every error gets its code,
+        # in the list Strawberry passes (the one its result carries): a request error in place,
+        # any other as ErrorCodes codes it (an internal one masked, logged with its id).
+        # ErrorCodes alone misses what fails outside the operation's hooks: an extension that
+        # raises would reach the client uncoded, its message unmasked.
+        for index, error in enumerate(errors):
             if not is_request_error(error):
+                errors[index] = classified(error)
                 continue
             if not (error.extensions or {}).get("code"):
                 error.extensions = {**(error.extensions or {}), "code": request_error_code(error)}

@@ -71,7 +71,7 @@ def code_errors(result: object) -> None:
     # for every result of every subscriber; an attribute read tells the same.
     errors = getattr(result, "errors", None)
     if errors:
-        result.errors = [_classified(error) for error in errors]  # type: ignore[attr-defined]
+        result.errors = [classified(error) for error in errors]  # type: ignore[attr-defined]
 
 
 class ErrorCodes(MaskErrors):
@@ -82,7 +82,8 @@ class ErrorCodes(MaskErrors):
         code_errors(result)
 
 
-def _classified(error: GraphQLError) -> GraphQLError:
+def classified(error: GraphQLError) -> GraphQLError:
+    """The error with its code: as it is when it has one, else a new error."""
     if (error.extensions or {}).get("code"):
         return error
     original = error.original_error

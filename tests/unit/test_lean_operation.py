@@ -213,3 +213,17 @@ async def test_the_corpus_reaches_every_outcome() -> None:
     assert codes == {"BAD_USER_INPUT", "LIMIT_EXCEEDED", "UNAVAILABLE", "INTERNAL"}
     assert any(o[0] != "raised" and o[1] and not o[2] for o in outcomes)  # data, no errors
     assert any(e == ("operation failed", "RuntimeError") for o in outcomes for e in o[-1])
+
+
+async def test_an_extension_that_raises_is_an_internal_error_with_an_id(caplog) -> None:
+    # Strawberry answers the exception's message as it is, with no code, outside the hooks
+    # that code errors: the schema's error processing codes and masks it on either path.
+    broken = next(o for o in CORPUS if o[1] == _write("broken"))
+    for run in (_schema(True).execute, lambda *a: strawberry.Schema.execute(_schema(True), *a)):
+        caplog.clear()
+        outcome = await _outcome(run, broken)
+        [error] = outcome[2]
+        assert "the guard broke" not in error
+        assert "'code': 'INTERNAL'" in error
+        assert "'errorId': '<id>'" in error
+        assert "the guard broke" in caplog.text  # logged with its id, for the operator
