@@ -7,6 +7,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from services.compact_json import compact_json
 from services.ltm_model import (
     MemoryEvent,
     MemoryEventType,
@@ -34,7 +35,7 @@ def encode_memory_event(
     }
     if payload is not None:
         body["payload"] = payload
-    return json.dumps(body, separators=(",", ":"))
+    return compact_json(body)
 
 
 def decode_memory_event(event_id: str, text: str) -> MemoryEvent:

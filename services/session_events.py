@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
+from services.compact_json import compact_json
 from services.stm_config import effective_config
 from services.stm_model import Message, SessionConfig, ms_to_datetime
 
@@ -35,7 +36,7 @@ class SessionEvent:
 def _head(type_: SessionEventType, session_id: str, at_ms: int) -> str:
     """The event's JSON without its closing brace."""
     body = {"type": type_.value, "sessionId": session_id, "at": at_ms}
-    return json.dumps(body, separators=(",", ":"))[:-1]
+    return compact_json(body)[:-1]
 
 
 def messages_added_prefix(session_id: str, at_ms: int) -> str:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 
+from services.compact_json import compact_json
 from services.errors import InvalidInput, LimitExceeded
 from services.json_values import check_json_value, check_text
 from services.ltm_limits import check_scope
@@ -76,7 +76,7 @@ def _check_message(message: NewMessage, index: int, limits: StmLimits) -> None:
     if not isinstance(message.metadata, dict):
         raise InvalidInput(f"{where}.metadata must be a JSON object.", field=f"{where}.metadata")
     check_json_value(message.metadata, f"{where}.metadata")
-    size = len(json.dumps(message.metadata, separators=(",", ":")).encode())
+    size = len(compact_json(message.metadata).encode())
     if size > limits.max_metadata_bytes:
         raise LimitExceeded(
             f"{where}.metadata is {size} bytes; at most {limits.max_metadata_bytes}.",

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from services.compact_json import compact_json
+
 
 class Role(enum.StrEnum):
     SYSTEM = "system"
@@ -67,7 +69,7 @@ class Message:
 
     def to_record(self) -> str:
         """JSON for the store: seq then tokens come first (the store's scripts read them)."""
-        return json.dumps(
+        return compact_json(
             {
                 "seq": self.seq,
                 "tokens": self.tokens,
@@ -79,7 +81,6 @@ class Message:
                 "at": int(self.created_at.timestamp() * 1000),
                 "summary": self.is_summary,
             },
-            separators=(",", ":"),
             ensure_ascii=False,
         )
 
