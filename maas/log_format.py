@@ -48,9 +48,12 @@ _ENCODER = json.JSONEncoder(ensure_ascii=False, default=str)
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message, ids, exception."""
 
+    # The date and time to the second of the last line: the lines of one second share it.
+    _second: tuple[int, str] = (-1, "")
+
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "time": self._time(record.created),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
@@ -62,6 +65,20 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return _ENCODER.encode(entry)
+
+    def _time(self, created: float) -> str:
+        """What datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")
+        gives (microseconds rounded as it rounds them, then cut to milliseconds), with the
+        part to the second formatted once per second."""
+        second = int(created)
+        micros = round((created - second) * 1_000_000)
+        if micros >= 1_000_000 or second < 0:  # rounds into the next second: rare, done whole
+            return datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")
+        cached = self._second
+        if cached[0] != second:
+            text = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+            cached = self._second = (second, text)
+        return f"{cached[1]}.{micros // 1000:03d}+00:00"
 
 
 def logging_config(level: str, style: Literal["json", "text"]) -> dict[str, Any]:

@@ -29,12 +29,12 @@ class RedactSecrets(logging.Filter):
         if len(args) >= 2 and str(args[0]).lower() in _SECRET_HEADERS:
             record.args = (args[0], "[redacted]", *args[2:])
             return True
-        message = record.getMessage()
-        redacted = _BEARER.sub(r"\1[redacted]", message)
+        redacted = _BEARER.sub(r"\1[redacted]", record.getMessage())
         for key in self._keys:
             redacted = redacted.replace(key, "[redacted]")
-        if redacted != message:
-            record.msg, record.args = redacted, ()
+        # The message as it will be shown, formatted once here rather than again by the
+        # formatter.
+        record.msg, record.args = redacted, ()
         return True
 
 

@@ -1,10 +1,12 @@
 import json
 import logging
 import sys
+from datetime import UTC, datetime
 
 from opentelemetry import trace
 
 from maas.log_format import JsonFormatter, RequestContext, logging_config
+from maas.log_redaction import RedactSecrets
 
 
 def record(message: str, *args: object) -> logging.LogRecord:
@@ -78,3 +80,29 @@ def test_serving_processes_skip_record_details_no_format_shows(monkeypatch):
     assert records[0].pathname == "(unknown file)"
     assert records[0].threadName is None
     assert records[0].processName is None
+
+
+def test_the_time_is_what_isoformat_gives_to_the_millisecond():
+    formatter = JsonFormatter()
+    # Within one second (the second's text reused), across seconds, and a fraction that
+    # rounds up into the next second.
+    for created in (1764331234.0004, 1764331234.0005, 1764331234.999, 1764331235.5,
+                    1764331235.9999996, 0.25, 1e9):  # fmt: skip
+        made = record("tick")
+        made.created = created
+        expected = datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")
+        assert json.loads(formatter.format(made))["time"] == expected
+
+
+def test_redaction_leaves_the_message_formatted_once():
+    redactor = RedactSecrets(["sk-secret-123"])
+    made = record("%s asked with %s", "client", "Bearer abc.def")
+    assert redactor.filter(made)
+    assert made.args == ()
+    assert made.getMessage() == "client asked with Bearer [redacted]"
+    plain = record("stored %d messages for %s", 3, "sk-secret-123")
+    redactor.filter(plain)
+    assert plain.getMessage() == "stored 3 messages for [redacted]"
+    untouched = record("100%% of %d", 2)
+    redactor.filter(untouched)
+    assert untouched.getMessage() == "100% of 2"
