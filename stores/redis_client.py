@@ -79,6 +79,12 @@ class _RedisCluster(RedisCluster):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.commands_parser = _CommandTableOnce()
+        # Every node's connections pack in C (see _PacksInC): the nodes made so far, and those
+        # the client finds later, which it makes with these connection arguments.
+        packing = _packing_in_c(self.connection_kwargs["connection_class"])
+        self.connection_kwargs["connection_class"] = packing
+        for node in self.nodes_manager.startup_nodes.values():
+            node.connection_class = packing
 
 
 class _QuickPool(BlockingConnectionPool):

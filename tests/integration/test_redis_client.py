@@ -207,3 +207,21 @@ async def test_commands_are_packed_in_c_as_redis_py_packs_them_and_run(redis_url
     assert (await client.get("k")).decode() == "valeur é 😀"
     assert await client.incrbyfloat("f", 0.1) == pytest.approx(0.1)
     await client.aclose()
+
+
+async def test_every_node_of_a_cluster_packs_commands_in_c(empty_redis_cluster: LocalRedisCluster):
+    client = connect(empty_redis_cluster.url, cluster=True)
+    await prepare(client)
+    large = ("SET", "k", b"x" * 10_000)
+    for node in client.get_nodes():  # found after start-up, beside the one the URL names
+        connection = node.acquire_connection()
+        try:
+            # hiredis packs it whole; redis-py's packer sends a large value as a chunk of its own.
+            assert len(connection.pack_command(*large)) == 1
+        finally:
+            node.release(connection)
+    for index in range(len(empty_redis_cluster.nodes)):
+        key = f"{empty_redis_cluster.hash_tag_on(index)}k"
+        assert await client.set(key, "valeur é")
+        assert (await client.get(key)).decode() == "valeur é"
+    await client.aclose()
