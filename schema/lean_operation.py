@@ -2,15 +2,13 @@
 own steps called instead of run as extensions.
 
 Every extension costs every operation its instance, a generator per hook and the phases around
-them, whatever its hooks do: the document cache and error codes were ~40 % of the cost of
-Strawberry's execution around graphql-core's for a write. Here the schema's own steps
-(schema.document_cache's `parse` and `validate`, schema.errors' `code_errors`) are called
-where their hooks ran: the cache's on entering the parse and validation phases, after the
-hooks of the extensions listed before it; the codes on leaving the operation, before them.
-The extensions the schema was given (observers, guards) run through their hooks as before.
-Strawberry's five coroutines (`execute`, `_prepare_operation_async`, `_execute_operation`,
-`_handle_execution_result`, `get_extensions_results`), `await_maybe` and the keyword dicts it
-builds per call are one coroutine here. The same refusals are raised, the same errors
+them, whatever its hooks do. Here the schema's own steps (schema.document_cache's `parse` and
+`validate`, schema.errors' `code_errors`) are called where their hooks ran: the cache's on
+entering the parse and validation phases, after the hooks of the extensions listed before it;
+the codes on leaving the operation, before them. The extensions the schema was given
+(observers, guards) run through their hooks as before.
+Strawberry's `_execute_operation` is part of `execute` here, without `await_maybe` and the
+keyword dicts Strawberry builds per call. The same refusals are raised, the same errors
 processed at the same points, the same result returned: tests/unit/test_lean_operation.py
 compares both on a corpus of operations.
 
