@@ -202,6 +202,13 @@ async def test_commands_are_packed_in_c_as_redis_py_packs_them_and_run(redis_url
             connection.pack_command("SET", "k", "\udcff")
     finally:
         await client.connection_pool.release(connection)
+    # A client with another encoding is packed by redis-py (hiredis would send UTF-8).
+    latin = connect(f"{redis_url}?encoding=latin-1", cluster=False)
+    latin_connection = latin.connection_pool.make_connection()
+    assert latin_connection.pack_command("SET", "k", "é") == Connection(
+        encoding="latin-1"
+    ).pack_command("SET", "k", "é")
+    await latin.aclose()
     # And Redis reads what was packed.
     assert await client.set("k", "valeur é 😀")
     assert (await client.get("k")).decode() == "valeur é 😀"
