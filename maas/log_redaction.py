@@ -23,7 +23,8 @@ class RedactSecrets(logging.Filter):
         self._keys = [k for k in keys if k]
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.msg in _FRAME_FORMATS:
+        # A message may be any object (a dict is not hashable): only a string is a format.
+        if isinstance(record.msg, str) and record.msg in _FRAME_FORMATS:
             return False
         args = record.args if isinstance(record.args, tuple) else ()
         if len(args) >= 2 and str(args[0]).lower() in _SECRET_HEADERS:

@@ -106,3 +106,10 @@ def test_redaction_leaves_the_message_formatted_once():
     untouched = record("100%% of %d", 2)
     redactor.filter(untouched)
     assert untouched.getMessage() == "100% of 2"
+
+
+def test_redaction_takes_a_message_that_is_not_a_string():
+    # logging accepts any object as the message; a filter that raised would fail the caller.
+    made = logging.LogRecord("maas.test", logging.INFO, __file__, 1, {"key": "sk-1"}, None, None)
+    assert RedactSecrets(["sk-1"]).filter(made)
+    assert made.getMessage() == "{'key': '[redacted]'}"
