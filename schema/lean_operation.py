@@ -43,6 +43,7 @@ from schema.lean_execute import LeanExecute, execute_without_increments
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
+    from graphql import MiddlewareManager
     from strawberry.extensions.runner import SchemaExtensionsRunner
     from strawberry.types import ExecutionContext
     from strawberry.types.graphql import OperationType
@@ -117,24 +118,13 @@ class LeanOperation(LeanExecute):
                     async with runner.executing():
                         result = context.result
                         if not result:
-                            result = execute_without_increments(
-                                self._schema,
-                                context.graphql_document,  # type: ignore[arg-type]
-                                context.root_value,
-                                context.context,
-                                context.variables,
-                                context.operation_name,
-                                executor_class=self.execution_context_class,
-                                middleware=middleware,
-                                is_awaitable=optimized_is_awaitable,
-                                operation_extensions=operation_extensions,
-                            )
+                            result = self._run(context, middleware, operation_extensions)
                             if isawaitable(result):
                                 result = await result
                             context.result = result
                         if isinstance(result, GraphQLExecutionResult) and result.errors:
-                            # Processed before the errors are coded (masked), as Strawberry
-                            # does: the originals are logged, the client gets the coded ones.
+                            # Processed (coded; an internal one masked and logged) while the
+                            # extensions are still in the operation, as Strawberry does.
                             context.pre_execution_errors = result.errors
                             self._process_errors(result.errors, context)
                 # ErrorCodes' step: the last extension, the first to leave the operation.
@@ -147,6 +137,26 @@ class LeanOperation(LeanExecute):
         if errors is not None:
             return result
         return await self._result(context, result, runner, processed=True)
+
+    def _run(
+        self,
+        context: ExecutionContext,
+        middleware: MiddlewareManager,
+        operation_extensions: dict[str, Any] | None,
+    ) -> Any:
+        """graphql-core's execution of the operation: its result, or an awaitable of it."""
+        return execute_without_increments(
+            self._schema,
+            context.graphql_document,  # type: ignore[arg-type]
+            context.root_value,
+            context.context,
+            context.variables,
+            context.operation_name,
+            executor_class=self.execution_context_class,
+            middleware=middleware,
+            is_awaitable=optimized_is_awaitable,
+            operation_extensions=operation_extensions,
+        )
 
     async def _prepare(
         self, context: ExecutionContext, runner: SchemaExtensionsRunner, documents: DocumentCache
