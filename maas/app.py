@@ -312,9 +312,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 introspection=settings.introspection_enabled,
                 json=json_limits(settings),
             ),
-            observers=[lambda: OperationTelemetry(metrics)],
+            observers=[OperationTelemetry(metrics)],
             # Without a rate limit for any tenant, operations pass no hook at all.
-            guards=[RequestRateLimit] if limit_policy(settings).limits_requests else [],
+            extensions=[RequestRateLimit] if limit_policy(settings).limits_requests else [],
             shared_results=SharedEventResults(
                 share=settings.shared_subscription_execution,
                 on_result=metrics.subscription_result,

@@ -12,19 +12,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from graphql import FieldNode, GraphQLError, OperationDefinitionNode, get_operation_ast
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
-from strawberry.extensions import SchemaExtension
 
 from maas.request_scope import request_span, tracing_on
 from schema.node_cache import NodeCache
 
 if TYPE_CHECKING:
     from graphql import DocumentNode
+    from strawberry.types import ExecutionContext
 
     from maas.metrics import PrometheusMetrics
 
@@ -37,74 +36,76 @@ _tracer = trace.get_tracer("maas.graphql")
 _described: NodeCache[tuple[str, str]] = NodeCache(512)
 
 
-class OperationTelemetry(SchemaExtension):
-    """Span, counts, errors and latency of each operation; active subscriptions."""
+class OperationTelemetry:
+    """Span, counts, errors and latency of each operation; active subscriptions. An observer
+    (schema.operation_observer)."""
 
-    def __init__(self, metrics: PrometheusMetrics | None = None, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(self, metrics: PrometheusMetrics | None = None) -> None:
         self._metrics = metrics
-        self._fields = INVALID
-        self._type = "unknown"
-        self._streaming = False
 
-    def on_operation(self) -> Iterator[None]:
+    def started(self, context: ExecutionContext) -> _Operation:
         started = time.perf_counter()
         # The HTTP request's span, or one in the caller's trace (WebSocket): see
         # maas.request_scope. Without tracing, no span at all (a no-op one costs as much).
         request = request_span()
         if request is not None:
-            spanning: contextlib.AbstractContextManager[trace.Span] = contextlib.nullcontext(
-                request
-            )
-        elif tracing_on():
+            return _Operation(started, request, None)
+        if tracing_on():
             spanning = _tracer.start_as_current_span("graphql", kind=SpanKind.SERVER)
-        else:
-            spanning = contextlib.nullcontext(trace.INVALID_SPAN)
-        with spanning as span:
-            codes: list[str] = []
-            try:
-                yield
-                result = self.execution_context.result
-                if getattr(result, "errors", None):
-                    codes = _error_codes(result.errors)
-            except (GeneratorExit, asyncio.CancelledError):
-                # The client stopped a subscription or went away: no error of ours.
-                raise
-            except GraphQLError:
-                # A document that does not parse: Strawberry answers it outside the extensions.
-                codes = ["BAD_USER_INPUT"]
-                raise
-            except BaseException:
-                codes = ["INTERNAL"]
-                raise
-            finally:
-                self._describe(span)
-                if codes:
-                    span.set_status(Status(StatusCode.ERROR, ", ".join(sorted(set(codes)))))
-                    span.set_attribute("graphql.error.codes", codes)
-                self._record(codes, time.perf_counter() - started)
+            return _Operation(started, spanning.__enter__(), spanning)
+        return _Operation(started, trace.INVALID_SPAN, None)
 
-    def on_execute(self) -> Iterator[None]:
+    def executing(self, operation: _Operation, context: ExecutionContext) -> None:
         # Reached only by documents that parsed and validated: their root fields are real.
-        context = self.execution_context
         document, name = context.graphql_document, context.operation_name
-        self._type, self._fields = _described.get(
+        operation.type, operation.fields = _described.get(
             (id(document), name),
             (document,),
             lambda: (context.operation_type.value, _root_fields(document, name)),
         )
-        if self._type == "subscription" and self._metrics is not None:
-            self._streaming = True
-            self._metrics.active_subscriptions.labels(self._fields).inc()
-        yield
+        if operation.type == "subscription" and self._metrics is not None:
+            operation.streaming = True
+            self._metrics.active_subscriptions.labels(operation.fields).inc()
 
-    def _describe(self, span: trace.Span) -> None:
-        context = self.execution_context
+    def ended(
+        self, operation: _Operation, context: ExecutionContext, failure: BaseException | None
+    ) -> None:
+        codes: list[str] = []
+        if failure is None:
+            result = context.result
+            if getattr(result, "errors", None):
+                codes = _error_codes(result.errors)  # type: ignore[union-attr]
+        elif isinstance(failure, (GeneratorExit, asyncio.CancelledError)):
+            pass  # the client stopped a subscription or went away: no error of ours
+        elif isinstance(failure, GraphQLError):
+            # A document that does not parse: Strawberry answers it outside the extensions.
+            codes = ["BAD_USER_INPUT"]
+        else:
+            codes = ["INTERNAL"]
+        span = operation.span
+        try:
+            self._describe(span, operation, context)
+            if codes:
+                span.set_status(Status(StatusCode.ERROR, ", ".join(sorted(set(codes)))))
+                span.set_attribute("graphql.error.codes", codes)
+            self._record(operation, codes, time.perf_counter() - operation.started)
+        finally:
+            if operation.spanning is not None:  # the span this operation started ends
+                if failure is None:
+                    operation.spanning.__exit__(None, None, None)
+                else:
+                    operation.spanning.__exit__(type(failure), failure, failure.__traceback__)
+
+    @staticmethod
+    def _describe(span: trace.Span, operation: _Operation, context: ExecutionContext) -> None:
         if not span.is_recording():
             return
         name = context.operation_name
-        span.update_name(f"{self._type} {name or self._fields}")
-        attributes = {"graphql.operation.type": self._type, "maas.graphql.fields": self._fields}
+        span.update_name(f"{operation.type} {name or operation.fields}")
+        attributes = {
+            "graphql.operation.type": operation.type,
+            "maas.graphql.fields": operation.fields,
+        }
         if name:
             attributes["graphql.operation.name"] = name
         tenant = getattr(context.context, "tenant", None)
@@ -112,18 +113,39 @@ class OperationTelemetry(SchemaExtension):
             attributes["maas.tenant"] = tenant
         span.set_attributes(attributes)
 
-    def _record(self, codes: list[str], seconds: float) -> None:
+    def _record(self, operation: _Operation, codes: list[str], seconds: float) -> None:
         metrics = self._metrics
         if metrics is None:
             return
-        counted, timed = metrics.operation_children(self._fields, self._type)
+        counted, timed = metrics.operation_children(operation.fields, operation.type)
         counted.inc()
         for code in sorted(set(codes)):
-            metrics.operation_errors.labels(self._fields, self._type, code).inc()
-        if self._streaming:
-            metrics.active_subscriptions.labels(self._fields).dec()
+            metrics.operation_errors.labels(operation.fields, operation.type, code).inc()
+        if operation.streaming:
+            metrics.active_subscriptions.labels(operation.fields).dec()
         else:
             timed.observe(seconds)
+
+
+class _Operation:
+    """What the telemetry keeps of one operation until it ends."""
+
+    __slots__ = ("fields", "span", "spanning", "started", "streaming", "type")
+
+    def __init__(
+        self,
+        started: float,
+        span: trace.Span,
+        spanning: contextlib.AbstractContextManager[trace.Span] | None,
+    ) -> None:
+        self.started = started
+        self.span = span
+        # The span's context manager, when the operation started the span (else the
+        # request's or none).
+        self.spanning = spanning
+        self.type = "unknown"
+        self.fields = INVALID
+        self.streaming = False
 
 
 def _root_fields(document: DocumentNode | None, operation_name: str | None) -> str:

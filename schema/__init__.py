@@ -29,6 +29,7 @@ from schema.input_conversion import build_inputs_quickly
 from schema.json_scalar import checked_json_scalar
 from schema.lean_execute import DirectAwaits
 from schema.lean_operation import LeanOperation, OwnSteps
+from schema.operation_observer import ObserverExtension, OperationObserver
 from schema.prepared_execution import PreparedExecution, PreparedOperations
 from schema.quick_resolvers import build_resolvers_quickly
 from schema.root import Mutation, Query, Subscription
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
     from strawberry.types import ExecutionContext
 
 ExtensionFactory = Callable[[], SchemaExtension] | type[SchemaExtension]
+_NO_MIDDLEWARE = MiddlewareManager()
 
 
 @dataclass(frozen=True)
@@ -65,8 +67,10 @@ class _QuietSchema(LeanOperation):
 
     def _get_middleware_manager(self, extensions: list[SchemaExtension]) -> MiddlewareManager:
         # Strawberry asks every extension instance of every operation whether it hooks each
-        # field; the answer is its class's.
-        return MiddlewareManager(*(e for e in extensions if _resolves_fields(type(e))))
+        # field; the answer is its class's. Without any, one empty manager (it holds nothing)
+        # serves every operation.
+        resolving = [e for e in extensions if _resolves_fields(type(e))]
+        return MiddlewareManager(*resolving) if resolving else _NO_MIDDLEWARE
 
     def create_extensions_runner(
         self, execution_context: ExecutionContext, extensions: list[SchemaExtension]
@@ -91,15 +95,15 @@ class _QuietSchema(LeanOperation):
 
 def build_schema(
     limits: QueryLimits | None = None,
-    observers: Sequence[ExtensionFactory] = (),
+    observers: Sequence[OperationObserver] = (),
     shared_results: SharedEventResults | None = None,
-    guards: Sequence[ExtensionFactory] = (),
+    extensions: Sequence[ExtensionFactory] = (),
 ) -> strawberry.Schema:
-    """The schema with its limits; each extension is a factory so no state is shared between
-    concurrent requests. `observers` come first, so they see every operation whole, errors
-    already coded; `guards` (which may refuse an operation before it executes) next. With
-    `shared_results`, subscribers that would compute the same result for an event share one
-    execution of it (see schema.shared_execution)."""
+    """The schema with its limits. `observers` (schema.operation_observer) come first, so they
+    see every operation whole, errors already coded; `extensions` next, each a factory so no
+    state is shared between concurrent requests (guards among them, which may refuse an
+    operation before it executes). With `shared_results`, subscribers that would compute the
+    same result for an event share one execution of it (see schema.shared_execution)."""
     limits = limits or QueryLimits()
     # The limiters' rule classes hold only their limits, so they are built once: the
     # validation cache keys on the rules, and new classes per request would never hit it.
@@ -113,20 +117,24 @@ def build_schema(
     documents = DocumentCache(
         limits.cache_size, limits.cached_document_chars, limits.max_tokens, rules
     )
-    given = (*observers, *guards)
     schema_class = type(
         "Schema",
         (_QuietSchema,),
         {
             "hide_suggestions": not limits.introspection,
-            "own_steps": OwnSteps(documents, extensions=given),
+            "own_steps": OwnSteps(documents, tuple(observers), tuple(extensions)),
         },
     )
     built = schema_class(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        extensions=[*given, documents.extension, ErrorCodes],
+        extensions=[
+            *(functools.partial(ObserverExtension, observer) for observer in observers),
+            *extensions,
+            documents.extension,
+            ErrorCodes,
+        ],
         scalar_overrides=checked_json_scalar(limits.json),
         execution_context_class=_executor_class(shared_results),
     )

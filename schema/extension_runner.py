@@ -66,13 +66,22 @@ class LeanExtensionsRunner(SchemaExtensionsRunner):
     def executing(self) -> _Phase:  # type: ignore[override]
         return self._phase("on_execute")
 
+    def hooked(self, hook_name: str) -> _Phase | None:
+        """The phase of the extensions that hook it, or None when none does (entering it
+        would cost an operation more than most hooks do)."""
+        hooks = self._hooks(hook_name)
+        return _Phase(hooks) if hooks else None
+
     def _phase(self, hook_name: str) -> _Phase:
+        return _Phase(self._hooks(hook_name))
+
+    def _hooks(self, hook_name: str) -> list[tuple[Any, int]]:
         hooks = []
         for extension in self.extensions:
             factory = _hook_factory(type(extension), hook_name)
             if factory is not None:
                 hooks.append((factory[0](extension), factory[1]))
-        return _Phase(hooks)
+        return hooks
 
     async def get_extensions_results(self, ctx: ExecutionContext) -> dict[str, Any]:
         data: dict[str, Any] = {}

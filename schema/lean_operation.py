@@ -49,6 +49,8 @@ if TYPE_CHECKING:
     from strawberry.types.graphql import OperationType
 
     from schema.document_cache import DocumentCache
+    from schema.extension_runner import LeanExtensionsRunner
+    from schema.operation_observer import OperationObserver
 
 # What `execute` lets through unchanged, as Strawberry's does (the transport answers them).
 _REFUSALS = (MissingQueryError, CannotGetOperationTypeError, InvalidOperationTypeError)
@@ -56,10 +58,12 @@ _REFUSALS = (MissingQueryError, CannotGetOperationTypeError, InvalidOperationTyp
 
 @dataclass(frozen=True)
 class OwnSteps:
-    """The schema's own steps, which its extension list holds too (as `documents.extension`
-    and ErrorCodes, for Strawberry's own execution), and the extensions that are not them."""
+    """The schema's own steps, which its extension list holds too (as `documents.extension`,
+    ErrorCodes and an ObserverExtension per observer, for Strawberry's own execution), and the
+    extensions that are not them."""
 
     documents: DocumentCache
+    observers: tuple[OperationObserver, ...]
     extensions: tuple[Any, ...]
 
 
@@ -108,42 +112,70 @@ class LeanOperation(LeanExecute):
         for extension in extensions:
             extension.execution_context = context
         runner = self.create_extensions_runner(context, extensions)
-        middleware = self._get_middleware_manager(extensions)
+        # The observers first in, last out: around the extensions' hooks.
+        observed = [(observer, observer.started(context)) for observer in steps.observers]
         try:
-            async with runner.operation():
-                errors = await self._prepare(context, runner, steps.documents)
-                if errors is not None:
-                    result = await self._result(context, errors, runner, processed=False)
-                else:
-                    async with runner.executing():
-                        result = context.result
-                        if not result:
-                            result = self._run(context, middleware, operation_extensions)
-                            if isawaitable(result):
-                                result = await result
-                            context.result = result
-                        if isinstance(result, GraphQLExecutionResult) and result.errors:
-                            # Processed (coded; an internal one masked and logged) while the
-                            # extensions are still in the operation, as Strawberry does.
-                            context.pre_execution_errors = result.errors
-                            self._process_errors(result.errors, context)
-                # ErrorCodes' step: the last extension, the first to leave the operation.
-                code_errors(context.result)
-        except _REFUSALS:
-            raise
-        except Exception as error:  # Strawberry's: any failure becomes an error
-            failed = PreExecutionError(data=None, errors=[_coerce_error(error)])
+            operating = runner.hooked("on_operation")
+            if operating is None:
+                result, answered = await self._operate(context, runner, extensions, observed)
+            else:
+                async with operating:
+                    result, answered = await self._operate(context, runner, extensions, observed)
+        except BaseException as failure:
+            for observer, operation in reversed(observed):
+                observer.ended(operation, context, failure)
+            if isinstance(failure, _REFUSALS) or not isinstance(failure, Exception):
+                raise
+            # Strawberry's: any other failure becomes an error.
+            failed = PreExecutionError(data=None, errors=[_coerce_error(failure)])
             return await self._result(context, failed, runner, processed=False)
-        if errors is not None:
+        for observer, operation in reversed(observed):
+            observer.ended(operation, context, None)
+        if answered:
             return result
         return await self._result(context, result, runner, processed=True)
 
-    def _run(
+    async def _operate(
         self,
         context: ExecutionContext,
-        middleware: MiddlewareManager,
-        operation_extensions: dict[str, Any] | None,
-    ) -> Any:
+        runner: LeanExtensionsRunner,
+        extensions: list[SchemaExtension],
+        observed: list[tuple[OperationObserver, Any]],
+    ) -> tuple[Any, bool]:
+        """The operation within its hooks: (the answer, True) when it ended before executing,
+        else (graphql-core's result, False), errors coded."""
+        errors = await self._prepare(context, runner, self.own_steps.documents)  # type: ignore[union-attr]
+        if errors is not None:
+            result, answered = await self._result(context, errors, runner, processed=False), True
+        else:
+            for observer, operation in observed:
+                observer.executing(operation, context)
+            executing = runner.hooked("on_execute")
+            if executing is None:
+                result = await self._execute(context, extensions)
+            else:
+                async with executing:
+                    result = await self._execute(context, extensions)
+            answered = False
+        # ErrorCodes' step: the last extension, the first to leave the operation.
+        code_errors(context.result)
+        return result, answered
+
+    async def _execute(self, context: ExecutionContext, extensions: list[SchemaExtension]) -> Any:
+        """Strawberry's `_execute_operation`: graphql-core's result, unless an extension set
+        one already; its errors processed while the extensions are still in the operation."""
+        result = context.result
+        if not result:
+            result = self._run(context, self._get_middleware_manager(extensions))
+            if isawaitable(result):
+                result = await result
+            context.result = result
+        if isinstance(result, GraphQLExecutionResult) and result.errors:
+            context.pre_execution_errors = result.errors
+            self._process_errors(result.errors, context)
+        return result
+
+    def _run(self, context: ExecutionContext, middleware: MiddlewareManager) -> Any:
         """graphql-core's execution of the operation: its result, or an awaitable of it."""
         return execute_without_increments(
             self._schema,
@@ -155,40 +187,36 @@ class LeanOperation(LeanExecute):
             executor_class=self.execution_context_class,
             middleware=middleware,
             is_awaitable=optimized_is_awaitable,
-            operation_extensions=operation_extensions,
+            operation_extensions=context.operation_extensions,
         )
 
     async def _prepare(
-        self, context: ExecutionContext, runner: SchemaExtensionsRunner, documents: DocumentCache
+        self, context: ExecutionContext, runner: LeanExtensionsRunner, documents: DocumentCache
     ) -> PreExecutionError | None:
         """Strawberry's `_prepare_operation_async` with the cache's steps: parse, check the
         operation type, validate; the errors that end the operation before it executes, or
-        None."""
+        None. A phase no extension hooks is not entered at all."""
         if not context.query and context.graphql_document is None:
             raise MissingQueryError
-        async with runner.parsing():
-            documents.parse(context)
-            try:
-                _parse_operation_document(context)
-            except GraphQLError as error:
-                context.pre_execution_errors = [error]
-                return PreExecutionError(data=None, errors=[error])
-            except Exception as error:  # Strawberry's: any failure becomes an error
-                coerced = GraphQLError(str(error), original_error=error)
-                context.pre_execution_errors = [coerced]
-                return PreExecutionError(data=None, errors=[coerced])
+        parsing = runner.hooked("on_parse")
+        if parsing is None:
+            errors = _parse(context, documents)
+        else:
+            async with parsing:
+                errors = _parse(context, documents)
+        if errors is not None:
+            return errors
         try:
             operation_type = context.operation_type
         except RuntimeError as error:
             raise CannotGetOperationTypeError(context.operation_name) from error
         if operation_type not in context.allowed_operations:
             raise InvalidOperationTypeError(operation_type)
-        async with runner.validation():
-            documents.validate(context)
-            _run_validation(context)
-            if context.pre_execution_errors:
-                return PreExecutionError(data=None, errors=context.pre_execution_errors)
-        return None
+        validating = runner.hooked("on_validate")
+        if validating is None:
+            return _validate(context, documents)
+        async with validating:
+            return _validate(context, documents)
 
     async def _result(
         self,
@@ -209,3 +237,27 @@ class LeanOperation(LeanExecute):
         result.extensions = await runner.get_extensions_results(context)
         context.result = result
         return result
+
+
+def _parse(context: ExecutionContext, documents: DocumentCache) -> PreExecutionError | None:
+    """The parse phase's work: the cached document, or the parse errors."""
+    documents.parse(context)
+    try:
+        _parse_operation_document(context)
+    except GraphQLError as error:
+        context.pre_execution_errors = [error]
+        return PreExecutionError(data=None, errors=[error])
+    except Exception as error:  # Strawberry's: any failure becomes an error
+        coerced = GraphQLError(str(error), original_error=error)
+        context.pre_execution_errors = [coerced]
+        return PreExecutionError(data=None, errors=[coerced])
+    return None
+
+
+def _validate(context: ExecutionContext, documents: DocumentCache) -> PreExecutionError | None:
+    """The validation phase's work: the document's validation errors, if any."""
+    documents.validate(context)
+    _run_validation(context)
+    if context.pre_execution_errors:
+        return PreExecutionError(data=None, errors=context.pre_execution_errors)
+    return None

@@ -1,7 +1,7 @@
 """Queries and mutations run by the schema's own steps (schema.lean_operation) answer exactly as
 Strawberry's own execution answers with the same steps as extensions: the same data, the same
 errors (message, path, locations, extensions), the same refusals raised, the same hooks of the
-extensions the schema was given, seeing the same things. Each operation runs twice on each
+extensions and observers the schema was given, seeing the same things. Each operation runs twice on each
 side, so the document cache is missed and then hit."""
 
 from __future__ import annotations
@@ -64,7 +64,23 @@ class _Stm:
             raise RuntimeError("a bug with a secret in it")
 
 
-class _Observer(SchemaExtension):
+class _Watcher:
+    """An observer (schema.operation_observer) recording each step and what it sees there."""
+
+    def started(self, context: Any) -> str:
+        EVENTS.append(("started", context.graphql_document is None))
+        return "the operation"
+
+    def executing(self, operation: str, context: Any) -> None:
+        EVENTS.append(("executing", operation, context.operation_type.value))
+
+    def ended(self, operation: str, context: Any, failure: BaseException | None) -> None:
+        errors = getattr(context.result, "errors", None) or []
+        codes = [(e.extensions or {}).get("code") for e in errors]
+        EVENTS.append(("ended", operation, type(failure).__name__, codes))
+
+
+class _Hooks(SchemaExtension):
     """Records each hook it is given and what it sees there."""
 
     def on_operation(self):  # type: ignore[no-untyped-def]
@@ -166,7 +182,7 @@ def _schema(introspection: bool) -> strawberry.Schema:
         max_depth=4, max_aliases=3, max_tokens=50, cached_document_chars=200,
         introspection=introspection,
     )  # fmt: skip
-    return build_schema(limits, observers=[_Observer], guards=[_Guard])
+    return build_schema(limits, observers=[_Watcher()], extensions=[_Hooks, _Guard])
 
 
 async def _outcome(run: Any, operation: tuple[Any, ...]) -> Any:
@@ -213,6 +229,8 @@ async def test_the_corpus_reaches_every_outcome() -> None:
     assert codes == {"BAD_USER_INPUT", "LIMIT_EXCEEDED", "UNAVAILABLE", "INTERNAL"}
     assert any(o[0] != "raised" and o[1] and not o[2] for o in outcomes)  # data, no errors
     assert any(e == ("operation failed", "RuntimeError") for o in outcomes for e in o[-1])
+    ended = {e[2] for o in outcomes for e in o[-1] if e[0] == "ended"}
+    assert ended == {"NoneType", "RuntimeError"} | raised
 
 
 async def test_an_extension_that_raises_is_an_internal_error_with_an_id(caplog) -> None:
