@@ -158,7 +158,9 @@ def _executor_class(
     )
     return type(
         "Executor",
-        (PlannedCompletion, PreparedExecution, AcyclicExecution, DirectAwaits, base),
+        # AcyclicExecution before PreparedExecution: its helpers are the ones a prepared
+        # operation's executor gets.
+        (PlannedCompletion, AcyclicExecution, PreparedExecution, DirectAwaits, base),
         {"plans": CompletionPlans(), "prepared": PreparedOperations(compile_variable_coercion)},
     )
 

@@ -21,6 +21,9 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 class AcyclicExecution(StrawberryGraphQLCoreExecutionContext):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.async_helpers = self._async_helpers()
+
+    def _async_helpers(self) -> GraphQLResolveInfoHelpers:
         executor = weakref.ref(self)
 
         def gather(*args: Any, **kwargs: Any) -> Any:
@@ -29,7 +32,7 @@ class AcyclicExecution(StrawberryGraphQLCoreExecutionContext):
         def track(*args: Any, **kwargs: Any) -> Any:
             return _alive(executor).track_async_work(*args, **kwargs)
 
-        self.async_helpers = GraphQLResolveInfoHelpers(gather=gather, track=track)
+        return GraphQLResolveInfoHelpers(gather=gather, track=track)
 
 
 def _alive(executor: weakref.ref[AcyclicExecution]) -> AcyclicExecution:

@@ -1,8 +1,8 @@
 """Queries and mutations run by the schema's own steps (schema.lean_operation) answer exactly as
 Strawberry's own execution answers with the same steps as extensions: the same data, the same
 errors (message, path, locations, extensions), the same refusals raised, the same hooks of the
-extensions and observers the schema was given, seeing the same things. Each operation runs twice on each
-side, so the document cache is missed and then hit."""
+extensions and steps of the observers the schema was given, seeing the same things. Each
+operation runs twice on each side, so the document cache is missed and then hit."""
 
 from __future__ import annotations
 

@@ -7,11 +7,16 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import gc
+import weakref
 from typing import Any
 
 import pytest
 import strawberry
-from graphql import GraphQLError, experimental_execute_incrementally, parse
+from graphql import GraphQLError, MiddlewareManager, experimental_execute_incrementally, parse
+from graphql.execution.executor import CollectedErrors
+from graphql.pyutils import RefMap
+from strawberry.execution import optimized_is_awaitable
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
@@ -241,3 +246,103 @@ def test_resolve_middleware_keeps_strawberrys_own_path() -> None:
     build_resolvers_quickly(schema)
     result = asyncio.run(schema.execute('{ hello(name: "m") }'))
     assert result.data == {"hello": "hello m"}
+
+
+# An executor's attributes that are a request's own: the copy of a template holds the request's.
+REQUEST_VALUES = {
+    "root_value",
+    "context_value",
+    "variable_values",
+    "middleware_manager",
+    "is_awaitable",
+    "operation_extensions",
+}
+# Read-only parts of the prepared operation, which every request's executor shares (as
+# graphql-core's sub-executors do).
+SHARED_ON_PURPOSE = {"fragment_definitions", "fragments"}
+
+
+def test_a_prepared_executor_is_built_as_init_builds_it_with_nothing_mutable_shared() -> None:
+    built = build_schema()
+    executor_class: Any = built.execution_context_class
+    document = parse("query Q($id: ID!) { session(id: $id) { id } }")
+    middleware = MiddlewareManager()
+
+    def build(base: Any, context: object, variables: dict[str, Any]) -> Any:
+        return base.build(
+            built._schema,
+            document,
+            None,
+            context,
+            variables,
+            None,
+            middleware=middleware,
+            is_awaitable=optimized_is_awaitable,
+            operation_extensions={"trace": variables["id"]},
+        )
+
+    first, second = object(), object()
+    one = build(executor_class, first, {"id": "a"})
+    two = build(executor_class, second, {"id": "b"})
+    # The same request built by every __init__ (graphql-core's build, no template).
+    reference = build(super(PreparedExecution, executor_class), first, {"id": "a"})
+    template = executor_class.prepared.get(built._schema, document, None).templates[executor_class]
+    assert type(one) is type(reference) is executor_class
+    assert vars(one).keys() == vars(reference).keys() | {"_operation"}
+    for name, value in vars(reference).items():
+        mine = vars(one)[name]
+        if name == "async_helpers":
+            continue
+        if name == "variable_values":  # coerced by the prepared operation's own coercion
+            assert mine.coerced == value.coerced
+        elif name in REQUEST_VALUES:
+            assert mine == value, name
+        elif isinstance(value, (set, list, dict, RefMap, CollectedErrors)):
+            assert type(mine) is type(value), name
+            if name not in SHARED_ON_PURPOSE:
+                # Fresh: empty, as __init__ leaves it.
+                assert _empty(mine), name
+                assert _empty(value), name
+        else:
+            assert mine == value, name
+    assert one.context_value is first
+    assert two.context_value is second
+    assert template.context_value is None
+    assert template.root_value is None
+    for name, value in vars(one).items():
+        if name in SHARED_ON_PURPOSE or name == "_operation":
+            continue
+        others = (vars(two)[name], vars(template)[name])
+        if isinstance(value, (set, list, dict, RefMap, CollectedErrors, tuple)) or name in (
+            "async_helpers",
+        ):
+            # Anything a request can change is its own.
+            assert all(other is not value for other in others), name
+
+
+def _empty(value: Any) -> bool:
+    return not (value.errors if isinstance(value, CollectedErrors) else value)
+
+
+def test_a_prepared_executors_helpers_reach_it_alone_and_free_the_request() -> None:
+    built = build_schema()
+    executor_class: Any = built.execution_context_class
+    document = parse("query Q($id: ID!) { session(id: $id) { id } }")
+
+    class Context:
+        pass
+
+    context = Context()
+    alive = weakref.ref(context)
+    executor = executor_class.build(
+        built._schema, document, None, context, {"id": "a"}, None, middleware=MiddlewareManager()
+    )
+    helpers = executor.async_helpers
+    gc.disable()
+    try:
+        del executor, context
+        assert alive() is None  # no cycle through the helpers: freed without a collection
+    finally:
+        gc.enable()
+    with pytest.raises(RuntimeError, match="has ended"):
+        helpers.track([])
