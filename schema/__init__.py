@@ -38,7 +38,10 @@ from schema.variable_coercion import compile_variable_coercion
 from services.json_values import JsonLimits
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from strawberry.types import ExecutionContext
+    from strawberry.types.graphql import OperationType
 
 ExtensionFactory = Callable[[], SchemaExtension] | type[SchemaExtension]
 _NO_MIDDLEWARE = MiddlewareManager()
@@ -59,11 +62,27 @@ class _QuietSchema(LeanOperation):
     # With introspection off, error messages must not enumerate the schema either.
     hide_suggestions = False
 
-    def _create_execution_context(self, *args: Any, **kwargs: Any) -> MemoizedExecutionContext:
-        context = super()._create_execution_context(*args, **kwargs)
-        # The same object, of the class that remembers the operation's name and type.
-        context.__class__ = MemoizedExecutionContext
-        return context  # type: ignore[return-value]
+    def _create_execution_context(
+        self,
+        query: str | None,
+        allowed_operation_types: Iterable[OperationType],
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+    ) -> MemoizedExecutionContext:
+        # Strawberry's, of the class that remembers the operation's name and type.
+        return MemoizedExecutionContext(
+            query=query,
+            schema=self,
+            allowed_operations=allowed_operation_types,
+            context=context_value,
+            root_value=root_value,
+            variables=variable_values,
+            provided_operation_name=operation_name,
+            operation_extensions=operation_extensions,
+        )
 
     def _get_middleware_manager(self, extensions: list[SchemaExtension]) -> MiddlewareManager:
         # Strawberry asks every extension instance of every operation whether it hooks each
