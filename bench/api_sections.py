@@ -508,7 +508,6 @@ class ApiSections:
                 server.start()
             for n, server in servers.items():
                 connections[n] = await self._balanced_connections(server)
-                spread[n] = server.connections_per_worker()
             for index in range(WORKER_ROUNDS):
                 warmup = WARMUP_S * (2 if index == 0 else 1)
                 for n, server in servers.items():
@@ -526,6 +525,10 @@ class ApiSections:
                             meter=meter,
                         )
                     )
+                    if index == 0:
+                        # Counted once every connection has carried requests: right after
+                        # opening, a worker may not have accepted them all yet.
+                        spread[n] = server.connections_per_worker()
             for conns in connections.values():
                 for c in conns:
                     c.close()
