@@ -122,15 +122,15 @@ class LeanOperation(LeanExecute):
                 async with operating:
                     result, answered = await self._operate(context, runner, extensions, observed)
         except BaseException as failure:
-            for observer, operation in reversed(observed):
-                observer.ended(operation, context, failure)
-            if isinstance(failure, _REFUSALS) or not isinstance(failure, Exception):
-                raise
+            failed = _end(observed, context, failure)
+        else:
+            failed = _end(observed, context, None)
+        if failed is not None:
+            if isinstance(failed, _REFUSALS) or not isinstance(failed, Exception):
+                raise failed
             # Strawberry's: any other failure becomes an error.
-            failed = PreExecutionError(data=None, errors=[_coerce_error(failure)])
-            return await self._result(context, failed, runner, processed=False)
-        for observer, operation in reversed(observed):
-            observer.ended(operation, context, None)
+            errors = PreExecutionError(data=None, errors=[_coerce_error(failed)])
+            return await self._result(context, errors, runner, processed=False)
         if answered:
             return result
         return await self._result(context, result, runner, processed=True)
@@ -261,3 +261,19 @@ def _validate(context: ExecutionContext, documents: DocumentCache) -> PreExecuti
     if context.pre_execution_errors:
         return PreExecutionError(data=None, errors=context.pre_execution_errors)
     return None
+
+
+def _end(
+    observed: list[tuple[OperationObserver, Any]],
+    context: ExecutionContext,
+    failure: BaseException | None,
+) -> BaseException | None:
+    """Each observer's end, the last started first. One that raises hands its exception to
+    those before it, as an extension's hook would on Strawberry's exit stack: the exception
+    that comes out of the operation, or None."""
+    for observer, operation in reversed(observed):
+        try:
+            observer.ended(operation, context, failure)
+        except BaseException as error:  # handed on, as the exit stack does
+            failure = error
+    return failure

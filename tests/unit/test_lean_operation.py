@@ -78,6 +78,8 @@ class _Watcher:
         errors = getattr(context.result, "errors", None) or []
         codes = [(e.extensions or {}).get("code") for e in errors]
         EVENTS.append(("ended", operation, type(failure).__name__, codes))
+        if ((context.variables or {}).get("input") or {}).get("sessionId") == "unwatched":
+            raise RuntimeError("the watcher broke")
 
 
 class _Hooks(SchemaExtension):
@@ -172,6 +174,7 @@ CORPUS: list[tuple[str | None, dict[str, Any] | None, str | None, set[OperationT
     ("{ __schema { queryType { name } } }", None, None, ALL),
     (WRITE, _write("refused"), None, ALL),
     (WRITE, _write("broken"), None, ALL),
+    (WRITE, _write("unwatched"), None, ALL),
 ]
 
 _ERROR_ID = re.compile(r"[0-9a-f]{16}")
