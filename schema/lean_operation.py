@@ -113,8 +113,10 @@ class LeanOperation(LeanExecute):
             extension.execution_context = context
         runner = self.create_extensions_runner(context, extensions)
         # The observers first in, last out: around the extensions' hooks.
-        observed = [(observer, observer.started(context)) for observer in steps.observers]
+        observed: list[tuple[OperationObserver, Any]] = []
         try:
+            for observer in steps.observers:
+                observed.append((observer, observer.started(context)))
             operating = runner.hooked("on_operation")
             if operating is None:
                 result, answered = await self._operate(context, runner, extensions, observed)

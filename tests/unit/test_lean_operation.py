@@ -69,6 +69,8 @@ class _Watcher:
 
     def started(self, context: Any) -> str:
         EVENTS.append(("started", context.graphql_document is None))
+        if _session_of(context) == "unstarted":
+            raise RuntimeError("the watcher broke at the start")
         return "the operation"
 
     def executing(self, operation: str, context: Any) -> None:
@@ -78,8 +80,12 @@ class _Watcher:
         errors = getattr(context.result, "errors", None) or []
         codes = [(e.extensions or {}).get("code") for e in errors]
         EVENTS.append(("ended", operation, type(failure).__name__, codes))
-        if ((context.variables or {}).get("input") or {}).get("sessionId") == "unwatched":
+        if _session_of(context) == "unwatched":
             raise RuntimeError("the watcher broke")
+
+
+def _session_of(context: Any) -> str | None:
+    return ((context.variables or {}).get("input") or {}).get("sessionId")
 
 
 class _Hooks(SchemaExtension):
@@ -175,6 +181,7 @@ CORPUS: list[tuple[str | None, dict[str, Any] | None, str | None, set[OperationT
     (WRITE, _write("refused"), None, ALL),
     (WRITE, _write("broken"), None, ALL),
     (WRITE, _write("unwatched"), None, ALL),
+    (WRITE, _write("unstarted"), None, ALL),
 ]
 
 _ERROR_ID = re.compile(r"[0-9a-f]{16}")
