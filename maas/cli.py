@@ -63,7 +63,9 @@ def serve(settings: Settings, workers: int) -> None:
                 port=settings.port,
                 workers=workers,
                 log_level=settings.log_level.lower(),
-                log_config=logging_config(settings.log_level, settings.log_format),
+                log_config=logging_config(
+                    settings.log_level, settings.log_format, settings.log_flush_seconds
+                ),
                 ws_max_size=settings.max_request_bytes,
                 lifespan="on",
                 # A connection that never finishes must not hold a shutdown forever.
@@ -150,7 +152,9 @@ def main(argv: list[str] | None = None) -> None:
         settings = Settings()
     except ValidationError as exc:
         parser.exit(2, f"maas: cannot start, the settings are invalid:\n{settings_errors(exc)}\n")
-    logging.config.dictConfig(logging_config(settings.log_level, settings.log_format))
+    logging.config.dictConfig(
+        logging_config(settings.log_level, settings.log_format, settings.log_flush_seconds)
+    )
     if args.command == "serve":
         serve(settings, args.workers)
     elif args.command == "extract":

@@ -81,11 +81,19 @@ class JsonFormatter(logging.Formatter):
         return f"{cached[1]}.{micros // 1000:03d}+00:00"
 
 
-def logging_config(level: str, style: Literal["json", "text"]) -> dict[str, Any]:
-    """A dictConfig for our loggers and uvicorn's, in every worker process."""
+def logging_config(
+    level: str, style: Literal["json", "text"], flush_seconds: float = 0.2
+) -> dict[str, Any]:
+    """A dictConfig for our loggers and uvicorn's, in every worker process; lines are written
+    in batches, at most `flush_seconds` late (maas.log_stream)."""
     level = level.upper()
     formatter = {"()": JsonFormatter} if style == "json" else {"format": TEXT_FORMAT}
-    handler = {"class": "logging.StreamHandler", "formatter": "default", "filters": ["ids"]}
+    handler = {
+        "class": "maas.log_stream.BatchedStreamHandler",
+        "formatter": "default",
+        "filters": ["ids"],
+        "flush_seconds": flush_seconds,
+    }
     return {
         "version": 1,
         "disable_existing_loggers": False,

@@ -30,7 +30,9 @@ class RedactSecrets(logging.Filter):
         if len(args) >= 2 and str(args[0]).lower() in _SECRET_HEADERS:
             record.args = (args[0], "[redacted]", *args[2:])
             return True
-        redacted = _BEARER.sub(r"\1[redacted]", record.getMessage())
+        redacted = record.getMessage()
+        if "bearer" in redacted.lower():  # what the pattern needs first: most lines lack it
+            redacted = _BEARER.sub(r"\1[redacted]", redacted)
         for key in self._keys:
             redacted = redacted.replace(key, "[redacted]")
         # The message as it will be shown, formatted once here rather than again by the

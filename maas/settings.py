@@ -65,6 +65,11 @@ class Settings(BaseSettings):
     log_format: Literal["json", "text"] = Field(
         "json", description="json: one JSON object per line, with request and trace ids."
     )
+    log_flush_seconds: float = Field(
+        0.2,
+        ge=0,
+        description="Log lines below WARNING go out in batches, at most this late (0: at once).",
+    )
 
     # Telemetry
     otel_sdk_disabled: bool = Field(False, description="true turns tracing off entirely.")

@@ -1,0 +1,78 @@
+"""The log stream, written a batch of lines at a time.
+
+With an access line per request, `maas serve` spent about a sixth of a write's server CPU on
+logging at INFO (607 against 509 µs per write at WARNING, same run), a write to stderr per
+line among it. Here lines wait in memory and go out together: within `flush_seconds` (a
+timer thread), at once when a record at WARNING or above comes (with every line before it,
+in order), when `max_lines` are waiting, and when logging shuts down (at the process's normal
+exit, SIGTERM included). A process killed outright loses at most `flush_seconds` of lines
+below WARNING. `flush_seconds` = 0 writes each line as it comes, as logging's StreamHandler.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+import traceback
+from typing import TextIO
+
+
+class BatchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    def __init__(
+        self, stream: TextIO | None = None, flush_seconds: float = 0.2, max_lines: int = 512
+    ) -> None:
+        super().__init__(stream)
+        self.flush_seconds = flush_seconds
+        self.max_lines = max_lines
+        self._waiting: list[str] = []
+        # The process whose timer thread flushes (a forked child starts its own).
+        self._timer_pid: int | None = None
+        self._timer_stop = threading.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        # Called with the handler's lock held (Handler.handle), as flush takes it too.
+        try:
+            self._waiting.append(self.format(record) + self.terminator)
+        except RecursionError:
+            raise
+        except Exception:
+            self.handleError(record)
+            return
+        if (
+            record.levelno >= logging.WARNING
+            or len(self._waiting) >= self.max_lines
+            or self.flush_seconds <= 0
+        ):
+            self.flush()
+        elif self._timer_pid != os.getpid():
+            self._start_timer()
+
+    def flush(self) -> None:
+        with self.lock:  # type: ignore[union-attr]
+            if self._waiting:
+                text = "".join(self._waiting)
+                self._waiting.clear()
+                try:
+                    self.stream.write(text)
+                except Exception:
+                    # As Handler.handleError reports a record it cannot write.
+                    if logging.raiseExceptions:
+                        traceback.print_exc(file=sys.stderr)
+            super().flush()
+
+    def close(self) -> None:
+        self._timer_stop.set()
+        try:
+            self.flush()
+        finally:
+            super().close()
+
+    def _start_timer(self) -> None:
+        self._timer_pid = os.getpid()
+        threading.Thread(target=self._flush_every, name="log-flush", daemon=True).start()
+
+    def _flush_every(self) -> None:
+        while not self._timer_stop.wait(self.flush_seconds):
+            self.flush()

@@ -1,0 +1,112 @@
+"""The batched log stream: every line arrives, in order; lines below WARNING within the flush
+interval, a WARNING at once with everything before it, all of them when logging shuts down."""
+
+from __future__ import annotations
+
+import io
+import logging
+import threading
+
+import pytest
+
+from maas.log_stream import BatchedStreamHandler
+from tests.support.patience import patience
+
+
+class _Stream(io.StringIO):
+    """A stream that says when something was written to it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written = threading.Event()
+
+    def write(self, text: str) -> int:
+        count = super().write(text)
+        self.written.set()
+        return count
+
+
+def _logger(handler: logging.Handler, name: str) -> logging.Logger:
+    logger = logging.getLogger(f"test.log_stream.{name}")
+    logger.handlers = [handler]
+    logger.propagate = False
+    logger.setLevel(logging.DEBUG)
+    return logger
+
+
+@pytest.fixture
+def stream() -> _Stream:
+    return _Stream()
+
+
+def test_info_lines_wait_for_the_interval_then_arrive_in_order(stream: _Stream) -> None:
+    # An interval no machine reaches before the lines are all logged: they can only wait.
+    handler = BatchedStreamHandler(stream, flush_seconds=3600)
+    log = _logger(handler, "waits")
+    for i in range(5):
+        log.info("line %d", i)
+    assert stream.getvalue() == ""
+    handler.flush()
+    assert stream.getvalue() == "".join(f"line {i}\n" for i in range(5))
+    handler.close()
+
+
+def test_the_timer_writes_waiting_lines_without_more_logging(stream: _Stream) -> None:
+    handler = BatchedStreamHandler(stream, flush_seconds=0.01)
+    log = _logger(handler, "timer")
+    log.info("alone")
+    assert stream.written.wait(patience())
+    assert stream.getvalue() == "alone\n"
+    handler.close()
+
+
+def test_a_warning_goes_out_at_once_with_every_line_before_it(stream: _Stream) -> None:
+    handler = BatchedStreamHandler(stream, flush_seconds=3600)
+    log = _logger(handler, "warning")
+    log.info("first")
+    log.debug("second")
+    log.warning("third")
+    assert stream.getvalue() == "first\nsecond\nthird\n"
+    handler.close()
+
+
+def test_a_full_batch_goes_out_at_once(stream: _Stream) -> None:
+    handler = BatchedStreamHandler(stream, flush_seconds=3600, max_lines=3)
+    log = _logger(handler, "full")
+    log.info("a")
+    log.info("b")
+    assert stream.getvalue() == ""
+    log.info("c")
+    assert stream.getvalue() == "a\nb\nc\n"
+    handler.close()
+
+
+def test_no_interval_writes_each_line_as_it_comes(stream: _Stream) -> None:
+    handler = BatchedStreamHandler(stream, flush_seconds=0)
+    log = _logger(handler, "unbatched")
+    log.info("now")
+    assert stream.getvalue() == "now\n"
+    handler.close()
+
+
+def test_shutting_logging_down_writes_what_waits(stream: _Stream) -> None:
+    handler = BatchedStreamHandler(stream, flush_seconds=3600)
+    log = _logger(handler, "shutdown")
+    log.info("last words")
+    logging.shutdown([lambda: handler])  # what the interpreter's exit runs (weak refs)
+    assert stream.getvalue() == "last words\n"
+
+
+def test_a_stream_that_fails_is_reported_not_raised(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    class Broken(io.StringIO):
+        def write(self, text: str) -> int:
+            raise OSError("disk full")
+
+    handler = BatchedStreamHandler(Broken(), flush_seconds=3600)
+    log = _logger(handler, "broken")
+    log.info("lost")
+    log.error("reported")  # flushes: the write fails, and logging goes on
+    assert "disk full" in capsys.readouterr().err
+    handler.close()
