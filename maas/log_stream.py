@@ -16,7 +16,10 @@ import os
 import sys
 import threading
 import traceback
+import weakref
 from typing import TextIO
+
+_handlers: weakref.WeakSet[BatchedStreamHandler] = weakref.WeakSet()
 
 
 class BatchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -27,9 +30,11 @@ class BatchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
         self.flush_seconds = flush_seconds
         self.max_lines = max_lines
         self._waiting: list[str] = []
-        # The process whose timer thread flushes (a forked child starts its own).
-        self._timer_pid: int | None = None
+        # Whether this process's timer thread runs (a forked child has none: it starts its
+        # own). Not os.getpid() per line: a system call each time, as costly as a format.
+        self._timing = False
         self._timer_stop = threading.Event()
+        _handlers.add(self)
 
     def emit(self, record: logging.LogRecord) -> None:
         # Called with the handler's lock held (Handler.handle), as flush takes it too.
@@ -46,7 +51,7 @@ class BatchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
             or self.flush_seconds <= 0
         ):
             self.flush()
-        elif self._timer_pid != os.getpid():
+        elif not self._timing:
             self._start_timer()
 
     def flush(self) -> None:
@@ -70,9 +75,18 @@ class BatchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
             super().close()
 
     def _start_timer(self) -> None:
-        self._timer_pid = os.getpid()
+        self._timing = True
         threading.Thread(target=self._flush_every, name="log-flush", daemon=True).start()
 
     def _flush_every(self) -> None:
         while not self._timer_stop.wait(self.flush_seconds):
             self.flush()
+
+
+def _after_fork_in_child() -> None:
+    # The parent's timer threads did not come along.
+    for handler in list(_handlers):
+        handler._timing = False
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -110,3 +112,24 @@ def test_a_stream_that_fails_is_reported_not_raised(
     log.error("reported")  # flushes: the write fails, and logging goes on
     assert "disk full" in capsys.readouterr().err
     handler.close()
+
+
+def test_a_forked_child_flushes_with_a_timer_of_its_own(tmp_path: Path) -> None:
+    path = tmp_path / "child.log"
+    with path.open("w") as out:
+        handler = BatchedStreamHandler(out, flush_seconds=0.01)
+        log = _logger(handler, "fork")
+        log.info("parent")  # the parent's timer starts
+        handler.flush()
+        pid = os.fork()
+        if pid == 0:  # the child: its line must reach the file without a flush of its own
+            log.info("child")
+            pause = threading.Event()
+            for _ in range(int(patience() / 0.01)):
+                if "child" in path.read_text():
+                    os._exit(0)
+                pause.wait(0.01)
+            os._exit(1)
+        _, status = os.waitpid(pid, 0)
+        handler.close()
+    assert os.waitstatus_to_exitcode(status) == 0
