@@ -18,9 +18,12 @@ import sys
 import threading
 import traceback
 import weakref
+from collections.abc import Iterator
 from typing import TextIO
 
 _handlers: weakref.WeakSet[BatchedStreamHandler] = weakref.WeakSet()
+# What POSIX guarantees a pipe writes whole (Linux: 4096 bytes).
+PIPE_BUF = 4096
 
 
 class BatchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -57,15 +60,15 @@ class BatchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
     def flush(self) -> None:
         with self.lock:  # type: ignore[union-attr]
-            if self._waiting:
-                text = "".join(self._waiting)
-                self._waiting.clear()
-                try:
-                    self.stream.write(text)
-                except Exception:
-                    # As Handler.handleError reports a record it cannot write.
-                    if logging.raiseExceptions:
-                        traceback.print_exc(file=sys.stderr)
+            waiting, self._waiting = self._waiting, []
+            try:
+                for chunk in _chunks(waiting):
+                    self.stream.write(chunk)
+                    self.stream.flush()
+            except Exception:
+                # As Handler.handleError reports a record it cannot write.
+                if logging.raiseExceptions:
+                    traceback.print_exc(file=sys.stderr)
             super().flush()
 
     def close(self) -> None:
@@ -82,6 +85,24 @@ class BatchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
     def _flush_every(self) -> None:
         while not self._timer_stop.wait(self.flush_seconds):
             self.flush()
+
+
+def _chunks(lines: list[str]) -> Iterator[str]:
+    """The lines joined into writes of at most PIPE_BUF bytes (a line longer goes alone). The
+    workers of `maas serve --workers N` share one stderr: a write to a pipe is never mixed
+    with another process's up to PIPE_BUF bytes, so lines stay whole, as one per write kept
+    them."""
+    chunk: list[str] = []
+    size = 0
+    for line in lines:
+        length = len(line) if line.isascii() else len(line.encode())
+        if chunk and size + length > PIPE_BUF:
+            yield "".join(chunk)
+            chunk, size = [], 0
+        chunk.append(line)
+        size += length
+    if chunk:
+        yield "".join(chunk)
 
 
 def _after_fork_in_child() -> None:

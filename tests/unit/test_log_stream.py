@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from maas.log_stream import BatchedStreamHandler
+from maas.log_stream import PIPE_BUF, BatchedStreamHandler
 from tests.support.patience import patience
 
 
@@ -133,3 +133,25 @@ def test_a_forked_child_flushes_with_a_timer_of_its_own(tmp_path: Path) -> None:
         _, status = os.waitpid(pid, 0)
         handler.close()
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_each_write_is_whole_lines_within_what_a_pipe_writes_whole() -> None:
+    writes: list[str] = []
+
+    class Recording(io.StringIO):
+        def write(self, text: str) -> int:
+            writes.append(text)
+            return len(text)
+
+    handler = BatchedStreamHandler(Recording(), flush_seconds=3600)
+    log = _logger(handler, "chunks")
+    lines = [f"line {i} " + "é" * (i % 50) for i in range(400)] + ["x" * 5000]
+    for line in lines:
+        log.info(line)
+    handler.flush()
+    assert "".join(writes) == "".join(f"{line}\n" for line in lines)
+    assert len(writes) > 1
+    for text in writes:
+        assert text.endswith("\n")
+        assert len(text.encode()) <= PIPE_BUF or text.count("\n") == 1  # a long line alone
+    handler.close()
