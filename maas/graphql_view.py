@@ -98,11 +98,14 @@ class MaasGraphQL(GraphQL):
         content-type parsing, streamed transports) nor a Response object around the answer.
         Refusals raise HTTPException, as from `run`."""
         body = await request.body()
-        token = _decoded_body.set(await self._decode_ahead(body))
-        try:
+        if len(body) <= OFFLOAD_BYTES:  # nearly always: decoded right here
             request_data = _request_data(self.parse_json(body))
-        finally:
-            _decoded_body.reset(token)
+        else:
+            token = _decoded_body.set(await self._decode_ahead(body))
+            try:
+                request_data = _request_data(self.parse_json(body))
+            finally:
+                _decoded_body.reset(token)
         sub_response = await self.get_sub_response(request)
         context = await self.get_context(request, response=sub_response)
         result = await self._execute("POST", context, None, request_data)
