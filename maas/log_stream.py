@@ -33,6 +33,8 @@ class BatchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
         super().__init__(stream)
         self.flush_seconds = flush_seconds
         self.max_lines = max_lines
+        # Each line written as it comes: without an interval, and once closed (no timer).
+        self._at_once = flush_seconds <= 0
         self._waiting: list[str] = []
         # Whether this process's timer thread runs (a forked child has none: it starts its
         # own). Not os.getpid() per line: glibc makes it a system call each time.
@@ -52,7 +54,7 @@ class BatchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
         if (
             record.levelno >= logging.WARNING
             or len(self._waiting) >= self.max_lines
-            or self.flush_seconds <= 0
+            or self._at_once
         ):
             self.flush()
         elif not self._timing:
@@ -72,6 +74,7 @@ class BatchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
             super().flush()
 
     def close(self) -> None:
+        self._at_once = True
         self._timer_stop.set()
         try:
             self.flush()

@@ -155,3 +155,12 @@ def test_each_write_is_whole_lines_within_what_a_pipe_writes_whole() -> None:
         assert text.endswith("\n")
         assert len(text.encode()) <= PIPE_BUF or text.count("\n") == 1  # a long line alone
     handler.close()
+
+
+def test_a_line_logged_after_closing_is_written_at_once(stream: _Stream) -> None:
+    handler = BatchedStreamHandler(stream, flush_seconds=3600)
+    log = _logger(handler, "closed")
+    log.info("before")
+    handler.close()
+    log.info("after")  # a logger may still hold a closed handler: no timer flushes it
+    assert stream.getvalue() == "before\nafter\n"
