@@ -1,5 +1,6 @@
 import json
 import logging
+import logging.config
 import sys
 from datetime import UTC, datetime
 
@@ -113,3 +114,22 @@ def test_redaction_takes_a_message_that_is_not_a_string():
     made = logging.LogRecord("maas.test", logging.INFO, __file__, 1, {"key": "sk-1"}, None, None)
     assert RedactSecrets(["sk-1"]).filter(made)
     assert made.getMessage() == "{'key': '[redacted]'}"
+
+
+def test_the_configured_handler_writes_in_batches_at_the_given_interval():
+    # What dictConfig builds from the config: LOG_FLUSH_SECONDS reaches the handler.
+    from maas.log_stream import BatchedStreamHandler
+
+    configurator = logging.config.DictConfigurator(
+        logging_config("info", "json", flush_seconds=0.5)
+    )
+    spec = configurator.config["handlers"]["default"]  # converts ext://sys.stderr
+    spec.pop("formatter")
+    spec.pop("filters")
+    handler = configurator.configure_handler(spec)
+    try:
+        assert isinstance(handler, BatchedStreamHandler)
+        assert handler.flush_seconds == 0.5
+        assert handler.stream is sys.stderr
+    finally:
+        handler.close()

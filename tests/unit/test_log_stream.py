@@ -164,3 +164,26 @@ def test_a_line_logged_after_closing_is_written_at_once(stream: _Stream) -> None
     handler.close()
     log.info("after")  # a logger may still hold a closed handler: no timer flushes it
     assert stream.getvalue() == "before\nafter\n"
+
+
+def test_lines_from_threads_logging_while_the_timer_flushes_arrive_once_each(
+    stream: _Stream,
+) -> None:
+    handler = BatchedStreamHandler(stream, flush_seconds=0.001, max_lines=7)
+    log = _logger(handler, "threads")
+
+    def write(thread: int) -> None:
+        for i in range(300):
+            log.info("t%d-%d", thread, i)
+
+    threads = [threading.Thread(target=write, args=(t,)) for t in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    handler.close()
+    lines = stream.getvalue().splitlines()
+    assert sorted(lines) == sorted(f"t{t}-{i}" for t in range(4) for i in range(300))
+    for t in range(4):  # each thread's lines in the order it logged them
+        mine = [line for line in lines if line.startswith(f"t{t}-")]
+        assert mine == [f"t{t}-{i}" for i in range(300)]
