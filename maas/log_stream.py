@@ -5,15 +5,23 @@ logging at INFO (607 against 509 µs per write at WARNING, same run), a write to
 line among it; written in batches, 603 → 555 µs (8 paired rounds; the rest is making and
 formatting each record). Here lines wait in memory and go out together: within `flush_seconds` (a
 timer thread), at once when a record at WARNING or above comes (with every line before it,
-in order), when `max_lines` are waiting, and when logging shuts down (at the process's normal
-exit, SIGTERM included). A process killed outright loses at most `flush_seconds` of lines
-below WARNING. `flush_seconds` = 0 writes each line as it comes, as logging's StreamHandler.
+in order), when `max_lines` are waiting, when logging shuts down (at the process's normal
+exit), and before the process dies of SIGTERM. A process killed outright loses at most
+`flush_seconds` of lines below WARNING. `flush_seconds` = 0 writes each line as it comes, as
+logging's StreamHandler.
+
+Why SIGTERM needs its own step: uvicorn's server catches SIGTERM, shuts down, restores the
+handler it found and raises the signal again. With the default handler the process dies there,
+without exit handlers, so nothing would write the lines of its last `flush_seconds` (the
+shutdown's own among them). Where SIGTERM has the default handler, the first handler made in
+the main thread installs one that writes what waits and then dies of the signal as before.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 import threading
 import traceback
@@ -41,6 +49,7 @@ class BatchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
         self._timing = False
         self._timer_stop = threading.Event()
         _handlers.add(self)
+        _write_waiting_lines_before_sigterm()
 
     def emit(self, record: logging.LogRecord) -> None:
         # Called with the handler's lock held (Handler.handle), as flush takes it too.
@@ -106,6 +115,23 @@ def _chunks(lines: list[str]) -> Iterator[str]:
         size += length
     if chunk:
         yield "".join(chunk)
+
+
+def _write_waiting_lines_before_sigterm() -> None:
+    # Only the main thread may set a handler; one set by the program (maas serve's own, which
+    # exits through the exit handlers) is kept.
+    if (
+        threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    ):
+        signal.signal(signal.SIGTERM, _write_waiting_then_die)
+
+
+def _write_waiting_then_die(signum: int, frame: object) -> None:
+    for handler in list(_handlers):
+        handler.flush()
+    signal.signal(signum, signal.SIG_DFL)
+    signal.raise_signal(signum)
 
 
 def _after_fork_in_child() -> None:

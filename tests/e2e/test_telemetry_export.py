@@ -50,6 +50,8 @@ def servers(
                 "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.base_url,
                 "OTEL_SERVICE_NAME": SERVICE_NAME,
                 "LOG_LEVEL": "INFO",
+                # Longer than the test: only the flush at shutdown can write the log lines.
+                "LOG_FLUSH_SECONDS": "600",
             },
             {"OTEL_EXPORTER_OTLP_ENDPOINT": nowhere},
         ],

@@ -6,6 +6,9 @@ from __future__ import annotations
 import io
 import logging
 import os
+import signal
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -187,3 +190,42 @@ def test_lines_from_threads_logging_while_the_timer_flushes_arrive_once_each(
     for t in range(4):  # each thread's lines in the order it logged them
         mine = [line for line in lines if line.startswith(f"t{t}-")]
         assert mine == [f"t{t}-{i}" for i in range(300)]
+
+
+# As uvicorn's server leaves a process it shut down on SIGTERM: the handler it found restored,
+# the signal raised again.
+_DIES_OF_SIGTERM_AS_UVICORN_LEAVES_IT = """
+import logging, signal, sys
+from maas.log_stream import BatchedStreamHandler
+{before}
+handler = BatchedStreamHandler(sys.stderr, flush_seconds=3600)
+log = logging.getLogger("last")
+log.addHandler(handler)
+log.setLevel(logging.INFO)
+found = signal.signal(signal.SIGTERM, lambda signum, frame: None)
+log.info("the last line, logged while shutting down")
+signal.signal(signal.SIGTERM, found)
+signal.raise_signal(signal.SIGTERM)
+print("survived", file=sys.stderr)
+"""
+
+
+def _run(before: str = "") -> subprocess.CompletedProcess[str]:
+    program = _DIES_OF_SIGTERM_AS_UVICORN_LEAVES_IT.format(before=before)
+    return subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=patience()
+    )
+
+
+def test_a_process_dying_of_sigterm_writes_what_waits_first() -> None:
+    died = _run()
+    assert "the last line, logged while shutting down" in died.stderr
+    assert "survived" not in died.stderr
+    assert died.returncode == -signal.SIGTERM  # dies of the signal, as it would have
+
+
+def test_a_sigterm_handler_the_program_set_is_kept() -> None:
+    # maas serve's own (with an embedded Redis) exits through the exit handlers, which flush.
+    exits = _run(before="signal.signal(signal.SIGTERM, lambda *_: sys.exit(3))")
+    assert "the last line, logged while shutting down" in exits.stderr
+    assert exits.returncode == 3
