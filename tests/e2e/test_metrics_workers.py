@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import time
@@ -34,8 +35,16 @@ def server_tmp(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def server(server_processes: Callable[..., list[ServerProcess]], server_tmp: Path) -> ServerProcess:
     """One `maas serve --workers 2`, shared by this module's tests (a boot costs seconds)."""
     # Tracing off: its shutdown, with no collector to flush to, would cost seconds per worker.
+    # Access lines on, and written only when a line at WARNING comes or the process ends: the
+    # last test reads them after SIGTERM.
     (server,) = server_processes(
-        1, API_KEYS, workers=2, TMPDIR=str(server_tmp), OTEL_SDK_DISABLED="true"
+        1,
+        API_KEYS,
+        workers=2,
+        TMPDIR=str(server_tmp),
+        OTEL_SDK_DISABLED="true",
+        LOG_LEVEL="INFO",
+        LOG_FLUSH_SECONDS="600",
     )
     return server
 
@@ -149,10 +158,37 @@ async def test_subscriptions_are_summed_over_running_workers_and_a_dead_workers_
             assert sample(samples, OPERATIONS, **query) == sent, "its counts stay in the totals"
 
 
-def test_stopping_the_server_removes_its_metrics_directory(
+async def send_tagged_until_both_workers_answered(
     server: ServerProcess, metrics_dir: Path
+) -> list[str]:
+    """Sends queries, each with its own X-Request-ID, until both workers have answered some;
+    returns the ids."""
+    query = '{ sessions(first: 1) { nodes { id } } session(id: "last") { messageCount } }'
+    labels = {"operation": "session+sessions", "type": "query"}
+    request_ids: list[str] = []
+    deadline = _deadline()
+    while len(per_process(metrics_dir, "counter", OPERATIONS, **labels)) < 2:
+        assert time.monotonic() < deadline, "the requests never reached the second worker"
+        batch = [f"last-{len(request_ids) + i}" for i in range(8)]
+        answers = await asyncio.gather(
+            *(post(server.url, query, key=KEY_A, headers={"X-Request-ID": rid}) for rid in batch)
+        )
+        assert [a.status_code for a in answers] == [200] * 8
+        request_ids += batch
+    return request_ids
+
+
+def test_stopping_the_server_writes_each_workers_last_log_lines_and_removes_its_metrics(
+    server: ServerProcess, metrics_dir: Path, redis: object
 ) -> None:
-    """Last in this module: it stops the shared server."""
+    """Last in this module: it stops the shared server. uvicorn's workers end by dying of the
+    SIGTERM they raise again after shutting down, without exit handlers: the log lines they
+    hold must be written before."""
+    request_ids = asyncio.run(send_tagged_until_both_workers_answered(server, metrics_dir))
     assert metrics_dir.is_dir()
     server.stop()
     assert not metrics_dir.exists()
+
+    logged = [json.loads(line) for line in server.log_path.read_text().splitlines()]
+    access = {r.get("request_id") for r in logged if r["logger"] == "uvicorn.access"}
+    assert set(request_ids) <= access
